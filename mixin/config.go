@@ -2,7 +2,12 @@
 // rules and the Grafana dashboards shipped with statefulset-exporter. The rule groups are
 // built by package mixin/rules and the dashboards by package mixin/dashboards; the
 // generator in cmd/mixin writes them to rules/ and dashboards/.
+//
+// After changing the configuration, the rules or the dashboards, regenerate the committed
+// files from the repository root with `go generate ./mixin` (or `go run ./cmd/mixin`).
 package mixin
+
+//go:generate go run ../cmd/mixin --output-dir=..
 
 import (
 	"fmt"
@@ -29,25 +34,35 @@ type Config struct {
 	// RunbookURLPattern is formatted with the alert name to give its runbook_url.
 	RunbookURLPattern string
 
+	// LeaseSelector restricts the control-plane alerts to the leader-election Leases of
+	// control-plane components, for example `lease=~"kube-scheduler|kube-controller-manager"`.
+	// Other Leases in the lease namespace are left out on purpose: API server identity
+	// Leases (apiserver-…) stop being renewed whenever an API server instance is replaced,
+	// and Leases of uninstalled add-ons are never renewed again. Empty means every Lease
+	// the exporter exports.
+	LeaseSelector string
+
 	// Durations and thresholds. Names say which alert uses them.
-	ReplicasNotReadyFor       time.Duration
-	RolloutStalledFor         time.Duration
-	GenerationMismatchFor     time.Duration
-	CrashLoopingFor           time.Duration
-	PodPendingFor             time.Duration
-	PVCPendingThreshold       time.Duration // age of a Pending PVC before it alerts
-	VolumeZoneMismatchFor     time.Duration
-	VolumeZoneNoNodesFor      time.Duration
-	VolumeAttachErrorFor      time.Duration
-	StuckTerminatingFor       time.Duration
-	RestartRateThreshold      float64 // restarts per second over 5m, per StatefulSet
-	RestartRateFor            time.Duration
-	LeaderChangesThreshold    int           // transitions within LeaderChangesWindow
-	LeaderChangesWindow       time.Duration // window for LeaderChangesThreshold
-	LeaseNotRenewedThreshold  time.Duration // age of renewTime before a lease counts as not renewed
-	APIUnreachableFor         time.Duration // longer than a normal control-plane failover
-	ExporterAbsentFor         time.Duration
-	HAPostureFor              time.Duration
+	ReplicasNotReadyFor      time.Duration
+	NoReplicasReadyFor       time.Duration // not a single replica Ready: the workload is down
+	RolloutStalledFor        time.Duration
+	GenerationMismatchFor    time.Duration
+	CrashLoopingFor          time.Duration
+	PodPendingFor            time.Duration
+	PVCPendingThreshold      time.Duration // age of a Pending PVC before it alerts
+	VolumeZoneMismatchFor    time.Duration
+	VolumeZoneNoNodesFor     time.Duration
+	VolumeAttachErrorFor     time.Duration
+	StuckTerminatingFor      time.Duration
+	RestartRateThreshold     float64 // restarts per second over 5m, per StatefulSet
+	RestartRateFor           time.Duration
+	LeaderChangesThreshold   int           // transitions within LeaderChangesWindow
+	LeaderChangesWindow      time.Duration // window for LeaderChangesThreshold
+	LeaseNotRenewedThreshold time.Duration // age of renewTime before a lease counts as not renewed
+	LeaseNotRenewedFor       time.Duration // absorbs the exporter's watch catching up after an API outage
+	APIUnreachableFor        time.Duration // longer than a normal control-plane failover
+	ExporterAbsentFor        time.Duration
+	HAPostureFor             time.Duration
 }
 
 // DefaultConfig returns the configuration used for the committed rules/ and dashboards/.
@@ -56,7 +71,9 @@ func DefaultConfig() Config {
 		Selector:                 `job="statefulset-exporter"`,
 		ClusterLabel:             "cluster",
 		RunbookURLPattern:        "https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#%s",
+		LeaseSelector:            `lease=~"kube-scheduler|kube-controller-manager|cloud-controller-manager"`,
 		ReplicasNotReadyFor:      15 * time.Minute,
+		NoReplicasReadyFor:       5 * time.Minute,
 		RolloutStalledFor:        5 * time.Minute,
 		GenerationMismatchFor:    15 * time.Minute,
 		CrashLoopingFor:          15 * time.Minute,
@@ -71,11 +88,47 @@ func DefaultConfig() Config {
 		LeaderChangesThreshold:   3,
 		LeaderChangesWindow:      15 * time.Minute,
 		LeaseNotRenewedThreshold: 2 * time.Minute,
+		LeaseNotRenewedFor:       1 * time.Minute,
 		APIUnreachableFor:        3 * time.Minute,
 		ExporterAbsentFor:        15 * time.Minute,
 		HAPostureFor:             1 * time.Hour,
 	}
 }
+
+// TestConfig returns DefaultConfig with every duration shortened so that end-to-end tests
+// against a real Prometheus see alerts fire within a minute or two. Run the exporter
+// under test with matching short flags (for example --rollout.stall-after=30s
+// --terminating.stuck-after=30s). The generator writes it with --test-config; it is never
+// committed.
+func TestConfig() Config {
+	c := DefaultConfig()
+	c.ReplicasNotReadyFor = 1 * time.Minute
+	c.NoReplicasReadyFor = 30 * time.Second
+	c.RolloutStalledFor = 30 * time.Second
+	c.GenerationMismatchFor = 1 * time.Minute
+	c.CrashLoopingFor = 1 * time.Minute
+	c.PodPendingFor = 1 * time.Minute
+	c.PVCPendingThreshold = 1 * time.Minute
+	c.VolumeZoneMismatchFor = 30 * time.Second
+	c.VolumeZoneNoNodesFor = 30 * time.Second
+	c.VolumeAttachErrorFor = 30 * time.Second
+	c.StuckTerminatingFor = 30 * time.Second
+	c.RestartRateFor = 1 * time.Minute
+	c.LeaderChangesWindow = 5 * time.Minute
+	c.LeaseNotRenewedThreshold = 1 * time.Minute
+	c.LeaseNotRenewedFor = 30 * time.Second
+	c.APIUnreachableFor = 1 * time.Minute
+	c.ExporterAbsentFor = 1 * time.Minute
+	c.HAPostureFor = 1 * time.Minute
+	return c
+}
+
+// Names of the recording rules in rules/, for dashboards and alerts that read them.
+const (
+	// RecordContainerRestartsRate5m is the per-second container restart rate of each
+	// StatefulSet over 5 minutes, deduplicated across exporter replicas.
+	RecordContainerRestartsRate5m = "namespace_statefulset:statefulset_container_restarts:rate5m"
+)
 
 // RunbookURL returns the runbook address of an alert.
 func (c Config) RunbookURL(alert string) string {
@@ -92,6 +145,15 @@ func (c Config) Validate() error {
 	}
 	if !strings.Contains(c.RunbookURLPattern, "%s") {
 		return fmt.Errorf("mixin: RunbookURLPattern %q has no %%s for the alert name", c.RunbookURLPattern)
+	}
+	if c.RestartRateThreshold <= 0 {
+		return fmt.Errorf("mixin: RestartRateThreshold must be positive")
+	}
+	if c.LeaderChangesThreshold < 1 {
+		return fmt.Errorf("mixin: LeaderChangesThreshold must be at least 1")
+	}
+	if c.LeaderChangesWindow <= 0 || c.PVCPendingThreshold <= 0 || c.LeaseNotRenewedThreshold <= 0 {
+		return fmt.Errorf("mixin: LeaderChangesWindow, PVCPendingThreshold and LeaseNotRenewedThreshold must be positive")
 	}
 	return nil
 }

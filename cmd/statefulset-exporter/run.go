@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector"
+)
+
+const (
+	programName    = "statefulset_exporter"
+	defaultAddress = ":9817"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2 // bad flags or unusable configuration
+)
+
+// run parses args, serves until SIGINT or SIGTERM, and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("statefulset-exporter", "Prometheus exporter of derived Kubernetes StatefulSet health.")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.Version(version.Print(programName))
+	app.HelpFlag.Short('h')
+
+	var (
+		kube          kubeFlags
+		collectorCfg  = collector.DefaultConfig()
+		logCfg        = &promslog.Config{Writer: stderr}
+		metricsPath   = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		noSelfMetrics = app.Flag("web.disable-exporter-metrics", "Exclude the Go runtime and process metrics of the exporter itself.").Bool()
+		enablePprof   = app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Bool()
+		shutdownAfter = app.Flag("web.shutdown-timeout", "How long in-flight scrapes may take to finish on SIGTERM.").Default("10s").Duration()
+		webFlags      = kingpinflag.AddFlags(app, defaultAddress)
+	)
+	kube.register(app)
+	collectorCfg.RegisterFlags(app)
+	promslogflag.AddFlags(app, logCfg)
+
+	exited := false
+	app.Terminate(func(int) { exited = true })
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "statefulset-exporter: %v (see --help)\n", err)
+		return exitUsage
+	}
+	if exited { // --help or --version
+		return exitOK
+	}
+	if err := collectorCfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "statefulset-exporter: %v\n", err)
+		return exitUsage
+	}
+	if *webFlags.WebConfigFile != "" {
+		if err := web.Validate(*webFlags.WebConfigFile); err != nil {
+			fmt.Fprintf(stderr, "statefulset-exporter: --web.config.file: %v\n", err)
+			return exitUsage
+		}
+	}
+	restCfg, source, err := kube.restConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "statefulset-exporter: %v\n", err)
+		return exitUsage
+	}
+
+	logger := promslog.New(logCfg)
+	klog.SetSlogLogger(logger.With("component", "client-go"))
+	logger.Info("starting statefulset-exporter", "version", version.Info(), "build_context", version.BuildContext())
+	logger.Info("kubernetes API", "host", restCfg.Host, "config", source)
+
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "statefulset-exporter: kubernetes client: %v\n", err)
+		return exitUsage
+	}
+	probe, err := newAPIProbe(restCfg, collectorCfg.APIProbeInterval)
+	if err != nil {
+		fmt.Fprintf(stderr, "statefulset-exporter: kubernetes client: %v\n", err)
+		return exitUsage
+	}
+	coll, err := collector.New(client, collectorCfg, logger, collector.WithProbe(probe))
+	if err != nil {
+		logger.Error("building the collector failed", "err", err)
+		return exitError
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(coll, versioncollector.NewCollector(programName))
+	if !*noSelfMetrics {
+		registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	coll.Start(ctx)
+
+	mux, err := newMux(registry, coll, *metricsPath, *enablePprof, logger)
+	if err != nil {
+		logger.Error("building the landing page failed", "err", err)
+		return exitError
+	}
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(server, webFlags, logger) }()
+
+	select {
+	case err := <-serveErr:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serving failed", "err", err)
+			return exitError
+		}
+		return exitOK
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", *shutdownAfter)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownAfter)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		logger.Error("graceful shutdown failed", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// newMux serves the metrics, the landing page and the health endpoints.
+func newMux(registry *prometheus.Registry, coll *collector.Collector, metricsPath string, enablePprof bool, logger *slog.Logger) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	mux.Handle(metricsPath, promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:     promhttp.ContinueOnError,
+		Registry:          registry,
+		EnableOpenMetrics: true,
+	}))
+	// /healthz never depends on the API server: a control-plane failover must not get
+	// the exporter restarted.
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	// /readyz is ready once every watched resource has been listed once, and stays
+	// ready afterwards: the caches keep serving the last known state.
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !coll.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "caches not synced yet\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	if enablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "StatefulSet Exporter",
+			Description: "Derived health of Kubernetes StatefulSets",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: metricsPath, Text: "Metrics"},
+				{Address: "/healthz", Text: "Health (process alive)"},
+				{Address: "/readyz", Text: "Readiness (caches synced)"},
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", landing)
+	}
+	return mux, nil
+}

@@ -1,0 +1,331 @@
+// Package collector derives StatefulSet health from client-go informer caches and
+// exposes it as Prometheus metrics. A scrape never calls the Kubernetes API: it reads the
+// caches, so while the API server fails over the last known state keeps being served.
+//
+// Files: informers.go sets up the watches, transform.go slims cached objects, derive*.go
+// compute health, families_*.go turn it into metric families, and restarts.go,
+// bindings.go and lease.go hold the state that needs history.
+package collector
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Collector is a prometheus.Collector of derived StatefulSet, control-plane and
+// self metrics. Create it with New, start it with Start.
+type Collector struct {
+	cfg    Config
+	client kubernetes.Interface
+	logger *slog.Logger
+	now    func() time.Time
+	probe  func(ctx context.Context) error
+
+	namespaced, cluster, leaseFactory informers.SharedInformerFactory
+	resources                         map[string]*watchedResource
+
+	restarts      *restartTracker
+	binds         *bindTracker
+	leases        *leaseTracker
+	bindDurations *prometheus.HistogramVec
+	self          *selfMetrics
+
+	// progressMu serialises collections, which update progress.
+	progressMu sync.Mutex
+	progress   map[string]*rolloutProgress
+
+	startOnce sync.Once
+}
+
+// Option changes how a Collector is built.
+type Option func(*Collector)
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(c *Collector) { c.now = now } }
+
+// WithProbe replaces the API reachability probe (by default the discovery client's
+// ServerVersion call).
+func WithProbe(probe func(ctx context.Context) error) Option {
+	return func(c *Collector) { c.probe = probe }
+}
+
+// New builds a Collector and its informers. cfg must have passed Validate.
+func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...Option) (*Collector, error) {
+	c := &Collector{
+		cfg:      cfg,
+		client:   client,
+		logger:   logger,
+		now:      time.Now,
+		restarts: newRestartTracker(),
+		binds:    newBindTracker(),
+		leases:   newLeaseTracker(),
+		progress: map[string]*rolloutProgress{},
+		self:     newSelfMetrics(),
+		bindDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "statefulset_pvc_bind_duration_seconds",
+			Help:    "Pending to Bound durations of the StatefulSet's PVCs observed by the exporter.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 900, 3600},
+		}, []string{"namespace", "statefulset"}),
+	}
+	c.probe = func(context.Context) error {
+		_, err := client.Discovery().ServerVersion()
+		return err
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if err := c.buildInformers(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start checks which optional kinds RBAC allows, starts the informers and the API probe,
+// and returns at once; everything stops when ctx is done.
+func (c *Collector) Start(ctx context.Context) {
+	c.startOnce.Do(func() {
+		c.preflight(ctx)
+		for _, name := range allResources {
+			r := c.resources[name]
+			if r.enabled {
+				go r.informer.RunWithContext(ctx)
+			}
+		}
+		go c.probeLoop(ctx)
+	})
+}
+
+// WaitForSync blocks until every enabled informer has listed once, or ctx ends. It
+// reports whether all synced.
+func (c *Collector) WaitForSync(ctx context.Context) bool {
+	var synced []cache.InformerSynced
+	for _, r := range c.resources {
+		if r.enabled {
+			synced = append(synced, r.informer.HasSynced)
+		}
+	}
+	return cache.WaitForCacheSync(ctx.Done(), synced...)
+}
+
+// Ready tells whether every enabled informer has completed its first list.
+func (c *Collector) Ready() bool {
+	for _, r := range c.resources {
+		if r.enabled && !r.informer.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Collector) probeLoop(ctx context.Context) {
+	ticker := time.NewTicker(c.cfg.APIProbeInterval)
+	defer ticker.Stop()
+	for {
+		probeCtx, cancel := context.WithTimeout(ctx, max(c.cfg.APIProbeInterval, time.Second))
+		err := c.probe(probeCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			reason := classifyAPIError(err)
+			c.self.apiErrors.WithLabelValues("probe", reason).Inc()
+			c.self.apiReachable.Set(0)
+			c.logger.Warn("API server probe failed", "reason", reason, "err", err)
+		} else {
+			c.self.apiReachable.Set(1)
+			c.self.apiLastSuccess.Set(float64(c.now().UnixNano()) / 1e9)
+			c.self.probeSucceeded.Store(true)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range workloadFamilies {
+		ch <- f.desc
+	}
+	for _, f := range leaseFamilies {
+		ch <- f.desc
+	}
+	ch <- restartsDesc
+	c.bindDurations.Describe(ch)
+	c.self.describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	start := time.Now()
+	c.collectWorkloads(ch)
+	c.collectLeases(ch)
+	c.bindDurations.Collect(ch)
+	for _, name := range allResources {
+		r := c.resources[name]
+		c.self.enabled.WithLabelValues(name).Set(boolFloat(r.enabled))
+		c.self.synced.WithLabelValues(name).Set(boolFloat(r.enabled && r.informer.HasSynced()))
+	}
+	c.self.collectDuration.Set(time.Since(start).Seconds())
+	c.self.collect(ch)
+}
+
+func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
+	now := c.now()
+	view := c.clusterView()
+	sets := c.resources[resStatefulSets].informer.GetStore().List()
+	sort.Slice(sets, func(i, j int) bool {
+		a, b := sets[i].(*appsv1.StatefulSet), sets[j].(*appsv1.StatefulSet)
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	podIndex := c.resources[resPods].informer.GetIndexer()
+	pvcIndex := c.resources[resPVCs].informer.GetIndexer()
+
+	c.progressMu.Lock()
+	defer c.progressMu.Unlock()
+	seen := make(map[string]bool, len(sets))
+	for _, obj := range sets {
+		set := obj.(*appsv1.StatefulSet)
+		if !c.cfg.watchesNamespace(set.Namespace) {
+			continue
+		}
+		key := set.Namespace + "/" + set.Name
+		seen[key] = true
+		in := statefulSetInputs{set: set}
+		pods, _ := podIndex.ByIndex(byStatefulSet, key)
+		for _, p := range pods {
+			in.pods = append(in.pods, p.(*corev1.Pod))
+		}
+		bases, _ := statefulSetByClaimBase(set)
+		for _, base := range bases {
+			claims, _ := pvcIndex.ByIndex(byClaimBase, base)
+			for _, pvc := range claims {
+				in.pvcs = append(in.pvcs, pvc.(*corev1.PersistentVolumeClaim))
+			}
+		}
+		h, next := derive(in, view, c.progress[key], now, &c.cfg)
+		c.progress[key] = next
+		emitWorkload(ch, h)
+		ch <- prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, c.restarts.total(key), set.Namespace, set.Name)
+	}
+	for key := range c.progress {
+		if !seen[key] {
+			delete(c.progress, key)
+		}
+	}
+}
+
+// clusterView builds the read-only lookups of one collection from the caches.
+func (c *Collector) clusterView() *clusterView {
+	v := &clusterView{zoneKeys: c.cfg.ZoneLabels}
+	nodes := c.resources[resNodes].informer.GetStore()
+	schedulable := map[string]bool{}
+	for _, obj := range nodes.List() {
+		n := obj.(*corev1.Node)
+		if zone := zoneOf(n.Labels, v.zoneKeys); zone != "" && nodeSchedulable(n) {
+			schedulable[zone] = true
+		}
+	}
+	v.node = func(name string) *corev1.Node {
+		obj, ok, _ := nodes.GetByKey(name)
+		if !ok {
+			return nil
+		}
+		return obj.(*corev1.Node)
+	}
+	v.zoneSchedulable = func(zone string) bool { return schedulable[zone] }
+	pvcs := c.resources[resPVCs].informer.GetStore()
+	v.pvc = func(namespace, name string) *corev1.PersistentVolumeClaim {
+		obj, ok, _ := pvcs.GetByKey(namespace + "/" + name)
+		if !ok {
+			return nil
+		}
+		return obj.(*corev1.PersistentVolumeClaim)
+	}
+	pvs := c.resources[resPVs].informer.GetStore()
+	v.pv = func(name string) *corev1.PersistentVolume {
+		obj, ok, _ := pvs.GetByKey(name)
+		if !ok {
+			return nil
+		}
+		return obj.(*corev1.PersistentVolume)
+	}
+	classes := c.resources[resStorageClasses].informer.GetStore()
+	for _, obj := range classes.List() {
+		sc := obj.(*storagev1.StorageClass)
+		if sc.Annotations[annDefaultStorageClass] == "true" || sc.Annotations[annBetaDefaultStorageClass] == "true" {
+			// Kubernetes picks the newest default class when several are marked.
+			if v.defaultStorageClass == "" || sc.Name > v.defaultStorageClass {
+				v.defaultStorageClass = sc.Name
+			}
+		}
+	}
+	v.storageClass = func(name string) *storagev1.StorageClass {
+		obj, ok, _ := classes.GetByKey(name)
+		if !ok {
+			return nil
+		}
+		return obj.(*storagev1.StorageClass)
+	}
+	if r := c.resources[resVolumeAttachments]; r.enabled {
+		index := r.informer.GetIndexer()
+		v.attachments = func(pvName string) []*storagev1.VolumeAttachment {
+			objs, _ := index.ByIndex(byVolume, pvName)
+			out := make([]*storagev1.VolumeAttachment, 0, len(objs))
+			for _, o := range objs {
+				out = append(out, o.(*storagev1.VolumeAttachment))
+			}
+			return out
+		}
+	}
+	if r := c.resources[resPodDisruptionBudgets]; r.enabled {
+		index := r.informer.GetIndexer()
+		v.pdbs = func(namespace string) []*policyv1.PodDisruptionBudget {
+			objs, _ := index.ByIndex(cache.NamespaceIndex, namespace)
+			out := make([]*policyv1.PodDisruptionBudget, 0, len(objs))
+			for _, o := range objs {
+				out = append(out, o.(*policyv1.PodDisruptionBudget))
+			}
+			return out
+		}
+	}
+	return v
+}
+
+func (c *Collector) collectLeases(ch chan<- prometheus.Metric) {
+	r := c.resources[resLeases]
+	if !r.enabled {
+		return
+	}
+	for _, obj := range r.informer.GetStore().List() {
+		l := obj.(*coordinationv1.Lease)
+		if len(c.cfg.LeaseNames) > 0 && !contains(c.cfg.LeaseNames, l.Name) {
+			continue
+		}
+		transitions, changedAt, _ := c.leases.state(l.Namespace, l.Name)
+		emitLease(ch, leaseView{lease: l, transitions: transitions, observedChangeAt: changedAt})
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,146 @@
+package collector
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// DefaultZoneLabels are the node and PersistentVolume label keys that carry an
+// availability zone, most specific first.
+var DefaultZoneLabels = []string{
+	"topology.kubernetes.io/zone",
+	"failure-domain.beta.kubernetes.io/zone",
+	"topology.ebs.csi.aws.com/zone",
+}
+
+// Config holds everything that changes what the collector watches and derives.
+type Config struct {
+	// Namespaces restricts the watched namespaces; empty means all.
+	Namespaces []string
+	// ExcludeNamespaces are never watched.
+	ExcludeNamespaces []string
+	// StatefulSetSelector is a label selector applied to StatefulSets by the API server.
+	StatefulSetSelector string
+	// ZoneLabels are the label keys read for zones, in order of preference.
+	ZoneLabels []string
+	// RolloutStallAfter is how long an in-progress rollout may go without progress.
+	RolloutStallAfter time.Duration
+	// TerminatingStuckAfter is the time past a pod's grace period after which a
+	// terminating pod counts as stuck.
+	TerminatingStuckAfter time.Duration
+	// LeaseNamespace is where control-plane Leases are read.
+	LeaseNamespace string
+	// LeaseNames restricts the Leases; empty means every Lease in LeaseNamespace.
+	LeaseNames []string
+	// APIProbeInterval is how often the API server's /version is probed.
+	APIProbeInterval time.Duration
+}
+
+// DefaultConfig returns the defaults of the command-line flags.
+func DefaultConfig() Config {
+	return Config{
+		ZoneLabels:            append([]string(nil), DefaultZoneLabels...),
+		RolloutStallAfter:     10 * time.Minute,
+		TerminatingStuckAfter: 5 * time.Minute,
+		LeaseNamespace:        "kube-system",
+		APIProbeInterval:      10 * time.Second,
+	}
+}
+
+// RegisterFlags adds the collector's flags to app, writing into c. Call Validate after
+// parsing.
+func (c *Config) RegisterFlags(app *kingpin.Application) {
+	d := DefaultConfig()
+	app.Flag("namespaces", "Comma-separated namespaces to watch. Empty watches all namespaces.").
+		Default("").StringsVar(&c.Namespaces)
+	app.Flag("namespaces-exclude", "Comma-separated namespaces never to watch.").
+		Default("").StringsVar(&c.ExcludeNamespaces)
+	app.Flag("statefulset.selector", "Label selector restricting the StatefulSets watched, e.g. 'tier=db'.").
+		Default("").StringVar(&c.StatefulSetSelector)
+	app.Flag("zone.label", "Label key that carries a node's or a volume's zone. Repeat for several keys, most specific first.").
+		Default(d.ZoneLabels...).StringsVar(&c.ZoneLabels)
+	app.Flag("rollout.stall-after", "How long a rollout in progress may go without progress before it counts as stalled.").
+		Default(d.RolloutStallAfter.String()).DurationVar(&c.RolloutStallAfter)
+	app.Flag("terminating.stuck-after", "Time past a pod's termination grace period after which a terminating pod counts as stuck.").
+		Default(d.TerminatingStuckAfter.String()).DurationVar(&c.TerminatingStuckAfter)
+	app.Flag("lease.namespace", "Namespace of the control-plane Leases (kube-scheduler, kube-controller-manager).").
+		Default(d.LeaseNamespace).StringVar(&c.LeaseNamespace)
+	app.Flag("lease.name", "Name of a Lease to watch. Repeat for several. Empty watches every Lease in --lease.namespace.").
+		StringsVar(&c.LeaseNames)
+	app.Flag("api.probe-interval", "How often the API server's /version is probed to tell whether it is reachable.").
+		Default(d.APIProbeInterval.String()).DurationVar(&c.APIProbeInterval)
+}
+
+// Validate normalises list flags (comma-separated values, blanks) and reports values
+// that cannot work.
+func (c *Config) Validate() error {
+	c.Namespaces = splitList(c.Namespaces)
+	c.ExcludeNamespaces = splitList(c.ExcludeNamespaces)
+	c.ZoneLabels = splitList(c.ZoneLabels)
+	c.LeaseNames = splitList(c.LeaseNames)
+	if len(c.ZoneLabels) == 0 {
+		return fmt.Errorf("--zone.label: at least one label key is needed")
+	}
+	for _, ns := range c.Namespaces {
+		for _, ex := range c.ExcludeNamespaces {
+			if ns == ex {
+				return fmt.Errorf("namespace %q is both watched (--namespaces) and excluded (--namespaces-exclude)", ns)
+			}
+		}
+	}
+	if c.StatefulSetSelector != "" {
+		if _, err := labels.Parse(c.StatefulSetSelector); err != nil {
+			return fmt.Errorf("--statefulset.selector: %w", err)
+		}
+	}
+	if c.RolloutStallAfter <= 0 {
+		return fmt.Errorf("--rollout.stall-after must be positive, got %s", c.RolloutStallAfter)
+	}
+	if c.TerminatingStuckAfter < 0 {
+		return fmt.Errorf("--terminating.stuck-after must not be negative, got %s", c.TerminatingStuckAfter)
+	}
+	if c.APIProbeInterval < 100*time.Millisecond {
+		return fmt.Errorf("--api.probe-interval must be at least 100ms, got %s", c.APIProbeInterval)
+	}
+	if c.LeaseNamespace == "" {
+		return fmt.Errorf("--lease.namespace must not be empty")
+	}
+	return nil
+}
+
+// watchesNamespace tells whether objects of namespace ns are in scope.
+func (c *Config) watchesNamespace(ns string) bool {
+	for _, ex := range c.ExcludeNamespaces {
+		if ns == ex {
+			return false
+		}
+	}
+	if len(c.Namespaces) == 0 {
+		return true
+	}
+	for _, in := range c.Namespaces {
+		if ns == in {
+			return true
+		}
+	}
+	return false
+}
+
+func splitList(values []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part != "" && !seen[part] {
+				seen[part] = true
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,54 @@
+package collector
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// HA posture risks (the risk label).
+const (
+	riskSingleton        = "singleton"
+	riskNoPDB            = "no_pdb"
+	riskSingleZone       = "single_zone"
+	riskZeroGracePeriod  = "zero_grace_period"
+	riskNoReadinessProbe = "no_readiness_probe"
+)
+
+func deriveRisks(h *health, in statefulSetInputs, view *clusterView) {
+	set := in.set
+	h.risks = map[string]bool{}
+	if r := set.Spec.Replicas; r != nil {
+		h.risks[riskSingleton] = *r == 1
+		if len(h.readyPerZone) > 0 {
+			h.risks[riskSingleZone] = *r > 1 && len(h.readyPerZone) == 1
+		}
+	}
+	if g := set.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+		h.risks[riskZeroGracePeriod] = *g == 0
+	} else {
+		h.risks[riskZeroGracePeriod] = false
+	}
+	if containers := set.Spec.Template.Spec.Containers; len(containers) > 0 {
+		missing := false
+		for _, c := range containers {
+			missing = missing || c.ReadinessProbe == nil
+		}
+		h.risks[riskNoReadinessProbe] = missing
+	}
+	if view.pdbs != nil {
+		covered := false
+		podLabels := labels.Set(set.Spec.Template.Labels)
+		for _, pdb := range view.pdbs(set.Namespace) {
+			// In policy/v1 a nil selector selects no pods and an empty one selects all.
+			if pdb.Spec.Selector == nil {
+				continue
+			}
+			sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+			if err == nil && sel.Matches(podLabels) {
+				covered = true
+				break
+			}
+		}
+		h.risks[riskNoPDB] = !covered
+	}
+}

@@ -1,0 +1,51 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// family is one workload metric family: its descriptor and how its samples come out of
+// a StatefulSet's health. Every workload family starts with the namespace and
+// statefulset labels; add takes the values of the extra labels.
+type family struct {
+	desc      *prometheus.Desc
+	valueType prometheus.ValueType
+	samples   func(h *health, add func(value float64, extraLabels ...string))
+}
+
+var workloadLabels = []string{"namespace", "statefulset"}
+
+func workloadDesc(name, help string, extraLabels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, append(append([]string(nil), workloadLabels...), extraLabels...), nil)
+}
+
+func gauge(name, help string, extraLabels []string, samples func(h *health, add func(float64, ...string))) family {
+	return family{desc: workloadDesc(name, help, extraLabels...), valueType: prometheus.GaugeValue, samples: samples}
+}
+
+// workloadFamilies is every per-StatefulSet family, gathered from the families_*.go
+// tables.
+var workloadFamilies = concat(statefulSetFamilies, rolloutFamilies, podFamilies, storageFamilies, riskFamilies)
+
+var restartsDesc = workloadDesc("statefulset_container_restarts_total",
+	"Container restarts of the StatefulSet's pods, kept per pod UID so it does not drop when a pod is recreated.")
+
+func concat(lists ...[]family) []family {
+	var out []family
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func emitWorkload(ch chan<- prometheus.Metric, h *health) {
+	for _, f := range workloadFamilies {
+		f.samples(h, func(value float64, extra ...string) {
+			labels := append([]string{h.namespace, h.name}, extra...)
+			for i := range labels {
+				labels[i] = boundedLabel(labels[i])
+			}
+			ch <- prometheus.MustNewConstMetric(f.desc, f.valueType, value, labels...)
+		})
+	}
+}

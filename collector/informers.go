@@ -1,0 +1,324 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Watched resources, as named in the resource label of the self-metrics.
+const (
+	resStatefulSets         = "statefulsets"
+	resPods                 = "pods"
+	resPVCs                 = "persistentvolumeclaims"
+	resPVs                  = "persistentvolumes"
+	resNodes                = "nodes"
+	resStorageClasses       = "storageclasses"
+	resVolumeAttachments    = "volumeattachments"
+	resPodDisruptionBudgets = "poddisruptionbudgets"
+	resLeases               = "leases"
+)
+
+// allResources lists every watched resource in a stable order.
+var allResources = []string{
+	resStatefulSets, resPods, resPVCs, resPVs, resNodes, resStorageClasses,
+	resVolumeAttachments, resPodDisruptionBudgets, resLeases,
+}
+
+// optionalResources may be switched off when RBAC forbids them; the rest keeps working.
+var optionalResources = map[string]bool{resVolumeAttachments: true, resPodDisruptionBudgets: true, resLeases: true}
+
+// Indexer names.
+const (
+	byStatefulSet = "statefulset" // pods by their controlling StatefulSet namespace/name
+	byClaimBase   = "claimbase"   // PVCs by namespace/<template>-<statefulset>; StatefulSets by each of theirs
+	byVolume      = "volume"      // VolumeAttachments by PersistentVolume name
+)
+
+// ownerStatefulSetKey returns namespace/name of the StatefulSet controlling the pod.
+func ownerStatefulSetKey(p *corev1.Pod) string {
+	ref := metav1.GetControllerOfNoCopy(p)
+	if ref == nil || ref.Kind != "StatefulSet" {
+		return ""
+	}
+	return p.Namespace + "/" + ref.Name
+}
+
+func podByStatefulSet(obj any) ([]string, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	if key := ownerStatefulSetKey(p); key != "" {
+		return []string{key}, nil
+	}
+	return nil, nil
+}
+
+func pvcByClaimBase(obj any) ([]string, error) {
+	c, ok := obj.(*corev1.PersistentVolumeClaim)
+	if !ok {
+		return nil, nil
+	}
+	if base, ok := claimBase(c.Name); ok {
+		return []string{c.Namespace + "/" + base}, nil
+	}
+	return nil, nil
+}
+
+func statefulSetByClaimBase(obj any) ([]string, error) {
+	s, ok := obj.(*appsv1.StatefulSet)
+	if !ok {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(s.Spec.VolumeClaimTemplates))
+	for _, t := range s.Spec.VolumeClaimTemplates {
+		keys = append(keys, s.Namespace+"/"+t.Name+"-"+s.Name)
+	}
+	return keys, nil
+}
+
+func attachmentByVolume(obj any) ([]string, error) {
+	va, ok := obj.(*storagev1.VolumeAttachment)
+	if !ok || va.Spec.Source.PersistentVolumeName == nil {
+		return nil, nil
+	}
+	return []string{*va.Spec.Source.PersistentVolumeName}, nil
+}
+
+// watchedResource is one informer and what the exporter knows about it.
+type watchedResource struct {
+	name     string
+	informer cache.SharedIndexInformer
+	enabled  bool
+}
+
+// buildInformers creates one informer per resource from two factories: one for
+// namespaced kinds (scoped by --namespaces/--namespaces-exclude) and one for
+// cluster-scoped kinds, plus one scoped to --lease.namespace for Leases.
+func (c *Collector) buildInformers() error {
+	cfg := &c.cfg
+	var namespacedOpts []informers.SharedInformerOption
+	if len(cfg.Namespaces) == 1 {
+		namespacedOpts = append(namespacedOpts, informers.WithNamespace(cfg.Namespaces[0]))
+	}
+	if exclude := excludeSelector(cfg.ExcludeNamespaces); exclude != "" {
+		namespacedOpts = append(namespacedOpts, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = exclude
+		}))
+	}
+	c.namespaced = informers.NewSharedInformerFactoryWithOptions(c.client, 0, namespacedOpts...)
+	c.cluster = informers.NewSharedInformerFactory(c.client, 0)
+	leaseOpts := []informers.SharedInformerOption{informers.WithNamespace(cfg.LeaseNamespace)}
+	if len(cfg.LeaseNames) == 1 {
+		name := cfg.LeaseNames[0]
+		leaseOpts = append(leaseOpts, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}))
+	}
+	c.leaseFactory = informers.NewSharedInformerFactoryWithOptions(c.client, 0, leaseOpts...)
+
+	// StatefulSets get their own informer so that --statefulset.selector applies to them
+	// alone (pods are tied to their StatefulSet by owner reference, not by labels).
+	selector := cfg.StatefulSetSelector
+	exclude := excludeSelector(cfg.ExcludeNamespaces)
+	stsInformer := c.namespaced.InformerFor(&appsv1.StatefulSet{}, func(client kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		ns := metav1.NamespaceAll
+		if len(cfg.Namespaces) == 1 {
+			ns = cfg.Namespaces[0]
+		}
+		return appsinformers.NewFilteredStatefulSetInformer(client, ns, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
+			o.LabelSelector = selector
+			o.FieldSelector = exclude
+		})
+	})
+
+	zt := zoneTransforms{zoneKeys: cfg.ZoneLabels}
+	specs := []struct {
+		name      string
+		informer  cache.SharedIndexInformer
+		transform cache.TransformFunc
+		indexers  cache.Indexers
+	}{
+		{resStatefulSets, stsInformer, transformStatefulSet, cache.Indexers{byClaimBase: statefulSetByClaimBase}},
+		{resPods, c.namespaced.Core().V1().Pods().Informer(), transformPod, cache.Indexers{byStatefulSet: podByStatefulSet}},
+		{resPVCs, c.namespaced.Core().V1().PersistentVolumeClaims().Informer(), transformPVC, cache.Indexers{byClaimBase: pvcByClaimBase}},
+		{resPVs, c.cluster.Core().V1().PersistentVolumes().Informer(), zt.transformPV, nil},
+		{resNodes, c.cluster.Core().V1().Nodes().Informer(), zt.transformNode, nil},
+		{resStorageClasses, c.cluster.Storage().V1().StorageClasses().Informer(), transformStorageClass, nil},
+		{resVolumeAttachments, c.cluster.Storage().V1().VolumeAttachments().Informer(), transformVolumeAttachment, cache.Indexers{byVolume: attachmentByVolume}},
+		{resPodDisruptionBudgets, c.namespaced.Policy().V1().PodDisruptionBudgets().Informer(), transformPDB, nil},
+		{resLeases, c.leaseFactory.Coordination().V1().Leases().Informer(), transformLease, nil},
+	}
+	c.resources = map[string]*watchedResource{}
+	for _, s := range specs {
+		if err := s.informer.SetTransform(s.transform); err != nil {
+			return fmt.Errorf("%s informer: %w", s.name, err)
+		}
+		if len(s.indexers) > 0 {
+			if err := s.informer.AddIndexers(s.indexers); err != nil {
+				return fmt.Errorf("%s informer: %w", s.name, err)
+			}
+		}
+		name := s.name
+		if err := s.informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			c.recordWatchError(name, err)
+		}); err != nil {
+			return fmt.Errorf("%s informer: %w", s.name, err)
+		}
+		if _, err := s.informer.AddEventHandler(c.eventHandler(name)); err != nil {
+			return fmt.Errorf("%s informer: %w", s.name, err)
+		}
+		c.resources[name] = &watchedResource{name: name, informer: s.informer, enabled: true}
+	}
+	return nil
+}
+
+// excludeSelector is the field selector that leaves out the excluded namespaces.
+func excludeSelector(namespaces []string) string {
+	if len(namespaces) == 0 {
+		return ""
+	}
+	sel := make([]fields.Selector, 0, len(namespaces))
+	for _, ns := range namespaces {
+		sel = append(sel, fields.OneTermNotEqualSelector("metadata.namespace", ns))
+	}
+	return fields.AndSelectors(sel...).String()
+}
+
+// recordWatchError counts a failed list or watch. Watches that end normally (EOF) or
+// whose resource version expired are part of normal operation and not counted.
+func (c *Collector) recordWatchError(resource string, err error) {
+	if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+		return
+	}
+	reason := classifyAPIError(err)
+	c.self.apiErrors.WithLabelValues(resource, reason).Inc()
+	c.logger.Warn("list/watch failed", "resource", resource, "reason", reason, "err", err)
+}
+
+// preflight switches off the optional kinds that RBAC forbids (or that the API server
+// does not serve), so that the rest keeps working. An unreachable API leaves them on:
+// their informers retry like the others.
+func (c *Collector) preflight(ctx context.Context) {
+	checks := map[string]func(ctx context.Context) error{
+		resPodDisruptionBudgets: func(ctx context.Context) error {
+			ns := metav1.NamespaceAll
+			if len(c.cfg.Namespaces) == 1 {
+				ns = c.cfg.Namespaces[0]
+			}
+			_, err := c.client.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{Limit: 1})
+			return err
+		},
+		resVolumeAttachments: func(ctx context.Context) error {
+			_, err := c.client.StorageV1().VolumeAttachments().List(ctx, metav1.ListOptions{Limit: 1})
+			return err
+		},
+		resLeases: func(ctx context.Context) error {
+			_, err := c.client.CoordinationV1().Leases(c.cfg.LeaseNamespace).List(ctx, metav1.ListOptions{Limit: 1})
+			return err
+		},
+	}
+	for _, name := range allResources {
+		check, ok := checks[name]
+		if !ok {
+			continue
+		}
+		checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := check(checkCtx)
+		cancel()
+		if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+			c.resources[name].enabled = false
+			c.self.apiErrors.WithLabelValues(name, classifyAPIError(err)).Inc()
+			c.logger.Warn("optional resource switched off: the metrics that need it are not exported",
+				"resource", name, "reason", classifyAPIError(err), "err", err)
+		}
+	}
+}
+
+// eventHandler keeps the trackers and the last-event timestamps up to date.
+func (c *Collector) eventHandler(resource string) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			c.touch(resource)
+			c.onUpsert(obj)
+		},
+		UpdateFunc: func(_, obj any) {
+			c.touch(resource)
+			c.onUpsert(obj)
+		},
+		DeleteFunc: func(obj any) {
+			c.touch(resource)
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			c.onDelete(obj)
+		},
+	}
+}
+
+func (c *Collector) touch(resource string) {
+	c.self.lastEvent.WithLabelValues(resource).Set(float64(c.now().UnixNano()) / 1e9)
+}
+
+func (c *Collector) onUpsert(obj any) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		c.restarts.observe(o)
+	case *corev1.PersistentVolumeClaim:
+		if d, ok := c.binds.observe(o, c.now()); ok {
+			for _, set := range c.statefulSetsOfClaim(o) {
+				c.bindDurations.WithLabelValues(set.Namespace, set.Name).Observe(d.Seconds())
+			}
+		}
+	case *coordinationv1.Lease:
+		c.leases.observe(o, c.now())
+	}
+}
+
+func (c *Collector) onDelete(obj any) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		c.restarts.forgetPod(o.UID)
+	case *corev1.PersistentVolumeClaim:
+		c.binds.forget(o.UID)
+	case *appsv1.StatefulSet:
+		c.restarts.forgetSet(o.Namespace + "/" + o.Name)
+		c.bindDurations.DeleteLabelValues(o.Namespace, o.Name)
+	case *coordinationv1.Lease:
+		c.leases.forget(o.Namespace, o.Name)
+	}
+}
+
+// statefulSetsOfClaim finds the StatefulSets whose volume claim templates name the PVC.
+func (c *Collector) statefulSetsOfClaim(pvc *corev1.PersistentVolumeClaim) []*appsv1.StatefulSet {
+	base, ok := claimBase(pvc.Name)
+	if !ok {
+		return nil
+	}
+	objs, err := c.resources[resStatefulSets].informer.GetIndexer().ByIndex(byClaimBase, pvc.Namespace+"/"+base)
+	if err != nil {
+		return nil
+	}
+	var sets []*appsv1.StatefulSet
+	for _, o := range objs {
+		if s, ok := o.(*appsv1.StatefulSet); ok {
+			sets = append(sets, s)
+		}
+	}
+	return sets
+}

@@ -1,0 +1,279 @@
+package collector
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Informer transform functions. Each one replaces a listed or watched object with a copy
+// that keeps only what the derivations read, so the caches stay small on large clusters.
+// Every transform keeps the identity fields informers need (name, namespace, UID,
+// resourceVersion) and drops managedFields, annotations and labels unless listed.
+
+// Annotations read from PersistentVolumeClaims.
+const (
+	annSelectedNode            = "volume.kubernetes.io/selected-node"
+	annStorageProvisioner      = "volume.kubernetes.io/storage-provisioner"
+	annBetaStorageProvisioner  = "volume.beta.kubernetes.io/storage-provisioner"
+	annDefaultStorageClass     = "storageclass.kubernetes.io/is-default-class"
+	annBetaDefaultStorageClass = "storageclass.beta.kubernetes.io/is-default-class"
+)
+
+func slimMeta(in metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:              in.Name,
+		Namespace:         in.Namespace,
+		UID:               in.UID,
+		ResourceVersion:   in.ResourceVersion,
+		Generation:        in.Generation,
+		CreationTimestamp: in.CreationTimestamp,
+	}
+}
+
+func keepKeys(in map[string]string, keys ...string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := in[k]; ok {
+			if out == nil {
+				out = make(map[string]string, len(keys))
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// transformStatefulSet keeps the selector, replicas, strategy, pod management policy,
+// service name, ordinals, the names of the volume claim templates, the pod template's
+// labels, grace period and per-container readiness-probe presence, and the whole status.
+func transformStatefulSet(obj any) (any, error) {
+	in, ok := obj.(*appsv1.StatefulSet)
+	if !ok {
+		return obj, nil
+	}
+	out := &appsv1.StatefulSet{ObjectMeta: slimMeta(in.ObjectMeta), Status: in.Status}
+	out.Status.Conditions = nil
+	s := &out.Spec
+	s.Replicas = in.Spec.Replicas
+	s.Selector = in.Spec.Selector
+	s.ServiceName = in.Spec.ServiceName
+	s.PodManagementPolicy = in.Spec.PodManagementPolicy
+	s.UpdateStrategy = in.Spec.UpdateStrategy
+	s.Ordinals = in.Spec.Ordinals
+	s.MinReadySeconds = in.Spec.MinReadySeconds
+	for _, t := range in.Spec.VolumeClaimTemplates {
+		s.VolumeClaimTemplates = append(s.VolumeClaimTemplates, corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: t.Name},
+		})
+	}
+	s.Template.Labels = in.Spec.Template.Labels
+	s.Template.Spec.TerminationGracePeriodSeconds = in.Spec.Template.Spec.TerminationGracePeriodSeconds
+	for _, c := range in.Spec.Template.Spec.Containers {
+		slim := corev1.Container{Name: c.Name}
+		if c.ReadinessProbe != nil {
+			slim.ReadinessProbe = &corev1.Probe{}
+		}
+		s.Template.Spec.Containers = append(s.Template.Spec.Containers, slim)
+	}
+	return out, nil
+}
+
+// transformPod keeps the controller owner reference, the controller-revision-hash label,
+// the deletion timestamp and grace period, the node name, the PVC volumes, the phase,
+// the PodScheduled and Ready conditions, and per container its readiness, restart count
+// and waiting reason (no messages).
+func transformPod(obj any) (any, error) {
+	in, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Labels = keepKeys(in.Labels, appsv1.ControllerRevisionHashLabelKey)
+	out.DeletionTimestamp = in.DeletionTimestamp
+	out.DeletionGracePeriodSeconds = in.DeletionGracePeriodSeconds
+	if ref := metav1.GetControllerOfNoCopy(in); ref != nil {
+		out.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller,
+		}}
+	}
+	out.Spec.NodeName = in.Spec.NodeName
+	out.Spec.TerminationGracePeriodSeconds = in.Spec.TerminationGracePeriodSeconds
+	for _, v := range in.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{
+				Name: v.Name,
+				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+					ClaimName: v.PersistentVolumeClaim.ClaimName,
+				}},
+			})
+		}
+	}
+	out.Status.Phase = in.Status.Phase
+	for _, c := range in.Status.Conditions {
+		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady {
+			out.Status.Conditions = append(out.Status.Conditions, corev1.PodCondition{
+				Type: c.Type, Status: c.Status, Reason: c.Reason, LastTransitionTime: c.LastTransitionTime,
+			})
+		}
+	}
+	out.Status.InitContainerStatuses = slimContainerStatuses(in.Status.InitContainerStatuses)
+	out.Status.ContainerStatuses = slimContainerStatuses(in.Status.ContainerStatuses)
+	return out, nil
+}
+
+func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, c := range in {
+		out[i] = corev1.ContainerStatus{Name: c.Name, Ready: c.Ready, RestartCount: c.RestartCount}
+		if c.State.Waiting != nil {
+			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: c.State.Waiting.Reason}
+		}
+	}
+	return out
+}
+
+// transformPVC keeps the storage class name, the bound volume name, the phase and the
+// selected-node and storage-provisioner annotations.
+func transformPVC(obj any) (any, error) {
+	in, ok := obj.(*corev1.PersistentVolumeClaim)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.PersistentVolumeClaim{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Annotations = keepKeys(in.Annotations, annSelectedNode, annStorageProvisioner, annBetaStorageProvisioner)
+	out.Spec.StorageClassName = in.Spec.StorageClassName
+	out.Spec.VolumeName = in.Spec.VolumeName
+	out.Status.Phase = in.Status.Phase
+	return out, nil
+}
+
+// zoneTransforms builds the transforms that read zone labels, which depend on the
+// configured zone keys.
+type zoneTransforms struct{ zoneKeys []string }
+
+// transformPV keeps the zone labels, the node affinity terms that name a zone key, the
+// claim reference and the phase.
+func (z zoneTransforms) transformPV(obj any) (any, error) {
+	in, ok := obj.(*corev1.PersistentVolume)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.PersistentVolume{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Labels = keepKeys(in.Labels, z.zoneKeys...)
+	if in.Spec.ClaimRef != nil {
+		out.Spec.ClaimRef = &corev1.ObjectReference{Namespace: in.Spec.ClaimRef.Namespace, Name: in.Spec.ClaimRef.Name}
+	}
+	if na := in.Spec.NodeAffinity; na != nil && na.Required != nil {
+		// Keep every term (terms are ORed, so a term without a zone key matters), but
+		// only the zone expressions inside each.
+		terms := make([]corev1.NodeSelectorTerm, 0, len(na.Required.NodeSelectorTerms))
+		for _, t := range na.Required.NodeSelectorTerms {
+			var slim corev1.NodeSelectorTerm
+			for _, e := range t.MatchExpressions {
+				if contains(z.zoneKeys, e.Key) {
+					slim.MatchExpressions = append(slim.MatchExpressions, e)
+				}
+			}
+			terms = append(terms, slim)
+		}
+		out.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: terms}}
+	}
+	out.Status.Phase = in.Status.Phase
+	return out, nil
+}
+
+// transformNode keeps the zone labels, spec.unschedulable, the unreachable and
+// not-ready taints and the Ready condition.
+func (z zoneTransforms) transformNode(obj any) (any, error) {
+	in, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Node{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Labels = keepKeys(in.Labels, z.zoneKeys...)
+	out.Spec.Unschedulable = in.Spec.Unschedulable
+	for _, t := range in.Spec.Taints {
+		if t.Key == corev1.TaintNodeUnreachable || t.Key == corev1.TaintNodeNotReady {
+			out.Spec.Taints = append(out.Spec.Taints, corev1.Taint{Key: t.Key, Effect: t.Effect})
+		}
+	}
+	for _, c := range in.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return out, nil
+}
+
+// transformStorageClass keeps the default-class annotations, the provisioner and the
+// volume binding mode.
+func transformStorageClass(obj any) (any, error) {
+	in, ok := obj.(*storagev1.StorageClass)
+	if !ok {
+		return obj, nil
+	}
+	out := &storagev1.StorageClass{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Annotations = keepKeys(in.Annotations, annDefaultStorageClass, annBetaDefaultStorageClass)
+	out.Provisioner = in.Provisioner
+	out.VolumeBindingMode = in.VolumeBindingMode
+	return out, nil
+}
+
+// transformVolumeAttachment keeps the volume name, the node and whether an attach or
+// detach error is set (its time, not its message).
+func transformVolumeAttachment(obj any) (any, error) {
+	in, ok := obj.(*storagev1.VolumeAttachment)
+	if !ok {
+		return obj, nil
+	}
+	out := &storagev1.VolumeAttachment{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Spec.NodeName = in.Spec.NodeName
+	out.Spec.Source.PersistentVolumeName = in.Spec.Source.PersistentVolumeName
+	out.Status.Attached = in.Status.Attached
+	if e := in.Status.AttachError; e != nil {
+		out.Status.AttachError = &storagev1.VolumeError{Time: e.Time}
+	}
+	if e := in.Status.DetachError; e != nil {
+		out.Status.DetachError = &storagev1.VolumeError{Time: e.Time}
+	}
+	return out, nil
+}
+
+// transformPDB keeps the selector.
+func transformPDB(obj any) (any, error) {
+	in, ok := obj.(*policyv1.PodDisruptionBudget)
+	if !ok {
+		return obj, nil
+	}
+	out := &policyv1.PodDisruptionBudget{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Spec.Selector = in.Spec.Selector
+	return out, nil
+}
+
+// transformLease keeps the whole spec, which is small.
+func transformLease(obj any) (any, error) {
+	in, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return obj, nil
+	}
+	return &coordinationv1.Lease{ObjectMeta: slimMeta(in.ObjectMeta), Spec: in.Spec}, nil
+}
+
+var _ cache.TransformFunc = transformPod
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

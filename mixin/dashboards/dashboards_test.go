@@ -1,0 +1,637 @@
+package dashboards
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/metricsdoc"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+)
+
+// testConfigs covers the single-cluster default and a multi-cluster setup with a namespace
+// restriction and a selector of several matchers.
+func testConfigs() map[string]mixin.Config {
+	multi := mixin.DefaultConfig()
+	multi.Selector = `job=~"statefulset-exporter|sts-exporter", env="prod"`
+	multi.NamespaceSelector = `namespace=~"prod-.*"`
+	multi.ClusterLabel = "k8s_cluster"
+	multi.MultiCluster = true
+	return map[string]mixin.Config{
+		"default":       mixin.DefaultConfig(),
+		"multi-cluster": multi,
+	}
+}
+
+// want lists the dashboards Generate must return.
+var want = map[string]struct{ uid, title string }{
+	"statefulset-overview.json":      {"sts-exporter-overview", "StatefulSets / Fleet overview"},
+	"statefulset-detail.json":        {"sts-exporter-statefulset", "StatefulSets / StatefulSet"},
+	"statefulset-control-plane.json": {"sts-exporter-control-plane", "StatefulSets / Control plane and exporter"},
+}
+
+// The parts of the dashboard JSON the tests look at.
+type dashboardJSON struct {
+	UID        string   `json:"uid"`
+	Title      string   `json:"title"`
+	Tags       []string `json:"tags"`
+	Refresh    string   `json:"refresh"`
+	Time       struct{ From, To string }
+	Panels     []panelJSON `json:"panels"`
+	Templating struct {
+		List []variableJSON `json:"list"`
+	} `json:"templating"`
+}
+
+type panelJSON struct {
+	ID         int         `json:"id"`
+	Type       string      `json:"type"`
+	Title      string      `json:"title"`
+	Datasource *dsJSON     `json:"datasource"`
+	GridPos    gridPosJSON `json:"gridPos"`
+	Panels     []panelJSON `json:"panels"` // of a row
+	Targets    []struct {
+		RefID      string  `json:"refId"`
+		Expr       string  `json:"expr"`
+		Datasource *dsJSON `json:"datasource"`
+	} `json:"targets"`
+}
+
+type gridPosJSON struct{ H, W, X, Y int }
+
+type dsJSON struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type variableJSON struct {
+	Type       string  `json:"type"`
+	Name       string  `json:"name"`
+	Query      any     `json:"query"`
+	Datasource *dsJSON `json:"datasource"`
+	Multi      bool    `json:"multi"`
+	IncludeAll bool    `json:"includeAll"`
+	AllValue   string  `json:"allValue"`
+}
+
+func generate(t *testing.T, cfg mixin.Config) map[string]dashboardJSON {
+	t.Helper()
+	out, err := Generate(cfg)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	parsed := map[string]dashboardJSON{}
+	for file, data := range out {
+		var d dashboardJSON
+		if err := json.Unmarshal(data, &d); err != nil {
+			t.Fatalf("%s: invalid JSON: %v", file, err)
+		}
+		parsed[file] = d
+	}
+	return parsed
+}
+
+// allPanels returns the panels of d, rows' panels included, rows excluded.
+func allPanels(d dashboardJSON) []panelJSON {
+	var out []panelJSON
+	for _, p := range d.Panels {
+		if p.Type == "row" {
+			out = append(out, p.Panels...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func TestGenerateIsDeterministicIndentedJSON(t *testing.T) {
+	for name, cfg := range testConfigs() {
+		t.Run(name, func(t *testing.T) {
+			first, err := Generate(cfg)
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			for range 3 {
+				again, err := Generate(cfg)
+				if err != nil {
+					t.Fatalf("Generate: %v", err)
+				}
+				if len(again) != len(first) {
+					t.Fatalf("Generate returned %d files, then %d", len(first), len(again))
+				}
+				for file, data := range first {
+					if !bytes.Equal(data, again[file]) {
+						t.Errorf("%s differs between runs", file)
+					}
+				}
+			}
+			for file, data := range first {
+				if !json.Valid(data) {
+					t.Errorf("%s: invalid JSON", file)
+					continue
+				}
+				var indented bytes.Buffer
+				if err := json.Indent(&indented, bytes.TrimSpace(data), "", "  "); err != nil {
+					t.Fatalf("%s: %v", file, err)
+				}
+				indented.WriteByte('\n')
+				if !bytes.Equal(indented.Bytes(), data) {
+					t.Errorf("%s is not indented with two spaces and terminated by one newline", file)
+				}
+			}
+		})
+	}
+}
+
+func TestGenerateReturnsTheDashboards(t *testing.T) {
+	for name, cfg := range testConfigs() {
+		t.Run(name, func(t *testing.T) {
+			got := generate(t, cfg)
+			var files []string
+			for f := range got {
+				files = append(files, f)
+			}
+			for f := range want {
+				if _, ok := got[f]; !ok {
+					t.Errorf("missing %s (got %v)", f, files)
+				}
+			}
+			for file, d := range got {
+				w, ok := want[file]
+				if !ok {
+					t.Errorf("unexpected file %s", file)
+					continue
+				}
+				if d.UID != w.uid || d.Title != w.title {
+					t.Errorf("%s: uid %q title %q, want %q %q", file, d.UID, d.Title, w.uid, w.title)
+				}
+				if len(d.UID) > 40 {
+					t.Errorf("%s: uid %q longer than Grafana's 40 characters", file, d.UID)
+				}
+				if !slices.Contains(d.Tags, dashboardTag) {
+					t.Errorf("%s: tags %v lack %q", file, d.Tags, dashboardTag)
+				}
+				if d.Refresh == "" || d.Time.From == "" || d.Time.To == "" {
+					t.Errorf("%s: no default refresh or time range", file)
+				}
+			}
+		})
+	}
+}
+
+func TestGenerateRejectsInvalidConfig(t *testing.T) {
+	cfg := mixin.DefaultConfig()
+	cfg.Selector = ""
+	if _, err := Generate(cfg); err == nil {
+		t.Error("Generate accepted an empty Selector")
+	}
+	cfg = mixin.DefaultConfig()
+	cfg.MultiCluster, cfg.ClusterLabel = true, ""
+	if _, err := Generate(cfg); err == nil {
+		t.Error("Generate accepted MultiCluster without ClusterLabel")
+	}
+}
+
+func TestPanelLayout(t *testing.T) {
+	for name, cfg := range testConfigs() {
+		for file, d := range generate(t, cfg) {
+			ids := map[int]string{}
+			check := func(p panelJSON) {
+				where := fmt.Sprintf("%s/%s: panel %d %q", name, file, p.ID, p.Title)
+				if p.ID == 0 {
+					t.Errorf("%s has no id", where)
+				} else if other, dup := ids[p.ID]; dup {
+					t.Errorf("%s reuses the id of %q", where, other)
+				}
+				ids[p.ID] = p.Title
+				if p.Title == "" {
+					t.Errorf("%s has no title", where)
+				}
+				if g := p.GridPos; g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+					t.Errorf("%s lies outside the 24-column grid: %+v", where, g)
+				}
+				if p.Type == "row" {
+					return
+				}
+				if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+					t.Errorf("%s does not use the datasource variable", where)
+				}
+				if len(p.Targets) == 0 {
+					t.Errorf("%s has no query", where)
+				}
+				refs := map[string]bool{}
+				for _, q := range p.Targets {
+					if q.RefID == "" || refs[q.RefID] {
+						t.Errorf("%s: missing or duplicate refId %q", where, q.RefID)
+					}
+					refs[q.RefID] = true
+					if q.Datasource == nil || q.Datasource.UID != "${datasource}" {
+						t.Errorf("%s: query %s does not use the datasource variable", where, q.RefID)
+					}
+				}
+			}
+			for _, p := range d.Panels {
+				check(p)
+				for _, c := range p.Panels {
+					check(c)
+				}
+			}
+		}
+	}
+}
+
+// grafanaVariable matches $name, ${name} and ${name:format}.
+var grafanaVariable = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\$(\w+)`)
+
+// builtinDurations are Grafana's interval variables; they stand for PromQL durations.
+var builtinDurations = map[string]bool{"__rate_interval": true, "__interval": true, "__range": true}
+
+// substitute replaces the Grafana variables of a query by values PromQL accepts and
+// returns the names of the variables it replaced.
+func substitute(query string) (string, []string) {
+	var names []string
+	out := grafanaVariable.ReplaceAllStringFunc(query, func(m string) string {
+		sub := grafanaVariable.FindStringSubmatch(m)
+		name := sub[1] + sub[2]
+		names = append(names, name)
+		if builtinDurations[name] {
+			return "5m"
+		}
+		return "placeholder"
+	})
+	return out, names
+}
+
+// knownSeries returns the series the exporter exports (docs/metrics.md) and the series of
+// the recording rules.
+func knownSeries(t *testing.T, cfg mixin.Config) map[string]bool {
+	t.Helper()
+	metrics, err := metricsdoc.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, n := range metricsdoc.SeriesNames(metrics) {
+		known[n] = true
+	}
+	for _, n := range recordingRuleNames(t, cfg) {
+		known[n] = true
+	}
+	return known
+}
+
+// promqlParser parses the queries as Prometheus does by default.
+var promqlParser = parser.NewParser(parser.Options{})
+
+// selectors parses expr and returns its vector selectors.
+func selectors(expr string) ([]*parser.VectorSelector, error) {
+	e, err := promqlParser.ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	var out []*parser.VectorSelector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			out = append(out, vs)
+		}
+		return nil
+	})
+	return out, nil
+}
+
+// matchers parses a comma-separated list of label matchers such as Config.Selector.
+func matchers(t *testing.T, list string) []*labels.Matcher {
+	t.Helper()
+	if list == "" {
+		return nil
+	}
+	m, err := promqlParser.ParseMetricSelector("{" + list + "}")
+	if err != nil {
+		t.Fatalf("parse %q: %v", list, err)
+	}
+	return m
+}
+
+func hasMatcher(vs *parser.VectorSelector, want *labels.Matcher) bool {
+	for _, m := range vs.LabelMatchers {
+		if m.Name == want.Name && m.Type == want.Type && m.Value == want.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// isWorkloadSeries tells the StatefulSet series, which carry namespace and statefulset,
+// from the exporter's own and the control-plane series.
+func isWorkloadSeries(name string) bool {
+	return strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") ||
+		strings.HasPrefix(name, "namespace_statefulset:")
+}
+
+// checkQuery parses a query after substituting its variables, checks that it only selects
+// known series, each with the configured selector (and namespace selector for workload
+// series), and that the variables it uses are defined by then. It returns the parsed
+// vector selectors.
+func checkQuery(t *testing.T, where, query string, cfg mixin.Config, known, defined map[string]bool) []*parser.VectorSelector {
+	t.Helper()
+	expr, vars := substitute(query)
+	for _, v := range vars {
+		if !builtinDurations[v] && !defined[v] {
+			t.Errorf("%s: uses undefined variable $%s: %s", where, v, query)
+		}
+	}
+	sels, err := selectors(expr)
+	if err != nil {
+		t.Errorf("%s: %v\n%s", where, err, query)
+		return nil
+	}
+	if len(sels) == 0 {
+		t.Errorf("%s: selects no series: %s", where, query)
+	}
+	for _, vs := range sels {
+		if vs.Name == "" {
+			t.Errorf("%s: selector %s has no metric name", where, vs)
+			continue
+		}
+		if !known[vs.Name] {
+			t.Errorf("%s: %s is neither in docs/metrics.md nor a recording rule", where, vs.Name)
+		}
+		for _, m := range matchers(t, cfg.Selector) {
+			if !hasMatcher(vs, m) {
+				t.Errorf("%s: %s lacks the selector matcher %s", where, vs, m)
+			}
+		}
+		if isWorkloadSeries(vs.Name) {
+			for _, m := range matchers(t, cfg.NamespaceSelector) {
+				if !hasMatcher(vs, m) {
+					t.Errorf("%s: %s lacks the namespace selector %s", where, vs, m)
+				}
+			}
+		}
+		if cfg.MultiCluster && !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool {
+			return m.Name == cfg.ClusterLabel && strings.Contains(m.Value, "placeholder")
+		}) {
+			t.Errorf("%s: %s is not restricted to the selected cluster", where, vs)
+		}
+	}
+	return sels
+}
+
+func TestPanelQueries(t *testing.T) {
+	for name, cfg := range testConfigs() {
+		known := knownSeries(t, cfg)
+		for file, d := range generate(t, cfg) {
+			defined := map[string]bool{}
+			for _, v := range d.Templating.List {
+				defined[v.Name] = true
+			}
+			for _, p := range allPanels(d) {
+				for _, q := range p.Targets {
+					where := fmt.Sprintf("%s/%s: %q/%s", name, file, p.Title, q.RefID)
+					if strings.TrimSpace(q.Expr) == "" {
+						t.Errorf("%s: empty query", where)
+						continue
+					}
+					checkQuery(t, where, q.Expr, cfg, known, defined)
+				}
+			}
+		}
+	}
+}
+
+// labelValuesQuery matches label_values(selector, label).
+var labelValuesQuery = regexp.MustCompile(`^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
+
+func TestVariables(t *testing.T) {
+	for name, cfg := range testConfigs() {
+		known := knownSeries(t, cfg)
+		for file, d := range generate(t, cfg) {
+			defined := map[string]bool{}
+			var names []string
+			for _, v := range d.Templating.List {
+				where := fmt.Sprintf("%s/%s: variable %s", name, file, v.Name)
+				names = append(names, v.Name)
+				switch v.Type {
+				case "datasource":
+					if v.Query != "prometheus" {
+						t.Errorf("%s: datasource type %v, want prometheus", where, v.Query)
+					}
+				case "query":
+					query, _ := v.Query.(string)
+					m := labelValuesQuery.FindStringSubmatch(query)
+					if m == nil {
+						t.Errorf("%s: %q is not label_values(selector, label)", where, query)
+						break
+					}
+					if v.Datasource == nil || v.Datasource.UID != "${datasource}" {
+						t.Errorf("%s: does not use the datasource variable", where)
+					}
+					// Variables may only use the variables listed before them.
+					for _, vs := range checkQueryVariable(t, where, m[1], cfg, known, defined) {
+						if v.Name == "cluster" {
+							continue
+						}
+						if isWorkloadSeries(vs.Name) && v.Name == "statefulset" &&
+							!slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool { return m.Name == "namespace" && strings.Contains(m.Value, "placeholder") }) {
+							t.Errorf("%s: does not follow the namespace variable: %s", where, vs)
+						}
+					}
+					if v.Multi && (!v.IncludeAll || v.AllValue == "") {
+						t.Errorf("%s: multi-value variable without an All value regex", where)
+					}
+				default:
+					t.Errorf("%s: unexpected variable type %s", where, v.Type)
+				}
+				defined[v.Name] = true
+			}
+			if len(names) == 0 || names[0] != "datasource" {
+				t.Errorf("%s/%s: first variable is not the datasource: %v", name, file, names)
+			}
+			if got := slices.Contains(names, "cluster"); got != cfg.MultiCluster {
+				t.Errorf("%s/%s: cluster variable present=%v, want %v", name, file, got, cfg.MultiCluster)
+			}
+			if file != "statefulset-control-plane.json" {
+				for _, v := range []string{"namespace", "statefulset"} {
+					if !slices.Contains(names, v) {
+						t.Errorf("%s/%s: no %s variable", name, file, v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkQueryVariable checks the selector of a label_values query like a panel query, except
+// that the cluster variable itself cannot be restricted to the selected cluster.
+func checkQueryVariable(t *testing.T, where, selector string, cfg mixin.Config, known, defined map[string]bool) []*parser.VectorSelector {
+	t.Helper()
+	if !defined["cluster"] {
+		cfg.MultiCluster = false
+	}
+	return checkQuery(t, where, selector, cfg, known, defined)
+}
+
+func TestSelectorsFollowTheVariables(t *testing.T) {
+	// The detail dashboard shows one StatefulSet: every workload series must be matched
+	// exactly on namespace and statefulset, or panels would mix StatefulSets.
+	cfg := mixin.DefaultConfig()
+	d := generate(t, cfg)["statefulset-detail.json"]
+	for _, p := range allPanels(d) {
+		for _, q := range p.Targets {
+			expr, _ := substitute(q.Expr)
+			sels, err := selectors(expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, vs := range sels {
+				if !isWorkloadSeries(vs.Name) {
+					continue
+				}
+				for _, l := range []string{"namespace", "statefulset"} {
+					if !hasMatcher(vs, labels.MustNewMatcher(labels.MatchEqual, l, "placeholder")) {
+						t.Errorf("%q/%s: %s does not match %s=\"$%s\"", p.Title, q.RefID, vs, l, l)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestRefID(t *testing.T) {
+	for i, want := range map[int]string{0: "A", 1: "B", 25: "Z", 26: "AA", 27: "AB", 51: "AZ", 52: "BA", 701: "ZZ", 702: "AAA"} {
+		if got := refID(i); got != want {
+			t.Errorf("refID(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
+
+// docRow matches a row of the metric tables of docs/metrics.md: name, type, labels.
+var docRow = regexp.MustCompile("^\\|\\s*`([a-zA-Z_:][a-zA-Z0-9_:]*)`\\s*\\|\\s*\\w+\\s*\\|([^|]*)\\|")
+
+// documentedLabels returns the labels of every series in docs/metrics.md; "sts" stands for
+// namespace and statefulset, and histogram buckets add le.
+func documentedLabels(t *testing.T) map[string][]string {
+	t.Helper()
+	metrics, err := metricsdoc.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(metricsdoc.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string][]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		m := docRow.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue
+		}
+		var ls []string
+		for _, cell := range strings.Split(m[2], ",") {
+			switch l := strings.Trim(strings.TrimSpace(cell), "`"); l {
+			case "":
+			case "sts":
+				ls = append(ls, "namespace", "statefulset")
+			default:
+				ls = append(ls, l)
+			}
+		}
+		byName[m[1]] = ls
+	}
+	out := map[string][]string{}
+	for _, m := range metrics {
+		ls, ok := byName[m.Name]
+		if !ok {
+			t.Fatalf("no labels found for %s in %s", m.Name, metricsdoc.Path())
+		}
+		switch m.Type {
+		case "histogram":
+			out[m.Name+"_bucket"] = append(slices.Clone(ls), "le")
+			out[m.Name+"_sum"], out[m.Name+"_count"] = ls, ls
+		default:
+			out[m.Name] = ls
+		}
+	}
+	return out
+}
+
+// TestQueriesUseDocumentedLabels catches label typos, which PromQL accepts silently: every
+// label a query matches on or aggregates by must be a documented label of the series it
+// applies to, or a target label (job, instance, the selector's and the cluster label).
+func TestQueriesUseDocumentedLabels(t *testing.T) {
+	for name, cfg := range testConfigs() {
+		docs := documentedLabels(t)
+		target := []string{"job", "instance", cfg.ClusterLabel}
+		for _, m := range matchers(t, cfg.Selector) {
+			target = append(target, m.Name)
+		}
+		allowed := func(metrics []string, label string) bool {
+			if slices.Contains(target, label) {
+				return true
+			}
+			for _, m := range metrics {
+				ls, documented := docs[m]
+				if !documented {
+					return true // a recording rule: its labels are the rule's business
+				}
+				if !slices.Contains(ls, label) {
+					return false
+				}
+			}
+			return true
+		}
+		for file, d := range generate(t, cfg) {
+			var queries []string
+			for _, p := range allPanels(d) {
+				for _, q := range p.Targets {
+					queries = append(queries, q.Expr)
+				}
+			}
+			for _, v := range d.Templating.List {
+				if m := labelValuesQuery.FindStringSubmatch(fmt.Sprint(v.Query)); m != nil {
+					queries = append(queries, fmt.Sprintf("count by (%s) (%s)", m[2], m[1]))
+				}
+			}
+			for _, query := range queries {
+				expr, _ := substitute(query)
+				e, err := promqlParser.ParseExpr(expr)
+				if err != nil {
+					t.Errorf("%s/%s: %v", name, file, err)
+					continue
+				}
+				parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+					switch n := n.(type) {
+					case *parser.VectorSelector:
+						for _, m := range n.LabelMatchers {
+							if m.Name != labels.MetricName && !allowed([]string{n.Name}, m.Name) {
+								t.Errorf("%s/%s: %s matches undocumented label %s", name, file, n, m.Name)
+							}
+						}
+					case *parser.AggregateExpr:
+						var metrics []string
+						parser.Inspect(n.Expr, func(c parser.Node, _ []parser.Node) error {
+							if vs, ok := c.(*parser.VectorSelector); ok {
+								metrics = append(metrics, vs.Name)
+							}
+							return nil
+						})
+						for _, l := range n.Grouping {
+							if !allowed(metrics, l) {
+								t.Errorf("%s/%s: %s aggregates by %s, which is not a label of all of %v", name, file, n, l, metrics)
+							}
+						}
+					}
+					return nil
+				})
+			}
+		}
+	}
+}

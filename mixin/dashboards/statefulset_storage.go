@@ -1,0 +1,155 @@
+package dashboards
+
+import (
+	"fmt"
+
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+)
+
+// bindDurationWindow is the window of the PVC bind-duration quantiles: binds happen on
+// scale-up and volume re-creation only, so a short window would mostly show gaps.
+const bindDurationWindow = "1h"
+
+func pvcsByPhaseTimeseries(s scope) *timeseries.PanelBuilder {
+	return stackedTimeseries().
+		Span(8).
+		Title("PVCs by phase").
+		Description("PersistentVolumeClaims of the StatefulSet's volumeClaimTemplates by phase.").
+		WithTarget(timeseriesQuery(fmt.Sprintf("max by (phase) (statefulset_pvcs%s)", s.workload()), "{{phase}}")).
+		OverrideByName("Bound", []dashboard.DynamicConfigValue{fixedColor(colorOK)}).
+		OverrideByName("Pending", []dashboard.DynamicConfigValue{fixedColor(colorWarning)}).
+		OverrideByName("Lost", []dashboard.DynamicConfigValue{fixedColor(colorBad)})
+}
+
+// pvcPendingReasons explains the reason label of Pending PVCs.
+var pvcPendingReasons = []state{
+	{"wait_for_first_consumer", "Waiting for its pod to be scheduled", colorWarning},
+	{"provisioning", "Provisioning", colorInfo},
+	{"no_storage_class", "No storage class and no default", colorBad},
+	{"storage_class_not_found", "Storage class not found", colorBad},
+	{"no_provisioner", "Static class: waiting for a matching PV", colorBad},
+	{"other", "Other", colorWarning},
+}
+
+func pendingPVCsTable(s scope) *table.PanelBuilder {
+	return tableOf("persistentvolumeclaim", "reason", "Value").
+		Span(16).
+		Title("Pending PVCs").
+		Description(fmt.Sprintf("Pending PersistentVolumeClaims, how long they have been pending and why. "+
+			"Red past %s, when the pending-PVC alert fires.", s.cfg.PVCPendingThreshold)).
+		WithTarget(tableQuery(fmt.Sprintf("time() - max by (persistentvolumeclaim, reason) (statefulset_pvc_pending_created_timestamp_seconds%s)",
+			s.workload()), "A")).
+		SortBy(sortBy("Pending for", true)).
+		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
+		OverrideByName("reason", []dashboard.DynamicConfigValue{displayName("Reason"), mappings(pvcPendingReasons...), colorText()}).
+		OverrideByName("Value", []dashboard.DynamicConfigValue{
+			displayName("Pending for"), unit("s"), decimals(0), colorText(),
+			thresholds(steps(colorWarning, s.cfg.PVCPendingThreshold.Seconds(), colorBad)),
+		})
+}
+
+func bindDurationTimeseries(s scope) *timeseries.PanelBuilder {
+	quantile := func(q string) string {
+		return fmt.Sprintf("histogram_quantile(%s, sum by (le) (rate(statefulset_pvc_bind_duration_seconds_bucket%s[%s])))",
+			q, s.workload(), bindDurationWindow)
+	}
+	return defaultTimeseries().
+		Title("PVC bind duration").
+		Description(fmt.Sprintf("Time from a PVC's creation to it being Bound, for PVCs the exporter saw Pending; "+
+			"quantiles over the binds of the last %s.", bindDurationWindow)).
+		WithTarget(timeseriesQuery(quantile("0.5"), "p50")).
+		WithTarget(timeseriesQuery(quantile("0.9"), "p90")).
+		WithTarget(timeseriesQuery(quantile("0.99"), "p99")).
+		Unit("s").
+		Min(0)
+}
+
+func attachErrorsTimeseries(s scope) *timeseries.PanelBuilder {
+	return defaultTimeseries().
+		Span(6).
+		Title("Volume attach errors").
+		Description("VolumeAttachments of the StatefulSet's volumes with an attach or detach error. " +
+			"No data when the exporter does not watch VolumeAttachments.").
+		WithTarget(timeseriesQuery(s.one("statefulset_volume_attachment_errors"), "errors")).
+		Unit("short").
+		Decimals(0).
+		Min(0).
+		LineInterpolation(common.LineInterpolationStepAfter).
+		ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdFixed).FixedColor(colorBad))
+}
+
+func attachErrorsTable(s scope) *table.PanelBuilder {
+	return tableOf("persistentvolumeclaim", "node", "operation").
+		Span(6).
+		Title("Failing volume attachments").
+		Description("Each failing VolumeAttachment: the claim, the node and whether attach or detach fails. "+
+			"The error text is in the VolumeAttachment's status.").
+		WithTarget(tableQuery(fmt.Sprintf("max by (persistentvolumeclaim, node, operation) (statefulset_volume_attachment_error%s) == 1",
+			s.workload()), "A")).
+		OverrideByName("Value", []dashboard.DynamicConfigValue{hidden()}).
+		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
+		OverrideByName("node", []dashboard.DynamicConfigValue{displayName("Node")}).
+		OverrideByName("operation", []dashboard.DynamicConfigValue{displayName("Operation")})
+}
+
+func volumeZonesTable(s scope) *table.PanelBuilder {
+	return tableOf("pod", "persistentvolumeclaim", "volume_zone", "node_zone", "Value").
+		Span(12).
+		Title("Volume zone vs node zone").
+		Description("For each scheduled pod with a zone-pinned volume (such as EBS): the volume's zone(s) and the node's zone. "+
+			"A mismatch means the volume cannot attach to that node.").
+		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone, node_zone) (statefulset_pod_volume_zone_mismatch%s)",
+			s.workload()), "A")).
+		SortBy(sortBy("Zones", true)).
+		OverrideByName("pod", []dashboard.DynamicConfigValue{displayName("Pod")}).
+		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
+		OverrideByName("volume_zone", []dashboard.DynamicConfigValue{displayName("Volume zone")}).
+		OverrideByName("node_zone", []dashboard.DynamicConfigValue{displayName("Node zone")}).
+		OverrideByName("Value", []dashboard.DynamicConfigValue{
+			displayName("Zones"), colorBackground(), width(110),
+			mappings(state{"0", "Match", colorOK}, state{"1", "Mismatch", colorBad}),
+		})
+}
+
+func volumeZoneWithoutNodesTable(s scope) *table.PanelBuilder {
+	return tableOf("pod", "persistentvolumeclaim", "volume_zone", "Value").
+		Span(12).
+		Title("Unscheduled pods and their volume zone").
+		Description("For each unscheduled pod with a zone-pinned volume: whether a Ready, schedulable node exists in the "+
+			"volume's zone(s). Without one the pod cannot be scheduled until such a node appears.").
+		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone) (statefulset_pod_volume_zone_without_nodes%s)",
+			s.workload()), "A")).
+		OverrideByName("pod", []dashboard.DynamicConfigValue{displayName("Pod")}).
+		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
+		OverrideByName("volume_zone", []dashboard.DynamicConfigValue{displayName("Volume zone")}).
+		OverrideByName("Value", []dashboard.DynamicConfigValue{
+			displayName("Nodes in zone"), colorBackground(), width(140),
+			mappings(state{"0", "Available", colorOK}, state{"1", "None schedulable", colorBad}),
+		})
+}
+
+func readyPodsPerZoneTimeseries(s scope) *timeseries.PanelBuilder {
+	return stackedTimeseries().
+		Title("Ready pods per zone").
+		Description("Ready pods by node zone; pods on nodes without a zone label are not counted.").
+		WithTarget(timeseriesQuery(fmt.Sprintf("max by (node_zone) (statefulset_pods_ready_per_zone%s)", s.workload()), "{{node_zone}}"))
+}
+
+func haRiskTable(s scope) *table.PanelBuilder {
+	return tableOf("risk", "Value").
+		Span(12).
+		Title("High-availability risks").
+		Description("singleton: one replica. no_pdb: no PodDisruptionBudget selects the pods (absent when PDBs are not watched). "+
+			"single_zone: all Ready pods in one zone. zero_grace_period: terminationGracePeriodSeconds is 0. "+
+			"no_readiness_probe: a container has no readiness probe.").
+		WithTarget(tableQuery(fmt.Sprintf("max by (risk) (statefulset_ha_risk%s)", s.workload()), "A")).
+		SortBy(sortBy("Status", true)).
+		OverrideByName("risk", []dashboard.DynamicConfigValue{displayName("Risk")}).
+		OverrideByName("Value", []dashboard.DynamicConfigValue{
+			displayName("Status"), colorBackground(),
+			mappings(state{"0", "OK", colorOK}, state{"1", "At risk", colorWarning}),
+		})
+}

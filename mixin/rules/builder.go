@@ -1,0 +1,183 @@
+package rules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/rulefmt"
+
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+)
+
+// Severities. critical pages someone, warning opens a ticket or a chat message, info
+// only records a risk (see deploy/alertmanager and docs/runbooks.md).
+const (
+	severityCritical = "critical"
+	severityWarning  = "warning"
+	severityInfo     = "info"
+)
+
+// builder turns the configuration into PromQL and alert annotations. Expressions and
+// annotation templates are written with a few placeholders that the builder expands:
+//
+//	<x>      matchers of the exporter's series (Selector)
+//	<w>      matchers of workload series (Selector and NamespaceSelector)
+//	<l>      matchers of control-plane Lease series (Selector and LeaseSelector)
+//	<c>      the cluster label in a multi-cluster setup, else nothing ("on (<c>)")
+//	<c,>     the cluster label and a comma, else nothing ("by (<c,>namespace, lease)")
+//	<sts>    the labels that identify a StatefulSet: <c,>namespace, statefulset
+//	<ref>    (annotations) namespace/statefulset of the alert
+//	<where>  (annotations) " in cluster <value>" in a multi-cluster setup, else nothing
+type builder struct {
+	cfg    mixin.Config
+	expand *strings.Replacer
+}
+
+func newBuilder(cfg mixin.Config) (*builder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for _, m := range []string{cfg.Selector, cfg.NamespaceSelector, cfg.LeaseSelector} {
+		if strings.ContainsAny(m, "{}") {
+			return nil, fmt.Errorf("rules: selector %q must be a list of matchers without braces", m)
+		}
+	}
+	cluster, clusterComma, where := "", "", ""
+	if cfg.MultiCluster {
+		if !model.LegacyValidation.IsValidLabelName(cfg.ClusterLabel) {
+			return nil, fmt.Errorf("rules: ClusterLabel %q is not a valid label name", cfg.ClusterLabel)
+		}
+		cluster = cfg.ClusterLabel
+		clusterComma = cluster + ", "
+		where = " in cluster {{ $labels." + cluster + " }}"
+	}
+	return &builder{
+		cfg: cfg,
+		expand: strings.NewReplacer(
+			"<x>", cfg.Selector,
+			"<w>", joinMatchers(cfg.Selector, cfg.NamespaceSelector),
+			"<l>", joinMatchers(cfg.Selector, cfg.LeaseSelector),
+			"<c>", cluster,
+			"<c,>", clusterComma,
+			"<sts>", clusterComma+"namespace, statefulset",
+			"<ref>", "{{ $labels.namespace }}/{{ $labels.statefulset }}",
+			"<where>", where,
+		),
+	}, nil
+}
+
+func joinMatchers(matchers ...string) string {
+	var out []string
+	for _, m := range matchers {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// promql expands the placeholders of an expression and removes the indentation the Go
+// source gives it, so that the rule file shows it as written.
+func (b *builder) promql(expr string) string {
+	return b.expand.Replace(dedent(expr))
+}
+
+// text expands the placeholders of an annotation.
+func (b *builder) text(s string) string {
+	return b.expand.Replace(strings.TrimSpace(s))
+}
+
+// dedent removes leading and trailing blank lines and the common indentation.
+func dedent(s string) string {
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	indent := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		n := len(l) - len(strings.TrimLeft(l, " \t"))
+		if indent < 0 || n < indent {
+			indent = n
+		}
+	}
+	for i, l := range lines {
+		if len(l) >= indent {
+			lines[i] = strings.TrimRight(l[indent:], " \t")
+		} else {
+			lines[i] = strings.TrimSpace(l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// lookup returns annotation template text that runs a query about the alert's object when
+// the notification is rendered and, when it returns anything, renders body with the
+// result as dot. query must contain exactly one empty selector "{}": it becomes the
+// exporter selector plus matchers that pin pin (and the cluster label) to the alert's
+// label values. Use it for details that must not be alert labels because they change
+// while the alert is active (a label change would restart the alert's "for").
+func (b *builder) lookup(query string, pin []string, body string) string {
+	if strings.Count(query, "{}") != 1 {
+		panic("rules: lookup query needs exactly one {} selector: " + query)
+	}
+	if b.cfg.MultiCluster {
+		pin = append([]string{b.cfg.ClusterLabel}, pin...)
+	}
+	matchers := []string{strings.ReplaceAll(b.cfg.Selector, "%", "%%")}
+	args := make([]string, 0, len(pin))
+	for _, l := range pin {
+		matchers = append(matchers, l+`="%s"`)
+		args = append(args, "$labels."+l)
+	}
+	q := strings.Replace(query, "{}", "{"+strings.Join(matchers, ", ")+"}", 1)
+	format := "`" + q + "`"
+	if strings.Contains(q, "`") {
+		format = strconv.Quote(q)
+	}
+	return fmt.Sprintf("{{ with printf %s %s | query }}%s{{ end }}", format, strings.Join(args, " "), body)
+}
+
+// alert describes one alerting rule.
+type alert struct {
+	name        string
+	expr        string        // with placeholders
+	for_        time.Duration // 0: fire on the first evaluation that matches
+	severity    string
+	summary     string // one line, no templates that name objects
+	description string // names the objects through $labels; with placeholders
+}
+
+// rule builds the alerting rule with the labels and annotations every alert carries.
+func (b *builder) rule(a alert) rulefmt.Rule {
+	return rulefmt.Rule{
+		Alert: a.name,
+		Expr:  b.promql(a.expr),
+		For:   model.Duration(a.for_),
+		Labels: map[string]string{
+			"severity": a.severity,
+		},
+		Annotations: map[string]string{
+			"summary":     b.text(a.summary),
+			"description": b.text(a.description),
+			"runbook_url": b.cfg.RunbookURL(a.name),
+		},
+	}
+}
+
+// record builds a recording rule.
+func (b *builder) record(name, expr string) rulefmt.Rule {
+	return rulefmt.Rule{Record: name, Expr: b.promql(expr)}
+}
+
+// dur formats a duration the way Prometheus writes it ("15m", "1h30m").
+func dur(d time.Duration) string {
+	return model.Duration(d).String()
+}
+
+// seconds formats a duration as a number of seconds for use in PromQL.
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}

@@ -1,0 +1,167 @@
+package rules
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/prometheus/prometheus/model/rulefmt"
+
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+)
+
+// workloadGroup holds the alerts about a StatefulSet's replicas, rollout and pods.
+//
+// Every expression aggregates to the labels that name the object (max by namespace,
+// statefulset, ...): the exporter's series also carry its own target labels (instance,
+// its pod name), which would otherwise end up on the alert, change with every exporter
+// restart and restart the alert's "for".
+func workloadGroup(b *builder) rulefmt.RuleGroup {
+	c := b.cfg
+	return rulefmt.RuleGroup{
+		Name: "statefulset-workload",
+		Rules: []rulefmt.Rule{
+			b.rule(alert{
+				name: "StatefulSetNoReplicasReady",
+				// The value is the number of desired replicas. Scaled to 0 never matches.
+				expr: `
+					max by (<sts>) (statefulset_replicas_desired{<w>}) > 0
+					and on (<sts>)
+					max by (<sts>) (statefulset_replicas_ready{<w>}) == 0`,
+				for_:     c.NoReplicasReadyFor,
+				severity: severityCritical,
+				summary:  "StatefulSet has no Ready replica.",
+				description: fmt.Sprintf(`
+					None of the {{ $value }} desired replicas of StatefulSet <ref><where> has been Ready for %s: the workload is down.`,
+					dur(c.NoReplicasReadyFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetReplicasNotReady",
+				// statefulset_ready_ratio is 1 for a StatefulSet scaled to 0. A rollout
+				// that is in progress and not stalled takes pods down one after another on
+				// purpose; StatefulSetRolloutStalled covers it when it stops moving.
+				expr: `
+					max by (<sts>) (statefulset_ready_ratio{<w>}) < 1
+					unless on (<sts>)
+					  (
+					    max by (<sts>) (statefulset_rollout_in_progress{<w>}) == 1
+					    unless on (<sts>)
+					    max by (<sts>) (statefulset_rollout_stalled{<w>}) == 1
+					  )`,
+				for_:     c.ReplicasNotReadyFor,
+				severity: severityWarning,
+				summary:  "StatefulSet has replicas that are not Ready.",
+				description: fmt.Sprintf(`
+					Only {{ $value | humanizePercentage }} of the desired replicas of StatefulSet <ref><where> have been Ready for more than %s, outside of a progressing rollout.`,
+					dur(c.ReplicasNotReadyFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetRolloutStalled",
+				// The exporter keeps statefulset_rollout_stalled at 0 for OnDelete, for a
+				// finished partitioned rollout and while the rollout moves. The blocking
+				// pod is joined in so that the alert names it; its reason is looked up when
+				// the notification is rendered instead of being a label, because it
+				// alternates (CrashLoopBackOff, NotReady, ...) while the rollout is stuck.
+				// The "or" keeps the alert when no blocking pod is known.
+				expr: `
+					(
+					  max by (<sts>, pod) (statefulset_rollout_blocking_pod_info{<w>})
+					  * on (<sts>) group_left ()
+					  (max by (<sts>) (statefulset_rollout_stalled{<w>}) == 1)
+					)
+					or on (<sts>)
+					(max by (<sts>) (statefulset_rollout_stalled{<w>}) == 1)`,
+				for_:     c.RolloutStalledFor,
+				severity: severityWarning,
+				summary:  "StatefulSet rollout is stalled.",
+				description: "The rollout of StatefulSet <ref><where> has made no progress" +
+					b.lookup(`time() - max(statefulset_rollout_last_progress_timestamp_seconds{})`,
+						[]string{"namespace", "statefulset"},
+						` for {{ . | first | value | humanizeDuration }}`) +
+					". {{ if $labels.pod }}It is waiting for pod {{ $labels.pod }}" +
+					b.lookup(`max by (reason) (statefulset_rollout_blocking_pod_info{})`,
+						[]string{"namespace", "statefulset", "pod"},
+						` ({{ . | first | label "reason" }})`) +
+					".{{ else }}No pod is named as blocking it: check whether the StatefulSet controller has observed the new spec.{{ end }}",
+			}),
+			b.rule(alert{
+				name:     "StatefulSetGenerationNotObserved",
+				expr:     `max by (<sts>) (statefulset_generation_lag{<w>}) > 0`,
+				for_:     c.GenerationMismatchFor,
+				severity: severityWarning,
+				summary:  "StatefulSet controller has not acted on the latest spec.",
+				description: fmt.Sprintf(`
+					The StatefulSet controller has not observed the latest spec of StatefulSet <ref><where> for more than %s (generation lag {{ $value }}): spec changes, scaling included, are not being acted on.`,
+					dur(c.GenerationMismatchFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetPodsCrashLooping",
+				// A crash-looping container is briefly running between back-offs, when the
+				// pod drops out of the CrashLoopBackOff count; max_over_time keeps the
+				// alert pending across those moments.
+				expr: `
+					max by (<sts>) (
+					  max_over_time(statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}[5m])
+					) > 0`,
+				for_:     c.CrashLoopingFor,
+				severity: severityWarning,
+				summary:  "StatefulSet pods are crash looping.",
+				description: fmt.Sprintf(`
+					{{ $value }} pod(s) of StatefulSet <ref><where> have been in CrashLoopBackOff for more than %s.`,
+					dur(c.CrashLoopingFor)),
+			}),
+			b.rule(alert{
+				name:     "StatefulSetPodsUnschedulable",
+				expr:     `max by (<sts>) (statefulset_pods_unschedulable{<w>}) > 0`,
+				for_:     c.PodPendingFor,
+				severity: severityWarning,
+				summary:  "StatefulSet pods cannot be scheduled.",
+				description: fmt.Sprintf(`
+					{{ $value }} pod(s) of StatefulSet <ref><where> have been unschedulable for more than %s: the scheduler finds no node that fits them.`,
+					dur(c.PodPendingFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetPodsPending",
+				// Pending pods that are not unschedulable: scheduled, but not starting
+				// (image pulls, volume attachment, init containers).
+				expr: `
+					(
+					  max by (<sts>) (statefulset_pods{<w>, phase="Pending"})
+					  - on (<sts>)
+					  max by (<sts>) (statefulset_pods_unschedulable{<w>})
+					) > 0`,
+				for_:     c.PodPendingFor,
+				severity: severityWarning,
+				summary:  "StatefulSet pods are scheduled but not starting.",
+				description: fmt.Sprintf(`
+					{{ $value }} scheduled pod(s) of StatefulSet <ref><where> have been Pending for more than %s without starting.`,
+					dur(c.PodPendingFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetPodStuckTerminating",
+				// The node status is looked up rather than kept as a label: it moves from
+				// not_ready to unreachable to missing while the pod is stuck.
+				expr:     `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating{<w>}) == 1`,
+				for_:     c.StuckTerminatingFor,
+				severity: severityWarning,
+				summary:  "StatefulSet pod is stuck Terminating.",
+				description: "Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> has been Terminating past its grace period on node {{ $labels.node }}" +
+					b.lookup(`max by (node_status) (statefulset_pod_stuck_terminating{})`,
+						[]string{"namespace", "statefulset", "pod"},
+						` (node status: {{ . | first | label "node_status" }})`) +
+					". The StatefulSet controller does not create a replacement for this identity until the pod object is gone.",
+			}),
+			b.rule(alert{
+				name: "StatefulSetHighRestartRate",
+				expr: fmt.Sprintf(`
+					%s > %s`,
+					mixin.RecordContainerRestartsRate5m, strconv.FormatFloat(c.RestartRateThreshold, 'g', -1, 64)),
+				for_:     c.RestartRateFor,
+				severity: severityWarning,
+				summary:  "StatefulSet containers restart often.",
+				description: fmt.Sprintf(`
+					Containers of StatefulSet <ref><where> have been restarting at {{ $value | humanize }} restarts per second (averaged over 5m, threshold %s) for more than %s.`,
+					strconv.FormatFloat(c.RestartRateThreshold, 'g', 4, 64), dur(c.RestartRateFor)),
+			}),
+		},
+	}
+}
