@@ -36,6 +36,8 @@ type Config struct {
 	LeaseNamespace string
 	// LeaseNames restricts the Leases; empty means every Lease in LeaseNamespace.
 	LeaseNames []string
+	// LeaseSelector is a label selector applied to Leases by the API server.
+	LeaseSelector string
 	// APIProbeInterval is how often the API server's /version is probed.
 	APIProbeInterval time.Duration
 }
@@ -47,7 +49,10 @@ func DefaultConfig() Config {
 		RolloutStallAfter:     10 * time.Minute,
 		TerminatingStuckAfter: 5 * time.Minute,
 		LeaseNamespace:        "kube-system",
-		APIProbeInterval:      10 * time.Second,
+		// kube-apiserver's identity Leases (one per API server instance, renamed on
+		// every restart) are not leader elections.
+		LeaseSelector:    "!apiserver.kubernetes.io/identity",
+		APIProbeInterval: 10 * time.Second,
 	}
 }
 
@@ -71,6 +76,8 @@ func (c *Config) RegisterFlags(app *kingpin.Application) {
 		Default(d.LeaseNamespace).StringVar(&c.LeaseNamespace)
 	app.Flag("lease.name", "Name of a Lease to watch. Repeat for several. Empty watches every Lease in --lease.namespace.").
 		StringsVar(&c.LeaseNames)
+	app.Flag("lease.selector", "Label selector restricting the Leases watched. The default leaves out kube-apiserver's identity Leases.").
+		Default(d.LeaseSelector).StringVar(&c.LeaseSelector)
 	app.Flag("api.probe-interval", "How often the API server's /version is probed to tell whether it is reachable.").
 		Default(d.APIProbeInterval.String()).DurationVar(&c.APIProbeInterval)
 }
@@ -95,6 +102,11 @@ func (c *Config) Validate() error {
 	if c.StatefulSetSelector != "" {
 		if _, err := labels.Parse(c.StatefulSetSelector); err != nil {
 			return fmt.Errorf("--statefulset.selector: %w", err)
+		}
+	}
+	if c.LeaseSelector != "" {
+		if _, err := labels.Parse(c.LeaseSelector); err != nil {
+			return fmt.Errorf("--lease.selector: %w", err)
 		}
 	}
 	if c.RolloutStallAfter <= 0 {

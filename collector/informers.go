@@ -124,12 +124,15 @@ func (c *Collector) buildInformers() error {
 	c.namespaced = informers.NewSharedInformerFactoryWithOptions(c.client, 0, namespacedOpts...)
 	c.cluster = informers.NewSharedInformerFactory(c.client, 0)
 	leaseOpts := []informers.SharedInformerOption{informers.WithNamespace(cfg.LeaseNamespace)}
+	leaseSelector := cfg.LeaseSelector
+	leaseField := ""
 	if len(cfg.LeaseNames) == 1 {
-		name := cfg.LeaseNames[0]
-		leaseOpts = append(leaseOpts, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		}))
+		leaseField = fields.OneTermEqualSelector("metadata.name", cfg.LeaseNames[0]).String()
 	}
+	leaseOpts = append(leaseOpts, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = leaseSelector
+		o.FieldSelector = leaseField
+	}))
 	c.leaseFactory = informers.NewSharedInformerFactoryWithOptions(c.client, 0, leaseOpts...)
 
 	// StatefulSets get their own informer so that --statefulset.selector applies to them

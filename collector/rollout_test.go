@@ -63,7 +63,9 @@ func TestRollout(t *testing.T) {
 		{
 			name: "finished rolling update",
 			set:  newStatefulSet("ns", "web", 3),
-			pods: func(s *appsv1.StatefulSet) []*corev1.Pod { return []*corev1.Pod{newPod(s, 0), newPod(s, 1), newPod(s, 2)} },
+			pods: func(s *appsv1.StatefulSet) []*corev1.Pod {
+				return []*corev1.Pod{newPod(s, 0), newPod(s, 1), newPod(s, 2)}
+			},
 			advance: time.Hour,
 			want: `
 				statefulset_rollout_in_progress{namespace="ns",statefulset="web"} 0
@@ -202,7 +204,9 @@ func TestRollout(t *testing.T) {
 				s.Generation = 5
 				s.Status.ObservedGeneration = 4
 			}),
-			pods:    func(s *appsv1.StatefulSet) []*corev1.Pod { return []*corev1.Pod{newPod(s, 0), newPod(s, 1, createdAgo(0))} },
+			pods: func(s *appsv1.StatefulSet) []*corev1.Pod {
+				return []*corev1.Pod{newPod(s, 0), newPod(s, 1, createdAgo(0))}
+			},
 			advance: time.Minute,
 			want: `
 				statefulset_rollout_in_progress{namespace="ns",statefulset="web"} 1

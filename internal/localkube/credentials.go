@@ -39,7 +39,8 @@ type credentials struct {
 
 	certFile  string
 	keyFile   string
-	saKeyFile string // signs and verifies service account tokens
+	saKeyFile string // signs service account tokens
+	saPubFile string // verifies service account tokens
 	tokenFile string // static token authentication file
 	certDir   string // kube-apiserver's --cert-dir, unused but kept out of /var/run
 }
@@ -52,6 +53,7 @@ func newCredentials(dir string) (*credentials, error) {
 		certFile:        filepath.Join(dir, "serving.crt"),
 		keyFile:         filepath.Join(dir, "serving.key"),
 		saKeyFile:       filepath.Join(dir, "service-account.key"),
+		saPubFile:       filepath.Join(dir, "service-account.pub"),
 		tokenFile:       filepath.Join(dir, "tokens.csv"),
 		certDir:         filepath.Join(dir, "cert-dir"),
 	}
@@ -62,7 +64,7 @@ func newCredentials(dir string) (*credentials, error) {
 	}
 	c.certPEM = certPEM
 
-	saKeyPEM, err := newPrivateKeyPEM()
+	saKeyPEM, saPubPEM, err := newSigningKeyPEM()
 	if err != nil {
 		return nil, fmt.Errorf("generating service account key: %w", err)
 	}
@@ -80,6 +82,7 @@ func newCredentials(dir string) (*credentials, error) {
 		{c.certFile, certPEM},
 		{c.keyFile, keyPEM},
 		{c.saKeyFile, saKeyPEM},
+		{c.saPubFile, saPubPEM},
 		{c.tokenFile, []byte(tokens)},
 	} {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
@@ -128,17 +131,22 @@ func selfSignedServingCert(now time.Time) (certPEM, keyPEM []byte, err error) {
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
-// newPrivateKeyPEM returns a PKCS #8 PEM encoded ECDSA P-256 key, which
-// kube-apiserver accepts for signing (ES256) and verifying service account
-// tokens.
-func newPrivateKeyPEM() ([]byte, error) {
+// newSigningKeyPEM returns a PKCS #8 PEM encoded ECDSA P-256 key, which
+// kube-apiserver accepts for signing service account tokens (ES256), and its
+// PKIX PEM encoded public key, for verifying them.
+func newSigningKeyPEM() (keyPEM, pubPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), nil
 }

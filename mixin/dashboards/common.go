@@ -133,7 +133,8 @@ func braces(matchers []string) string {
 	return "{" + strings.Join(nonEmpty, ", ") + "}"
 }
 
-// labelValues is the query of a variable listing the values of label on series sel.
+// labelValues is the query of a variable listing the values of label on the series of
+// metric that selector matches.
 func labelValues(metric, selector, label string) string {
 	return fmt.Sprintf("label_values(%s%s, %s)", metric, selector, label)
 }
@@ -273,7 +274,7 @@ func countStat(title, description, expr string) *stat.PanelBuilder {
 		WithTarget(instantQuery(expr)).
 		Unit("short").
 		Decimals(0).
-		Thresholds(steps(colorOK, 1, colorBad))
+		Thresholds(steps(colorOK, step{1, colorBad}))
 }
 
 func defaultTimeseries() *timeseries.PanelBuilder {
@@ -311,7 +312,7 @@ func stackedTimeseries() *timeseries.PanelBuilder {
 // thresholdLine draws a dashed red line at limit, for a limit an alert uses.
 func thresholdLine(p *timeseries.PanelBuilder, limit float64) *timeseries.PanelBuilder {
 	return p.
-		Thresholds(steps(colorOK, limit, colorBad)).
+		Thresholds(steps(colorOK, step{limit, colorBad})).
 		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().
 			Mode(common.GraphThresholdsStyleModeDashed),
 		)
@@ -364,20 +365,17 @@ func defaultStateTimeline() *statetimeline.PanelBuilder {
 
 // Field configuration.
 
-// steps returns absolute thresholds: base colour, then colour from value on, and so on.
-func steps(base string, then ...any) *dashboard.ThresholdsConfigBuilder {
+// step is a threshold: values from "from" on take color.
+type step struct {
+	from  float64
+	color string
+}
+
+// steps returns absolute thresholds: base colour below the first step, then each step's.
+func steps(base string, from ...step) *dashboard.ThresholdsConfigBuilder {
 	s := []dashboard.Threshold{{Value: nil, Color: base}}
-	for i := 0; i+1 < len(then); i += 2 {
-		var v float64
-		switch n := then[i].(type) {
-		case int:
-			v = float64(n)
-		case float64:
-			v = n
-		default:
-			panic(fmt.Sprintf("dashboards: threshold value %v is not a number", then[i]))
-		}
-		s = append(s, dashboard.Threshold{Value: cog.ToPtr(v), Color: then[i+1].(string)})
+	for _, st := range from {
+		s = append(s, dashboard.Threshold{Value: cog.ToPtr(st.from), Color: st.color})
 	}
 	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(s)
 }

@@ -100,7 +100,7 @@ func lastProbeStat(s scope) *stat.PanelBuilder {
 		WithTarget(instantQuery(fmt.Sprintf("time() - min(statefulset_exporter_api_last_success_timestamp_seconds%s)", s.exporter()))).
 		Unit("s").
 		Decimals(0).
-		Thresholds(steps(colorOK, s.cfg.APIUnreachableFor.Seconds(), colorBad))
+		Thresholds(steps(colorOK, step{s.cfg.APIUnreachableFor.Seconds(), colorBad}))
 }
 
 // enabledResources keeps the series of resources the exporter watches.
@@ -127,7 +127,7 @@ func apiErrorsStat(s scope) *stat.PanelBuilder {
 		WithTarget(instantQuery(fmt.Sprintf("sum(increase(statefulset_exporter_api_errors_total%s[$__range]))", s.exporter()))).
 		Unit("short").
 		Decimals(0).
-		Thresholds(steps(colorOK, 1, colorWarning))
+		Thresholds(steps(colorOK, step{1, colorWarning}))
 }
 
 func collectDurationStat(s scope) *stat.PanelBuilder {
@@ -159,7 +159,7 @@ func apiReachabilityTimeline(s scope) *statetimeline.PanelBuilder {
 			s.exporterLegend())).
 		Mappings(stateMappings(reachableStates...)).
 		ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdThresholds)).
-		Thresholds(steps(colorBad, 1, colorOK))
+		Thresholds(steps(colorBad, step{1, colorOK}))
 }
 
 func apiErrorsTimeseries(s scope) *timeseries.PanelBuilder {
@@ -168,9 +168,7 @@ func apiErrorsTimeseries(s scope) *timeseries.PanelBuilder {
 		Description("Failed list/watch calls per watched resource, and failed probes (resource=\"probe\"), per second.").
 		WithTarget(timeseriesQuery(fmt.Sprintf("sum by (%s) (rate(statefulset_exporter_api_errors_total%s[$__rate_interval]))",
 			s.by("resource", "reason"), s.exporter()), "{{resource}}: {{reason}}")).
-		Unit("cps").
-		Decimals(-1).
-		LineInterpolation(common.LineInterpolationLinear)
+		Unit("cps")
 }
 
 func lastProbeTimeseries(s scope) *timeseries.PanelBuilder {
@@ -257,12 +255,12 @@ func leasesTable(s scope) *table.PanelBuilder {
 		OverrideByName("Value #A", []dashboard.DynamicConfigValue{displayName("Held for"), unit("s"), decimals(0)}).
 		OverrideByName("Value #B", []dashboard.DynamicConfigValue{
 			displayName("Renewed"), unit("s"), decimals(0), colorText(),
-			thresholds(steps(colorOK, s.cfg.LeaseNotRenewedThreshold.Seconds(), colorBad)),
+			thresholds(steps(colorOK, step{s.cfg.LeaseNotRenewedThreshold.Seconds(), colorBad})),
 		}).
 		OverrideByName("Value #C", []dashboard.DynamicConfigValue{displayName("Lease duration"), unit("s"), decimals(0)}).
 		OverrideByName("Value #D", []dashboard.DynamicConfigValue{
 			displayName("Changes (" + window + ")"), decimals(0), colorText(),
-			thresholds(steps(colorOK, 1, colorWarning, float64(s.cfg.LeaderChangesThreshold), colorBad)),
+			thresholds(steps(colorOK, step{1, colorWarning}, step{float64(s.cfg.LeaderChangesThreshold), colorBad})),
 		})
 	return labelColumns(p, s, nil)
 }

@@ -44,6 +44,11 @@ func Generate(cfg mixin.Config) (map[string][]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	for _, m := range []string{cfg.Selector, cfg.NamespaceSelector, cfg.LeaseSelector} {
+		if strings.ContainsAny(m, "{}") {
+			return nil, fmt.Errorf("dashboards: selector %q must be a list of matchers without braces", m)
+		}
+	}
 	out := make(map[string][]byte, len(builders))
 	for _, b := range builders {
 		d, err := b.build(cfg).Build()
@@ -55,7 +60,7 @@ func Generate(cfg mixin.Config) (map[string][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dashboards: %s: %w", b.file, err)
 		}
-		out[b.file] = append(data, '\n')
+		out[b.file] = append(unescapeHTML(data), '\n')
 	}
 	return out, nil
 }
@@ -95,6 +100,35 @@ func finalize(d *dashboard.Dashboard) {
 			}
 		}
 	}
+}
+
+// unescapeHTML undoes encoding/json's escaping of <, > and & in strings, which keeps JSON
+// safe to embed in HTML but makes queries such as "x > 0" hard to read in review. The SDK's
+// own MarshalJSON methods escape too, so json.Encoder.SetEscapeHTML cannot prevent it.
+func unescapeHTML(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' || i+1 == len(data) {
+			out = append(out, data[i])
+			continue
+		}
+		if esc := data[i:min(i+6, len(data))]; len(esc) == 6 {
+			switch string(esc) {
+			case `\u003c`:
+				out, i = append(out, '<'), i+5
+				continue
+			case `\u003e`:
+				out, i = append(out, '>'), i+5
+				continue
+			case `\u0026`:
+				out, i = append(out, '&'), i+5
+				continue
+			}
+		}
+		// Any other escape, \\ included, is kept as it is.
+		out, i = append(out, data[i], data[i+1]), i+1
+	}
+	return out
 }
 
 // refID returns A…Z, then AA, AB… for the i-th query of a panel.

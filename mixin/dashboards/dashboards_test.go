@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -151,6 +154,28 @@ func TestGenerateIsDeterministicIndentedJSON(t *testing.T) {
 	}
 }
 
+// TestDashboardsFollowTheSchema decodes the output, post-processing included, with the
+// SDK's strict decoder, which rejects unknown fields and values of the wrong type.
+func TestDashboardsFollowTheSchema(t *testing.T) {
+	plugins.RegisterDefaultPlugins() // decodes panel options and queries by type
+	for name, cfg := range testConfigs() {
+		out, err := Generate(cfg)
+		if err != nil {
+			t.Fatalf("Generate: %v", err)
+		}
+		for file, data := range out {
+			var d dashboard.Dashboard
+			err := d.UnmarshalJSONStrict(data)
+			if errs, ok := err.(cog.BuildErrors); ok && len(errs) == 0 {
+				err = nil // the SDK returns an empty error list on success
+			}
+			if err != nil {
+				t.Errorf("%s/%s: %v", name, file, err)
+			}
+		}
+	}
+}
+
 func TestGenerateReturnsTheDashboards(t *testing.T) {
 	for name, cfg := range testConfigs() {
 		t.Run(name, func(t *testing.T) {
@@ -192,6 +217,11 @@ func TestGenerateRejectsInvalidConfig(t *testing.T) {
 	cfg.Selector = ""
 	if _, err := Generate(cfg); err == nil {
 		t.Error("Generate accepted an empty Selector")
+	}
+	cfg = mixin.DefaultConfig()
+	cfg.NamespaceSelector = `{namespace="prod"}`
+	if _, err := Generate(cfg); err == nil {
+		t.Error("Generate accepted a NamespaceSelector in braces")
 	}
 	cfg = mixin.DefaultConfig()
 	cfg.MultiCluster, cfg.ClusterLabel = true, ""
@@ -271,21 +301,46 @@ func substitute(query string) (string, []string) {
 }
 
 // knownSeries returns the series the exporter exports (docs/metrics.md) and the series of
-// the recording rules.
-func knownSeries(t *testing.T, cfg mixin.Config) map[string]bool {
+// the recording rules, with their labels; "sts" in the docs stands for namespace and
+// statefulset, and histogram buckets add le.
+func knownSeries(t *testing.T, cfg mixin.Config) map[string]series {
 	t.Helper()
-	metrics, err := metricsdoc.Load()
-	if err != nil {
-		t.Fatal(err)
+	known := map[string]series{}
+	for name, ls := range documentedLabels(t) {
+		known[name] = series{labels: ls}
 	}
-	known := map[string]bool{}
-	for _, n := range metricsdoc.SeriesNames(metrics) {
-		known[n] = true
-	}
-	for _, n := range recordingRuleNames(t, cfg) {
-		known[n] = true
+	for name, ls := range recordingRules(t, cfg) {
+		if _, dup := known[name]; dup {
+			t.Fatalf("recording rule %s records a series the exporter exports", name)
+		}
+		known[name] = series{labels: ls, recorded: true}
 	}
 	return known
+}
+
+// series describes a series the dashboards may select.
+type series struct {
+	labels []string
+	// recorded is true for recording-rule series: they keep only the labels the rule
+	// aggregates by, not the target labels the exporter's series carry.
+	recorded bool
+}
+
+// hasLabel tells whether the series has label, given the target labels every scraped
+// series has.
+func (s series) hasLabel(label string, target []string) bool {
+	return slices.Contains(s.labels, label) || !s.recorded && slices.Contains(target, label)
+}
+
+// targetLabels are the labels Prometheus and the operator add to the exporter's series:
+// job, instance, the labels of Config.Selector and the cluster label.
+func targetLabels(t *testing.T, cfg mixin.Config) []string {
+	t.Helper()
+	target := []string{"job", "instance", cfg.ClusterLabel}
+	for _, m := range matchers(t, cfg.Selector) {
+		target = append(target, m.Name)
+	}
+	return target
 }
 
 // promqlParser parses the queries as Prometheus does by default.
@@ -337,10 +392,11 @@ func isWorkloadSeries(name string) bool {
 }
 
 // checkQuery parses a query after substituting its variables, checks that it only selects
-// known series, each with the configured selector (and namespace selector for workload
-// series), and that the variables it uses are defined by then. It returns the parsed
+// known series, each with the configured selector (and the namespace selector for workload
+// series, the lease selector for Lease series, the cluster variable in multi-cluster
+// setups), and that the variables it uses are defined by then. It returns the parsed
 // vector selectors.
-func checkQuery(t *testing.T, where, query string, cfg mixin.Config, known, defined map[string]bool) []*parser.VectorSelector {
+func checkQuery(t *testing.T, where, query string, cfg mixin.Config, known map[string]series, defined map[string]bool) []*parser.VectorSelector {
 	t.Helper()
 	expr, vars := substitute(query)
 	for _, v := range vars {
@@ -361,18 +417,28 @@ func checkQuery(t *testing.T, where, query string, cfg mixin.Config, known, defi
 			t.Errorf("%s: selector %s has no metric name", where, vs)
 			continue
 		}
-		if !known[vs.Name] {
+		info, ok := known[vs.Name]
+		if !ok {
 			t.Errorf("%s: %s is neither in docs/metrics.md nor a recording rule", where, vs.Name)
 		}
-		for _, m := range matchers(t, cfg.Selector) {
-			if !hasMatcher(vs, m) {
-				t.Errorf("%s: %s lacks the selector matcher %s", where, vs, m)
+		if !info.recorded {
+			for _, m := range matchers(t, cfg.Selector) {
+				if !hasMatcher(vs, m) {
+					t.Errorf("%s: %s lacks the selector matcher %s", where, vs, m)
+				}
 			}
 		}
 		if isWorkloadSeries(vs.Name) {
 			for _, m := range matchers(t, cfg.NamespaceSelector) {
 				if !hasMatcher(vs, m) {
 					t.Errorf("%s: %s lacks the namespace selector %s", where, vs, m)
+				}
+			}
+		}
+		if strings.HasPrefix(vs.Name, "control_plane_lease_") {
+			for _, m := range matchers(t, cfg.LeaseSelector) {
+				if !hasMatcher(vs, m) {
+					t.Errorf("%s: %s lacks the lease selector %s", where, vs, m)
 				}
 			}
 		}
@@ -434,15 +500,10 @@ func TestVariables(t *testing.T) {
 					if v.Datasource == nil || v.Datasource.UID != "${datasource}" {
 						t.Errorf("%s: does not use the datasource variable", where)
 					}
-					// Variables may only use the variables listed before them.
-					for _, vs := range checkQueryVariable(t, where, m[1], cfg, known, defined) {
-						if v.Name == "cluster" {
-							continue
-						}
-						if isWorkloadSeries(vs.Name) && v.Name == "statefulset" &&
-							!slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool { return m.Name == "namespace" && strings.Contains(m.Value, "placeholder") }) {
-							t.Errorf("%s: does not follow the namespace variable: %s", where, vs)
-						}
+					// A variable may only use the variables listed before it.
+					checkQueryVariable(t, where, m[1], cfg, known, defined)
+					if v.Name == "statefulset" && !strings.Contains(query, "$namespace") {
+						t.Errorf("%s: does not list the StatefulSets of the selected namespace: %s", where, query)
 					}
 					if v.Multi && (!v.IncludeAll || v.AllValue == "") {
 						t.Errorf("%s: multi-value variable without an All value regex", where)
@@ -471,7 +532,7 @@ func TestVariables(t *testing.T) {
 
 // checkQueryVariable checks the selector of a label_values query like a panel query, except
 // that the cluster variable itself cannot be restricted to the selected cluster.
-func checkQueryVariable(t *testing.T, where, selector string, cfg mixin.Config, known, defined map[string]bool) []*parser.VectorSelector {
+func checkQueryVariable(t *testing.T, where, selector string, cfg mixin.Config, known map[string]series, defined map[string]bool) []*parser.VectorSelector {
 	t.Helper()
 	if !defined["cluster"] {
 		cfg.MultiCluster = false
@@ -516,8 +577,7 @@ func TestRefID(t *testing.T) {
 // docRow matches a row of the metric tables of docs/metrics.md: name, type, labels.
 var docRow = regexp.MustCompile("^\\|\\s*`([a-zA-Z_:][a-zA-Z0-9_:]*)`\\s*\\|\\s*\\w+\\s*\\|([^|]*)\\|")
 
-// documentedLabels returns the labels of every series in docs/metrics.md; "sts" stands for
-// namespace and statefulset, and histogram buckets add le.
+// documentedLabels returns the labels of every series in docs/metrics.md.
 func documentedLabels(t *testing.T) map[string][]string {
 	t.Helper()
 	metrics, err := metricsdoc.Load()
@@ -552,12 +612,17 @@ func documentedLabels(t *testing.T) map[string][]string {
 		if !ok {
 			t.Fatalf("no labels found for %s in %s", m.Name, metricsdoc.Path())
 		}
-		switch m.Type {
-		case "histogram":
+		if m.Type == "histogram" {
 			out[m.Name+"_bucket"] = append(slices.Clone(ls), "le")
 			out[m.Name+"_sum"], out[m.Name+"_count"] = ls, ls
-		default:
-			out[m.Name] = ls
+			continue
+		}
+		out[m.Name] = ls
+	}
+	// SeriesNames is the reference's own list of series: the two must agree.
+	for _, name := range metricsdoc.SeriesNames(metrics) {
+		if _, ok := out[name]; !ok {
+			t.Fatalf("series %s of metricsdoc.SeriesNames has no labels", name)
 		}
 	}
 	return out
@@ -565,24 +630,17 @@ func documentedLabels(t *testing.T) map[string][]string {
 
 // TestQueriesUseDocumentedLabels catches label typos, which PromQL accepts silently: every
 // label a query matches on or aggregates by must be a documented label of the series it
-// applies to, or a target label (job, instance, the selector's and the cluster label).
+// applies to, a target label of the exporter's series (job, instance, the selector's and
+// the cluster label), or a label a recording rule keeps.
 func TestQueriesUseDocumentedLabels(t *testing.T) {
 	for name, cfg := range testConfigs() {
-		docs := documentedLabels(t)
-		target := []string{"job", "instance", cfg.ClusterLabel}
-		for _, m := range matchers(t, cfg.Selector) {
-			target = append(target, m.Name)
-		}
+		known := knownSeries(t, cfg)
+		target := targetLabels(t, cfg)
+		// allowed tells whether every one of the series has label. Unknown series are
+		// reported by TestPanelQueries.
 		allowed := func(metrics []string, label string) bool {
-			if slices.Contains(target, label) {
-				return true
-			}
 			for _, m := range metrics {
-				ls, documented := docs[m]
-				if !documented {
-					return true // a recording rule: its labels are the rule's business
-				}
-				if !slices.Contains(ls, label) {
+				if s, ok := known[m]; ok && !s.hasLabel(label, target) {
 					return false
 				}
 			}
@@ -633,5 +691,24 @@ func TestQueriesUseDocumentedLabels(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+func TestUnescapeHTML(t *testing.T) {
+	in := []string{"a > 0 and b < 1 & c", `literal \u003e stays`, `\`, `\>`, "\u00e9"}
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := unescapeHTML(data)
+	var back []string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("%s: %v", got, err)
+	}
+	if !slices.Equal(back, in) {
+		t.Errorf("round trip changed %q into %q", in, back)
+	}
+	if want := `"a > 0 and b < 1 & c"`; !bytes.Contains(got, []byte(want)) {
+		t.Errorf("%s does not contain %s", got, want)
 	}
 }

@@ -122,7 +122,7 @@ func haRiskStat(s scope) *stat.PanelBuilder {
 		"StatefulSets with at least one high-availability risk: a single replica, no PodDisruptionBudget, "+
 			"all Ready pods in one zone, a zero termination grace period or no readiness probe.",
 		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_ha_risk%s) == 1", s.perStatefulSet(), s.workload()))).
-		Thresholds(steps(colorOK, 1, colorWarning))
+		Thresholds(steps(colorOK, step{1, colorWarning}))
 }
 
 // statefulSetsTable has one row per StatefulSet, least ready first.
@@ -151,18 +151,18 @@ func statefulSetsTable(s scope) *table.PanelBuilder {
 		OverrideByName("Value #B", []dashboard.DynamicConfigValue{displayName("Ready"), decimals(0), width(90)}).
 		OverrideByName("Value #C", []dashboard.DynamicConfigValue{
 			displayName("Ready ratio"), unit("percentunit"), minValue(0), maxValue(1), gaugeCell(),
-			thresholds(steps(colorBad, 0.5, colorWarning, 1, colorOK)),
+			thresholds(steps(colorBad, step{0.5, colorWarning}, step{1, colorOK})),
 		}).
 		OverrideByName("Value #D", []dashboard.DynamicConfigValue{displayName("Updated"), decimals(0), width(90)}).
 		OverrideByName("Value #E", []dashboard.DynamicConfigValue{displayName("Rollout"), mappings(rolloutStates...), colorText(), width(120)}).
 		OverrideByName("Value #F", []dashboard.DynamicConfigValue{
-			displayName("Pending PVCs"), decimals(0), colorText(), thresholds(steps(colorOK, 1, colorBad)), width(120),
+			displayName("Pending PVCs"), decimals(0), colorText(), thresholds(steps(colorOK, step{1, colorBad})), width(120),
 		}).
 		OverrideByName("Value #G", []dashboard.DynamicConfigValue{
-			displayName("HA risks"), decimals(0), colorText(), thresholds(steps(colorOK, 1, colorWarning)), width(100),
+			displayName("HA risks"), decimals(0), colorText(), thresholds(steps(colorOK, step{1, colorWarning})), width(100),
 		}).
 		OverrideByName("Value #H", []dashboard.DynamicConfigValue{
-			displayName("Restarts"), decimals(0), colorText(), thresholds(steps(colorOK, 1, colorWarning)), width(100),
+			displayName("Restarts"), decimals(0), colorText(), thresholds(steps(colorOK, step{1, colorWarning})), width(100),
 		})
 	return labelColumns(p, s, map[string]string{"namespace": "Namespace"})
 }

@@ -88,7 +88,7 @@ func readyRatioStat(s scope) *stat.PanelBuilder {
 		Decimals(0).
 		Min(0).
 		Max(1).
-		Thresholds(steps(colorBad, 0.5, colorWarning, 1, colorOK))
+		Thresholds(steps(colorBad, step{0.5, colorWarning}, step{1, colorOK}))
 }
 
 func rolloutStateStat(s scope) *stat.PanelBuilder {
@@ -125,7 +125,7 @@ func readyZonesStat(s scope) *stat.PanelBuilder {
 		WithTarget(instantQuery(s.one("statefulset_ready_zones"))).
 		Unit("short").
 		Decimals(0).
-		Thresholds(steps(colorWarning, 2, colorOK))
+		Thresholds(steps(colorWarning, step{2, colorOK}))
 }
 
 func replicasTimeseries(s scope) *timeseries.PanelBuilder {
@@ -158,5 +158,5 @@ func readyRatioTimeseries(s scope) *timeseries.PanelBuilder {
 		Max(1).
 		LineInterpolation(common.LineInterpolationStepAfter).
 		ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdThresholds)).
-		Thresholds(steps(colorBad, 0.5, colorWarning, 1, colorOK))
+		Thresholds(steps(colorBad, step{0.5, colorWarning}, step{1, colorOK}))
 }

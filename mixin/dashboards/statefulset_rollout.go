@@ -19,7 +19,7 @@ func rolloutStateTimeline(s scope) *statetimeline.PanelBuilder {
 		WithTarget(timeseriesQuery(rolloutState(s), "rollout")).
 		Mappings(stateMappings(rolloutStates...)).
 		ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdThresholds)).
-		Thresholds(steps(colorOK, 1, colorInfo, 2, colorBad)).
+		Thresholds(steps(colorOK, step{1, colorInfo}, step{2, colorBad})).
 		Legend(common.NewVizLegendOptionsBuilder().ShowLegend(false))
 }
 
@@ -44,7 +44,7 @@ func outdatedPodsStat(s scope) *stat.PanelBuilder {
 		WithTarget(instantQuery(s.one("statefulset_pods_outdated"))).
 		Unit("short").
 		Decimals(0).
-		Thresholds(steps(colorOK, 1, colorWarning))
+		Thresholds(steps(colorOK, step{1, colorWarning}))
 }
 
 func generationLagStat(s scope) *stat.PanelBuilder {
@@ -55,7 +55,7 @@ func generationLagStat(s scope) *stat.PanelBuilder {
 		WithTarget(instantQuery(s.one("statefulset_generation_lag"))).
 		Unit("short").
 		Decimals(0).
-		Thresholds(steps(colorOK, 1, colorWarning))
+		Thresholds(steps(colorOK, step{1, colorWarning}))
 }
 
 func partitionStat(s scope) *stat.PanelBuilder {

@@ -47,7 +47,7 @@ func pendingPVCsTable(s scope) *table.PanelBuilder {
 		OverrideByName("reason", []dashboard.DynamicConfigValue{displayName("Reason"), mappings(pvcPendingReasons...), colorText()}).
 		OverrideByName("Value", []dashboard.DynamicConfigValue{
 			displayName("Pending for"), unit("s"), decimals(0), colorText(),
-			thresholds(steps(colorWarning, s.cfg.PVCPendingThreshold.Seconds(), colorBad)),
+			thresholds(steps(colorWarning, step{s.cfg.PVCPendingThreshold.Seconds(), colorBad})),
 		})
 }
 

@@ -28,6 +28,7 @@ const (
 //	<l>      matchers of control-plane Lease series (Selector and LeaseSelector)
 //	<c>      the cluster label in a multi-cluster setup, else nothing ("on (<c>)")
 //	<c,>     the cluster label and a comma, else nothing ("by (<c,>namespace, lease)")
+//	<by-c>   " by (cluster)" in a multi-cluster setup, else nothing ("max<by-c> (x)")
 //	<sts>    the labels that identify a StatefulSet: <c,>namespace, statefulset
 //	<ref>    (annotations) namespace/statefulset of the alert
 //	<where>  (annotations) " in cluster <value>" in a multi-cluster setup, else nothing
@@ -45,13 +46,14 @@ func newBuilder(cfg mixin.Config) (*builder, error) {
 			return nil, fmt.Errorf("rules: selector %q must be a list of matchers without braces", m)
 		}
 	}
-	cluster, clusterComma, where := "", "", ""
+	cluster, clusterComma, byCluster, where := "", "", "", ""
 	if cfg.MultiCluster {
 		if !model.LegacyValidation.IsValidLabelName(cfg.ClusterLabel) {
 			return nil, fmt.Errorf("rules: ClusterLabel %q is not a valid label name", cfg.ClusterLabel)
 		}
 		cluster = cfg.ClusterLabel
 		clusterComma = cluster + ", "
+		byCluster = " by (" + cluster + ")"
 		where = " in cluster {{ $labels." + cluster + " }}"
 	}
 	return &builder{
@@ -62,6 +64,7 @@ func newBuilder(cfg mixin.Config) (*builder, error) {
 			"<l>", joinMatchers(cfg.Selector, cfg.LeaseSelector),
 			"<c>", cluster,
 			"<c,>", clusterComma,
+			"<by-c>", byCluster,
 			"<sts>", clusterComma+"namespace, statefulset",
 			"<ref>", "{{ $labels.namespace }}/{{ $labels.statefulset }}",
 			"<where>", where,
@@ -137,7 +140,7 @@ func (b *builder) lookup(query string, pin []string, body string) string {
 	if strings.Contains(q, "`") {
 		format = strconv.Quote(q)
 	}
-	return fmt.Sprintf("{{ with printf %s %s | query }}%s{{ end }}", format, strings.Join(args, " "), body)
+	return fmt.Sprintf("{{ with printf %s | query }}%s{{ end }}", strings.Join(append([]string{format}, args...), " "), body)
 }
 
 // alert describes one alerting rule.

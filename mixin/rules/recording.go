@@ -12,7 +12,7 @@ import (
 // for a moment during the exporter's own rolling update. A sum would count them twice.
 func recordingGroup(b *builder) rulefmt.RuleGroup {
 	return rulefmt.RuleGroup{
-		Name: "statefulset-exporter.recording",
+		Name: "statefulset-recording",
 		Rules: []rulefmt.Rule{
 			// Container restarts per second. The counter survives pod re-creation, so a
 			// StatefulSet whose pods are deleted and recreated keeps its history.

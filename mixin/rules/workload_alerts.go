@@ -152,15 +152,19 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 			}),
 			b.rule(alert{
 				name: "StatefulSetHighRestartRate",
+				// Scaled to restarts per 5 minutes so that the value reads naturally. A
+				// burst shorter than the "for" stays quiet: a rollout that restarts every
+				// pod once, or the jump of the counter when the exporter restarts (it then
+				// counts the current restartCount of every pod again).
 				expr: fmt.Sprintf(`
-					%s > %s`,
-					mixin.RecordContainerRestartsRate5m, strconv.FormatFloat(c.RestartRateThreshold, 'g', -1, 64)),
+					%s * 300 > %s`,
+					mixin.RecordContainerRestartsRate5m, strconv.FormatFloat(c.RestartRateThreshold*300, 'g', 6, 64)),
 				for_:     c.RestartRateFor,
 				severity: severityWarning,
 				summary:  "StatefulSet containers restart often.",
 				description: fmt.Sprintf(`
-					Containers of StatefulSet <ref><where> have been restarting at {{ $value | humanize }} restarts per second (averaged over 5m, threshold %s) for more than %s.`,
-					strconv.FormatFloat(c.RestartRateThreshold, 'g', 4, 64), dur(c.RestartRateFor)),
+					Containers of StatefulSet <ref><where> have restarted {{ $value | humanize }} times per 5 minutes for more than %s (threshold %s).`,
+					dur(c.RestartRateFor), strconv.FormatFloat(c.RestartRateThreshold*300, 'g', 6, 64)),
 			}),
 		},
 	}
