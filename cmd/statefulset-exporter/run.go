@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	exited := false
 	app.Terminate(func(int) { exited = true })
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "statefulset-exporter: %v (see --help)\n", err)
+		fmt.Fprintf(stderr, "statefulset-exporter: %s (see --help)\n", describeParseError(err, args))
 		return exitUsage
 	}
 	if exited { // --help or --version
@@ -144,6 +145,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// describeParseError names the flag whose value kingpin rejected, since kingpin's
+// value errors (e.g. `time: invalid duration "soon"`) do not.
+func describeParseError(err error, args []string) string {
+	msg := err.Error()
+	if strings.Contains(msg, "flag") {
+		return msg
+	}
+	for i, arg := range args {
+		name, value, ok := strings.Cut(arg, "=")
+		if !ok && i+1 < len(args) {
+			value = args[i+1]
+		}
+		if strings.HasPrefix(name, "--") && value != "" && strings.Contains(msg, value) {
+			return name + ": " + msg
+		}
+	}
+	return msg
 }
 
 // newMux serves the metrics, the landing page and the health endpoints.

@@ -31,7 +31,8 @@ func exporterGroup(b *builder) rulefmt.RuleGroup {
 			}),
 			b.rule(alert{
 				name: "StatefulSetExporterAbsent",
-				// absent() returns the equality matchers of the selector as labels.
+				// Fires when no target is up, whether the targets are down or gone from
+				// service discovery. absent() of a comparison carries no labels.
 				expr:     `absent(up{<x>} == 1)`,
 				for_:     c.ExporterAbsentFor,
 				severity: severityWarning,

@@ -1,16 +1,17 @@
-// Module kube pins the Kubernetes control-plane binaries that the
+// Module kube pins the Kubernetes release whose kube-apiserver the
 // internal/localkube test harness builds from source (envtest's binary
-// download does not work in our hermetic environment).
+// download is not available to us). localkube.EnsureAPIServer builds it into
+// .cache/kube; by hand, from this directory:
+//
+//	go build -o kube-apiserver \
+//	  -ldflags "-X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
+//	  k8s.io/kubernetes/cmd/kube-apiserver
 //
 // k8s.io/kubernetes is not meant to be consumed as a library: its own go.mod
-// replaces every k8s.io staging module with ./staging/src/k8s.io/<name> and
-// requires them at v0.0.0. Those replacements are ignored outside of the
-// kubernetes repository, so every staging module is pinned here to the
-// published v0.Y.Z tag matching the v1.Y.Z release.
-//
-// Build with:
-//
-//	go build -o kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+// requires every k8s.io staging module at v0.0.0 and replaces it with
+// ./staging/src/k8s.io/<name>. Replacements only apply in the main module, so
+// every staging module is pinned below to the published v0.Y.Z tag matching
+// the v1.Y.Z release. To upgrade, change both together.
 module github.com/statefulset-exporter/statefulset-exporter/tests/tools/kube
 
 go 1.26.0
