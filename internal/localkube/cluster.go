@@ -145,15 +145,16 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, nil
 }
 
-// startEtcd starts etcd on free ports and waits for it to be healthy.
-func (c *Cluster) startEtcd(ctx context.Context) (clientURL string, err error) {
+// startEtcd starts etcd on free ports, waits for it to be healthy and returns
+// its client URL.
+func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
 	dataDir := filepath.Join(c.dir, "etcd-data")
 	for attempt := 1; ; attempt++ {
 		ports, err := freePorts(2)
 		if err != nil {
 			return "", err
 		}
-		clientURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+		clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 		c.etcd.args = etcdArgs(dataDir, ports[0], ports[1])
 		if err := c.etcd.start(); err != nil {
 			return "", err
@@ -291,6 +292,9 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	defer c.mu.Unlock()
 	if c.stopped {
 		return errors.New("cluster is stopped")
+	}
+	if c.apiServer.running() {
+		return errors.New("kube-apiserver is already running")
 	}
 	if err := c.runAPIServer(ctx); err != nil {
 		_ = c.apiServer.stop(0)

@@ -110,6 +110,13 @@ func (p *process) stop(grace time.Duration) error {
 	}
 }
 
+// running reports whether the process was started and has not exited yet.
+func (p *process) running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.run != nil && !p.run.exited()
+}
+
 // exitErr reports whether the current run has exited and, if so, how.
 func (p *process) exitErr() (exited bool, err error) {
 	p.mu.Lock()
