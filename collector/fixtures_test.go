@@ -269,3 +269,46 @@ func createdAgo(d time.Duration) func(*corev1.Pod) {
 		}
 	}
 }
+
+// newNamedPVC returns a PVC with an arbitrary name, for naming edge cases.
+func newNamedPVC(ns, name string, phase corev1.PersistentVolumeClaimPhase, opts ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
+	c := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name),
+			CreationTimestamp: metav1.NewTime(testNow.Add(-20 * time.Minute))},
+		Spec:   corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3")},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: phase},
+	}
+	if phase == corev1.ClaimBound {
+		c.Spec.VolumeName = "pv-" + name
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// pvcCreatedAgo sets the PVC's creation time to d before testNow.
+func pvcCreatedAgo(d time.Duration) func(*corev1.PersistentVolumeClaim) {
+	return func(c *corev1.PersistentVolumeClaim) { c.CreationTimestamp = metav1.NewTime(testNow.Add(-d)) }
+}
+
+// scCreatedAgo sets the StorageClass's creation time to d before testNow.
+func scCreatedAgo(sc *storagev1.StorageClass, d time.Duration) *storagev1.StorageClass {
+	sc.CreationTimestamp = metav1.NewTime(testNow.Add(-d))
+	return sc
+}
+
+// withPodGrace sets the pod template's termination grace period.
+func withPodGrace(g *int64) func(*appsv1.StatefulSet) {
+	return func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.TerminationGracePeriodSeconds = g }
+}
+
+// withLabels sets the StatefulSet's labels.
+func withLabels(kv ...string) func(*appsv1.StatefulSet) {
+	return func(s *appsv1.StatefulSet) {
+		s.Labels = map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			s.Labels[kv[i]] = kv[i+1]
+		}
+	}
+}

@@ -124,6 +124,9 @@ func TestCluster(t *testing.T) {
 
 	t.Run("API server restart keeps data and URL", func(t *testing.T) {
 		url := cluster.URL()
+		if err := cluster.StartAPIServer(ctx); err == nil {
+			t.Error("StartAPIServer succeeded while the API server was running")
+		}
 		if err := cluster.StopAPIServer(); err != nil {
 			t.Fatalf("stopping API server: %v", err)
 		}

@@ -1,0 +1,121 @@
+package collector
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func withInitRestarts(n int32) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "init", RestartCount: n}}
+	}
+}
+
+func withUID(uid string) func(*corev1.Pod) { return func(p *corev1.Pod) { p.UID = types.UID(uid) } }
+
+// restartsObserved tells whether the restart tracker holds uid with count restarts (or,
+// with count < 0, does not hold uid at all).
+func restartsObserved(c *Collector, uid types.UID, count int64) bool {
+	c.restarts.mu.Lock()
+	defer c.restarts.mu.Unlock()
+	got, ok := c.restarts.pods[uid]
+	if count < 0 {
+		return !ok
+	}
+	return ok && got.count == count
+}
+
+func TestContainerRestartsCounter(t *testing.T) {
+	ctx := context.Background()
+	web := newStatefulSet("ns", "web", 2)
+	idle := newStatefulSet("ns", "idle", 1)
+	pod0 := newPod(web, 0, restarts(3), withInitRestarts(1)) // exists at start: contributes 4
+	pod1 := newPod(web, 1, restarts(2))
+	orphan := newPod(web, 9, noOwner, restarts(50))
+	env := newTestEnv(t, nil, web, idle, pod0, pod1, orphan, newPod(idle, 0))
+	name := "statefulset_container_restarts_total"
+	env.expect(`
+		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
+		statefulset_container_restarts_total{namespace="ns",statefulset="web"} 6
+	`, name)
+
+	// Two more restarts of the main container, one of the init container.
+	upd := newPod(web, 0, restarts(5), withInitRestarts(2))
+	if _, err := env.client.CoreV1().Pods("ns").Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "restart update observed", func() bool { return restartsObserved(env.collector, pod0.UID, 7) })
+	env.expect(`
+		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
+		statefulset_container_restarts_total{namespace="ns",statefulset="web"} 9
+	`, name)
+
+	// The pod is deleted and recreated with a new UID and restartCount 0: no drop.
+	if err := env.client.CoreV1().Pods("ns").Delete(ctx, pod0.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deletion observed", func() bool { return restartsObserved(env.collector, pod0.UID, -1) })
+	recreated := newPod(web, 0, withUID("uid-web-0-second"))
+	if _, err := env.client.CoreV1().Pods("ns").Create(ctx, recreated, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "recreation observed", func() bool { return restartsObserved(env.collector, recreated.UID, 0) })
+	env.expect(`
+		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
+		statefulset_container_restarts_total{namespace="ns",statefulset="web"} 9
+	`, name)
+
+	// Later restarts of the new pod add up.
+	again := newPod(web, 0, withUID("uid-web-0-second"), restarts(2))
+	if _, err := env.client.CoreV1().Pods("ns").Update(ctx, again, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new pod restarts observed", func() bool { return restartsObserved(env.collector, recreated.UID, 2) })
+	env.expect(`
+		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
+		statefulset_container_restarts_total{namespace="ns",statefulset="web"} 11
+	`, name)
+
+	// An update that does not change the count (e.g. a condition) adds nothing.
+	same := again.DeepCopy()
+	same.Status.Conditions[1].Status = corev1.ConditionFalse
+	if _, err := env.client.CoreV1().Pods("ns").Update(ctx, same, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "condition update in cache", func() bool {
+		obj, _, _ := env.collector.resources[resPods].informer.GetStore().GetByKey("ns/web-0")
+		return obj != nil && !podReady(obj.(*corev1.Pod))
+	})
+	env.expect(`
+		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
+		statefulset_container_restarts_total{namespace="ns",statefulset="web"} 11
+	`, name)
+}
+
+func TestRestartTrackerKubeletReset(t *testing.T) {
+	// restartCount of one pod UID going down means the kubelet lost its state: the new
+	// count is all new restarts, and the total never drops.
+	set := newStatefulSet("ns", "web", 1)
+	tr := newRestartTracker()
+	tr.observe(newPod(set, 0, restarts(5)))
+	tr.observe(newPod(set, 0, restarts(2)))
+	if got := tr.total("ns/web"); got != 7 {
+		t.Fatalf("total = %v, want 7", got)
+	}
+	tr.observe(newPod(set, 0, restarts(2)))
+	if got := tr.total("ns/web"); got != 7 {
+		t.Fatalf("total after an unchanged count = %v, want 7", got)
+	}
+	tr.observe(newPod(set, 0, noOwner, restarts(100)))
+	if got := tr.total("ns/web"); got != 7 {
+		t.Fatalf("a pod without owner counted: total = %v, want 7", got)
+	}
+	tr.forgetSet("ns/web")
+	if got := tr.total("ns/web"); got != 0 {
+		t.Fatalf("total after forgetSet = %v, want 0", got)
+	}
+}
