@@ -267,14 +267,20 @@ func (c *Collector) clusterView() *clusterView {
 		return obj.(*corev1.PersistentVolume)
 	}
 	classes := c.resources[resStorageClasses].informer.GetStore()
+	var defaultClass *storagev1.StorageClass
 	for _, obj := range classes.List() {
 		sc := obj.(*storagev1.StorageClass)
 		if sc.Annotations[annDefaultStorageClass] == "true" || sc.Annotations[annBetaDefaultStorageClass] == "true" {
-			// Kubernetes picks the newest default class when several are marked.
-			if v.defaultStorageClass == "" || sc.Name > v.defaultStorageClass {
-				v.defaultStorageClass = sc.Name
+			// Kubernetes picks the newest default class when several are marked, the
+			// first name when they are equally new.
+			if defaultClass == nil || sc.CreationTimestamp.After(defaultClass.CreationTimestamp.Time) ||
+				(sc.CreationTimestamp.Equal(&defaultClass.CreationTimestamp) && sc.Name < defaultClass.Name) {
+				defaultClass = sc
 			}
 		}
+	}
+	if defaultClass != nil {
+		v.defaultStorageClass = defaultClass.Name
 	}
 	v.storageClass = func(name string) *storagev1.StorageClass {
 		obj, ok, _ := classes.GetByKey(name)

@@ -67,6 +67,7 @@ type health struct {
 	readyPerZone     map[string]int
 
 	attachmentsWatched bool
+	failingAttachments int // VolumeAttachments with an attach or detach error
 	attachmentErrors   []attachmentError
 
 	risks map[string]bool
@@ -141,7 +142,7 @@ func derive(in statefulSetInputs, view *clusterView, prev *rolloutProgress, now 
 // podOrdinal returns the ordinal of a pod named <set>-<ordinal>.
 func podOrdinal(setName, podName string) (int, bool) {
 	rest, ok := strings.CutPrefix(podName, setName+"-")
-	if !ok || rest == "" || (len(rest) > 1 && rest[0] == '0') {
+	if !ok || rest == "" || (len(rest) > 1 && rest[0] == '0') || rest[0] == '+' {
 		return 0, false
 	}
 	n, err := strconv.Atoi(rest)
@@ -155,7 +156,7 @@ func podOrdinal(setName, podName string) (int, bool) {
 // key that ties it to a StatefulSet.
 func claimBase(pvcName string) (string, bool) {
 	i := strings.LastIndexByte(pvcName, '-')
-	if i <= 0 || i == len(pvcName)-1 {
+	if i <= 0 || i == len(pvcName)-1 || (pvcName[i+1] == '0' && i+2 < len(pvcName)) {
 		return "", false
 	}
 	if _, err := strconv.ParseUint(pvcName[i+1:], 10, 31); err != nil {

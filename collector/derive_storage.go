@@ -130,6 +130,9 @@ func deriveAttachments(h *health, in statefulSetInputs, view *clusterView) {
 			continue
 		}
 		for _, va := range view.attachments(c.Spec.VolumeName) {
+			if va.Status.AttachError != nil || va.Status.DetachError != nil {
+				h.failingAttachments++
+			}
 			if va.Status.AttachError != nil {
 				h.attachmentErrors = append(h.attachmentErrors, attachmentError{pvc: c.Name, node: va.Spec.NodeName, operation: "attach"})
 			}

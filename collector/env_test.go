@@ -134,3 +134,7 @@ func (e *testEnv) expectEventually(want string, names ...string) {
 
 // lines joins sample lines, for building expectations in loops.
 func lines(ls ...string) string { return strings.Join(ls, "\n") }
+
+func newFakeClient(objs ...runtime.Object) *fake.Clientset { return fake.NewClientset(objs...) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -41,7 +41,7 @@ var storageFamilies = []family{
 	gauge("statefulset_volume_attachment_errors", "VolumeAttachments of the StatefulSet's PVs with an attach or detach error.", nil,
 		func(h *health, add func(float64, ...string)) {
 			if h.attachmentsWatched {
-				add(float64(len(h.attachmentErrors)))
+				add(float64(h.failingAttachments))
 			}
 		}),
 	gauge("statefulset_volume_attachment_error", "A failing VolumeAttachment of the StatefulSet; always 1.",

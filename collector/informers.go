@@ -307,10 +307,12 @@ func (c *Collector) onDelete(obj any) {
 	}
 }
 
-// statefulSetsOfClaim finds the StatefulSets whose volume claim templates name the PVC.
+// statefulSetsOfClaim finds the StatefulSets whose volume claim templates name the PVC,
+// in the watched namespaces (the informers see every namespace when several are
+// watched).
 func (c *Collector) statefulSetsOfClaim(pvc *corev1.PersistentVolumeClaim) []*appsv1.StatefulSet {
 	base, ok := claimBase(pvc.Name)
-	if !ok {
+	if !ok || !c.cfg.watchesNamespace(pvc.Namespace) {
 		return nil
 	}
 	objs, err := c.resources[resStatefulSets].informer.GetIndexer().ByIndex(byClaimBase, pvc.Namespace+"/"+base)

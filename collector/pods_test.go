@@ -190,8 +190,8 @@ func TestPodsTerminating(t *testing.T) {
 					newPod(s, 0, deletedAt(6*time.Minute, ptr.To[int64](60), ptr.To[int64](3600))),
 					newPod(s, 1)}
 			},
-			names: names,
-			want:  `statefulset_pods_terminating{namespace="ns",statefulset="web"} 1`,
+			names:   names,
+			want:    `statefulset_pods_terminating{namespace="ns",statefulset="web"} 1`,
 			advance: time.Second,
 			wantAfter: `
 				statefulset_pods_terminating{namespace="ns",statefulset="web"} 1

@@ -95,7 +95,13 @@ func (b *builder) text(s string) string {
 
 // dedent removes leading and trailing blank lines and the common indentation.
 func dedent(s string) string {
-	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	lines := strings.Split(s, "\n")
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
 	indent := -1
 	for _, l := range lines {
 		if strings.TrimSpace(l) == "" {

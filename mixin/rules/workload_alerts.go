@@ -31,7 +31,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				severity: severityCritical,
 				summary:  "StatefulSet has no Ready replica.",
 				description: fmt.Sprintf(`
-					None of the {{ $value }} desired replicas of StatefulSet <ref><where> has been Ready for %s: the workload is down.`,
+					None of the {{ $value }} desired replicas of StatefulSet <ref><where> has been Ready in the last %s: the workload is down.`,
 					dur(c.NoReplicasReadyFor)),
 			}),
 			b.rule(alert{
@@ -51,7 +51,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				severity: severityWarning,
 				summary:  "StatefulSet has replicas that are not Ready.",
 				description: fmt.Sprintf(`
-					Only {{ $value | humanizePercentage }} of the desired replicas of StatefulSet <ref><where> have been Ready for more than %s, outside of a progressing rollout.`,
+					StatefulSet <ref><where> has had only {{ $value | humanizePercentage }} of its desired replicas Ready for more than %s, outside of a progressing rollout.`,
 					dur(c.ReplicasNotReadyFor)),
 			}),
 			b.rule(alert{

@@ -1,0 +1,444 @@
+package collector
+
+// In-process benchmarks of the collector at cluster scale. They are not part of the
+// pass/fail tests: plain `go test ./collector/` runs none of them. Run them with
+//
+//	go test -run '^$' -bench . -benchmem ./collector/                  # 1k and 10k pods
+//	go test -run '^$' -bench . -benchmem ./collector/ -args -bench.large  # also 150k pods
+//
+// (-benchtime=1x is enough for BenchmarkCacheMemory). See docs/benchmarks.md.
+//
+// The caches are filled without an API server and without the fake clientset (whose
+// tracker and list deep copies make 150,000 pods slow): each generated object goes
+// through the informer's transform function into the informer's indexer, and the
+// collector's own event handler is called with it, exactly what a shared informer does
+// with a listed object after its DeltaFIFO. The informers are not started.
+
+import (
+	"compress/gzip"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/statefulset-exporter/statefulset-exporter/tests/bench/fixture"
+)
+
+var benchLarge = flag.Bool("bench.large", false, "also run the benchmarks at 150,000 pods (5,000 nodes)")
+
+// benchNow is the fixed clock of the benchmarks.
+var benchNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func benchSizes() []int {
+	sizes := []int{1_000, 10_000}
+	if *benchLarge {
+		sizes = append(sizes, 150_000)
+	}
+	return sizes
+}
+
+// benchEnv is a collector whose caches hold a fixture cluster.
+type benchEnv struct {
+	c        *Collector
+	counts   fixture.Counts
+	handlers map[string]cache.ResourceEventHandler
+	podKeys  []string // namespace/name of every pod, in generation order
+}
+
+var (
+	benchEnvMu sync.Mutex
+	benchEnvs  = map[int]*benchEnv{}
+)
+
+// sharedBenchEnv returns the environment of the given size, built once per process:
+// the benchmarks that only read it share it.
+func sharedBenchEnv(b testing.TB, pods int) *benchEnv {
+	b.Helper()
+	benchEnvMu.Lock()
+	defer benchEnvMu.Unlock()
+	if e, ok := benchEnvs[pods]; ok {
+		return e
+	}
+	e := newBenchEnv(b, pods)
+	benchEnvs[pods] = e
+	return e
+}
+
+func newBenchCollector(b testing.TB) *Collector {
+	b.Helper()
+	cfg := DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	c, err := New(fake.NewClientset(), cfg, slog.New(slog.DiscardHandler),
+		WithClock(func() time.Time { return benchNow }), WithProbe(func(context.Context) error { return nil }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// benchResource maps a fixture kind to the watched resource and its transform.
+func benchResource(c *Collector, kind fixture.Kind) (string, cache.TransformFunc) {
+	zt := zoneTransforms{zoneKeys: c.cfg.ZoneLabels}
+	switch kind {
+	case fixture.KindStatefulSet:
+		return resStatefulSets, transformStatefulSet
+	case fixture.KindPod:
+		return resPods, transformPod
+	case fixture.KindPVC:
+		return resPVCs, transformPVC
+	case fixture.KindPV:
+		return resPVs, zt.transformPV
+	case fixture.KindNode:
+		return resNodes, zt.transformNode
+	case fixture.KindStorageClass:
+		return resStorageClasses, transformStorageClass
+	case fixture.KindPDB:
+		return resPodDisruptionBudgets, transformPDB
+	case fixture.KindLease:
+		return resLeases, transformLease
+	}
+	return "", nil // namespaces are not watched
+}
+
+func newBenchEnv(b testing.TB, pods int) *benchEnv {
+	b.Helper()
+	start := time.Now()
+	e := &benchEnv{c: newBenchCollector(b), handlers: map[string]cache.ResourceEventHandler{}}
+	var rv int
+	e.counts = fixture.Generate(fixture.Spec{Pods: pods, Now: benchNow}, func(kind fixture.Kind, obj k8sruntime.Object) {
+		rv++
+		if kind == fixture.KindPod {
+			p := obj.(*corev1.Pod)
+			e.podKeys = append(e.podKeys, p.Namespace+"/"+p.Name)
+		}
+		e.add(b, kind, obj, rv)
+	})
+	b.Logf("filled caches with %s in %s", e.counts, time.Since(start).Round(time.Millisecond))
+	return e
+}
+
+// add does what an informer does with a listed object: transform, store, notify.
+func (e *benchEnv) add(b testing.TB, kind fixture.Kind, obj k8sruntime.Object, rv int) {
+	name, transform := benchResource(e.c, kind)
+	if name == "" {
+		return
+	}
+	obj.(interface{ SetResourceVersion(string) }).SetResourceVersion(fmt.Sprint(rv))
+	slim, err := transform(obj)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.c.resources[name].informer.GetIndexer().Add(slim); err != nil {
+		b.Fatal(err)
+	}
+	h, ok := e.handlers[name]
+	if !ok {
+		h = e.c.eventHandler(name)
+		e.handlers[name] = h
+	}
+	h.OnAdd(slim, true)
+}
+
+// update replaces a cached object the way an informer applies a watch event.
+func (e *benchEnv) update(b testing.TB, name string, old, obj any) {
+	r := e.c.resources[name]
+	if err := r.informer.GetIndexer().Update(obj); err != nil {
+		b.Fatal(err)
+	}
+	e.handlers[name].OnUpdate(old, obj)
+}
+
+func benchRegistry(b testing.TB, c *Collector) *prometheus.Registry {
+	b.Helper()
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		b.Fatal(err)
+	}
+	return reg
+}
+
+// countingWriter is an http.ResponseWriter that keeps only the byte count.
+type countingWriter struct {
+	header http.Header
+	n      int64
+	status int
+}
+
+func (w *countingWriter) Header() http.Header         { return w.header }
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+func (w *countingWriter) WriteHeader(status int)      { w.status = status }
+
+// BenchmarkScrape measures a full /metrics request: the promhttp handler gathers the
+// registry holding the collector and encodes the text format, uncompressed and with
+// Accept-Encoding: gzip. It reports the response size and the number of samples.
+func BenchmarkScrape(b *testing.B) {
+	for _, pods := range benchSizes() {
+		for _, enc := range []string{"plain", "gzip"} {
+			b.Run(fmt.Sprintf("pods=%d/%s", pods, enc), func(b *testing.B) {
+				e := sharedBenchEnv(b, pods)
+				handler := promhttp.HandlerFor(benchRegistry(b, e.c), promhttp.HandlerOpts{})
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				if enc == "gzip" {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				var w *countingWriter
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					w = &countingWriter{header: http.Header{}}
+					handler.ServeHTTP(w, req)
+				}
+				b.StopTimer()
+				if w.status != 0 && w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+				if got := w.header.Get("Content-Encoding"); (enc == "gzip") != (got == "gzip") {
+					b.Fatalf("Content-Encoding %q for %s", got, enc)
+				}
+				b.ReportMetric(float64(w.n), "body-bytes")
+				b.ReportMetric(float64(benchSamples(b, e.c)), "samples")
+			})
+		}
+	}
+}
+
+func benchSamples(b testing.TB, c *Collector) int {
+	mfs, err := benchRegistry(b, c).Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		n += len(mf.GetMetric())
+	}
+	return n
+}
+
+// BenchmarkCollect measures the collector alone: Collect into a channel that a
+// goroutine drains, without the registry's gathering and encoding.
+func BenchmarkCollect(b *testing.B) {
+	for _, pods := range benchSizes() {
+		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
+			e := sharedBenchEnv(b, pods)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				ch := make(chan prometheus.Metric, 1024)
+				done := make(chan int)
+				go func() {
+					n := 0
+					for range ch {
+						n++
+					}
+					done <- n
+				}()
+				e.c.Collect(ch)
+				close(ch)
+				<-done
+			}
+		})
+	}
+}
+
+// BenchmarkPodUpdate measures how long one pod change takes to show in a scrape: the
+// informer's work for a watch event (transform, store update, the collector's event
+// handler) plus the next collection, checked to reflect the change. The change is a
+// container restart, which moves statefulset_container_restarts_total of the pod's
+// StatefulSet. It uses its own caches, since it modifies them.
+func BenchmarkPodUpdate(b *testing.B) {
+	for _, pods := range benchSizes() {
+		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
+			e := newBenchEnv(b, pods)
+			indexer := e.c.resources[resPods].informer.GetIndexer()
+			reg := benchRegistry(b, e.c)
+			handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			var applyTotal, collectTotal time.Duration
+			i := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				key := e.podKeys[(i*7919)%len(e.podKeys)] // spread over the cluster
+				i++
+				start := time.Now()
+				obj, ok, _ := indexer.GetByKey(key)
+				if !ok {
+					b.Fatalf("pod %s not cached", key)
+				}
+				old := obj.(*corev1.Pod)
+				raw := old.DeepCopy() // stands for the object the watch decoded
+				raw.ResourceVersion += "1"
+				raw.Status.ContainerStatuses[0].RestartCount++
+				slim, _ := transformPod(raw)
+				e.update(b, resPods, old, slim)
+				applied := time.Now()
+
+				set := ownerStatefulSetKey(old)
+				want := e.c.restarts.total(set)
+				w := &countingWriter{header: http.Header{}}
+				handler.ServeHTTP(w, req)
+				collectTotal += time.Since(applied)
+				applyTotal += applied.Sub(start)
+				b.StopTimer()
+				if got := benchRestarts(b, e.c, set); got != want {
+					b.Fatalf("restarts of %s: got %v after the update, want %v", set, got, want)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(applyTotal.Nanoseconds())/float64(b.N), "apply-ns/op")
+			b.ReportMetric(float64(collectTotal.Nanoseconds())/float64(b.N), "scrape-ns/op")
+		})
+	}
+}
+
+// benchRestarts reads statefulset_container_restarts_total of one StatefulSet from a
+// collection.
+func benchRestarts(b testing.TB, c *Collector, setKey string) float64 {
+	ch := make(chan prometheus.Metric, 1024)
+	go func() { c.Collect(ch); close(ch) }()
+	value := -1.0
+	for m := range ch {
+		if m.Desc() != restartsDesc {
+			continue
+		}
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			b.Fatal(err)
+		}
+		var ns, name string
+		for _, l := range d.GetLabel() {
+			switch l.GetName() {
+			case "namespace":
+				ns = l.GetValue()
+			case "statefulset":
+				name = l.GetValue()
+			}
+		}
+		if ns+"/"+name == setKey {
+			value = d.GetCounter().GetValue()
+		}
+	}
+	return value
+}
+
+// BenchmarkCacheMemory measures the heap the caches retain, per pod, after the transform
+// functions: pods alone (pod-B/pod), every cache of the fixture cluster divided by its
+// pods (all-B/pod), and for comparison the untransformed pods (raw-pod-B/pod, which
+// lack the managedFields the API server would add, so they underestimate real objects).
+// Use -benchtime=1x.
+func BenchmarkCacheMemory(b *testing.B) {
+	for _, pods := range benchSizes() {
+		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
+			for b.Loop() {
+				podB := benchRetained(func() any {
+					idx := cache.NewIndexer(cache.DeletionHandlingMetaNamespaceKeyFunc, cache.Indexers{byStatefulSet: podByStatefulSet})
+					fixture.Generate(fixture.Spec{Pods: pods, Now: benchNow}, func(kind fixture.Kind, obj k8sruntime.Object) {
+						if kind == fixture.KindPod {
+							slim, _ := transformPod(obj)
+							_ = idx.Add(slim)
+						}
+					})
+					return idx
+				})
+				rawB := benchRetained(func() any {
+					idx := cache.NewIndexer(cache.DeletionHandlingMetaNamespaceKeyFunc, cache.Indexers{byStatefulSet: podByStatefulSet})
+					fixture.Generate(fixture.Spec{Pods: pods, Now: benchNow}, func(kind fixture.Kind, obj k8sruntime.Object) {
+						if kind == fixture.KindPod {
+							_ = idx.Add(obj)
+						}
+					})
+					return idx
+				})
+				allB := benchRetained(func() any { return newBenchEnv(b, pods) })
+				b.ReportMetric(float64(podB)/float64(pods), "pod-B/pod")
+				b.ReportMetric(float64(allB)/float64(pods), "all-B/pod")
+				b.ReportMetric(float64(rawB)/float64(pods), "raw-pod-B/pod")
+				b.ReportMetric(float64(allB)/(1<<20), "all-MiB")
+			}
+		})
+	}
+}
+
+// benchRetained returns the live heap that fill's result keeps.
+func benchRetained(fill func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := fill()
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(kept)
+	if after.HeapAlloc < before.HeapAlloc {
+		return 0
+	}
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+// TestBenchFixtureScrapes is a cheap check, part of the normal tests, that the
+// benchmark environment works: a gzip scrape of a small fixture cluster decodes, has a
+// sample per StatefulSet, and a pod update shows in the next collection.
+func TestBenchFixtureScrapes(t *testing.T) {
+	e := newBenchEnv(t, 300)
+	reg := benchRegistry(t, e.c)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, req)
+	zr, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("statefulset_replicas_desired{namespace=%q,statefulset=\"db-00000\"}", "team-0000"); !strings.Contains(string(body), want) {
+		t.Errorf("scrape lacks %s", want)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "statefulset_replicas_desired" && len(mf.GetMetric()) != e.counts.StatefulSets {
+			t.Errorf("statefulset_replicas_desired has %d samples, want %d", len(mf.GetMetric()), e.counts.StatefulSets)
+		}
+	}
+
+	indexer := e.c.resources[resPods].informer.GetIndexer()
+	obj, ok, _ := indexer.GetByKey(e.podKeys[0])
+	if !ok {
+		t.Fatal("first pod not cached")
+	}
+	old := obj.(*corev1.Pod)
+	set := ownerStatefulSetKey(old)
+	before := benchRestarts(t, e.c, set)
+	raw := old.DeepCopy()
+	raw.Status.ContainerStatuses[0].RestartCount += 2
+	slim, _ := transformPod(raw)
+	e.update(t, resPods, old, slim)
+	if got := benchRestarts(t, e.c, set); got != before+2 {
+		t.Errorf("restarts of %s after the update: %v, want %v", set, got, before+2)
+	}
+}

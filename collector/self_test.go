@@ -1,0 +1,386 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+var (
+	grPDB   = schema.GroupResource{Group: "policy", Resource: "poddisruptionbudgets"}
+	grVA    = schema.GroupResource{Group: "storage.k8s.io", Resource: "volumeattachments"}
+	grLease = schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}
+)
+
+// apiErrorLines returns every statefulset_exporter_api_errors_total line, all zero
+// except the given "resource/reason" counts.
+func apiErrorLines(counts map[string]int) string {
+	var out []string
+	for _, res := range append(append([]string(nil), allResources...), "probe") {
+		for _, reason := range apiErrorReasons {
+			out = append(out, fmt.Sprintf(`statefulset_exporter_api_errors_total{reason=%q,resource=%q} %d`, reason, res, counts[res+"/"+reason]))
+		}
+	}
+	return lines(out...)
+}
+
+// perResourceLines returns one line per watched resource of a self metric, value 1
+// except for the resources in zero.
+func perResourceLines(name string, zero ...string) string {
+	var out []string
+	for _, res := range allResources {
+		v := 1
+		if contains(zero, res) {
+			v = 0
+		}
+		out = append(out, fmt.Sprintf(`%s{resource=%q} %d`, name, res, v))
+	}
+	return lines(out...)
+}
+
+func TestSelfMetricsAllEnabled(t *testing.T) {
+	set := newStatefulSet("ns", "web", 1)
+	env := newTestEnv(t, nil, set, newPod(set, 0), newNode("node-a", zoneKey, "a"))
+	env.expect(lines(
+		perResourceLines("statefulset_exporter_resource_enabled"),
+		perResourceLines("statefulset_exporter_cache_synced"),
+		apiErrorLines(nil),
+	), "statefulset_exporter_resource_enabled", "statefulset_exporter_cache_synced", "statefulset_exporter_api_errors_total")
+
+	// Only resources that had an event have a last-event timestamp: the fake clock's now.
+	env.expect(fmt.Sprintf(`
+		statefulset_exporter_last_event_timestamp_seconds{resource="nodes"} %[1]s
+		statefulset_exporter_last_event_timestamp_seconds{resource="pods"} %[1]s
+		statefulset_exporter_last_event_timestamp_seconds{resource="statefulsets"} %[1]s
+	`, ts(testNow)), "statefulset_exporter_last_event_timestamp_seconds")
+
+	env.clock.Advance(time.Minute)
+	if _, err := env.client.CoreV1().Nodes().Create(context.Background(), newNode("node-b", zoneKey, "b"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	env.expectEventually(fmt.Sprintf(`
+		statefulset_exporter_last_event_timestamp_seconds{resource="nodes"} %[2]s
+		statefulset_exporter_last_event_timestamp_seconds{resource="pods"} %[1]s
+		statefulset_exporter_last_event_timestamp_seconds{resource="statefulsets"} %[1]s
+	`, ts(testNow), ts(testNow.Add(time.Minute))), "statefulset_exporter_last_event_timestamp_seconds")
+
+	mfs := gather(t, env.collector)
+	d := mfs["statefulset_exporter_collect_duration_seconds"]
+	if d == nil || len(d.GetMetric()) != 1 || d.GetMetric()[0].GetGauge().GetValue() <= 0 {
+		t.Errorf("statefulset_exporter_collect_duration_seconds = %v, want one positive sample", d)
+	}
+}
+
+func TestForbiddenOptionalResources(t *testing.T) {
+	set := newStatefulSet("ns", "web", 2, withClaimTemplates("data"))
+	pvc := newPVC(set, "data", 0, corev1.ClaimBound)
+	objs := []runtime.Object{set, newPod(set, 0), pvc, newNode("node-a", zoneKey, "a"),
+		newPDB("ns", "web", matchingPDB()),
+		newAttachment("va", pvc.Spec.VolumeName, "node-a", true, false),
+		newLease("kube-scheduler", "node-a_4b6c5c1e-8f3a-4b8e-9d8e-2f1a0b9c7d6e", 1),
+	}
+	allOn := map[string]string{
+		"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("no_pdb", 0), riskLine("single_zone", 1),
+			riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
+		"statefulset_volume_attachment_errors": `statefulset_volume_attachment_errors{namespace="ns",statefulset="web"} 1`,
+		"control_plane_lease_holder_info":      `control_plane_lease_holder_info{holder="node-a",lease="kube-scheduler",namespace="kube-system"} 1`,
+	}
+	notFound := func(gr schema.GroupResource) envReactor {
+		return envReactor{verb: "list", resource: gr.Resource, fn: func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewNotFound(gr, "")
+		}}
+	}
+	cases := []struct {
+		name     string
+		reactors []envReactor
+		off      []string
+		errors   map[string]int
+		want     map[string]string // overrides of allOn
+	}{
+		{name: "nothing forbidden", want: allOn},
+		{
+			name:     "poddisruptionbudgets forbidden",
+			reactors: []envReactor{forbidden("list", grPDB)},
+			off:      []string{resPodDisruptionBudgets},
+			errors:   map[string]int{"poddisruptionbudgets/forbidden": 1},
+			want: map[string]string{"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
+				riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0))},
+		},
+		{
+			name:     "volumeattachments forbidden",
+			reactors: []envReactor{forbidden("list", grVA)},
+			off:      []string{resVolumeAttachments},
+			errors:   map[string]int{"volumeattachments/forbidden": 1},
+			want:     map[string]string{"statefulset_volume_attachment_errors": ""},
+		},
+		{
+			name:     "leases forbidden",
+			reactors: []envReactor{forbidden("list", grLease)},
+			off:      []string{resLeases},
+			errors:   map[string]int{"leases/forbidden": 1},
+			want:     map[string]string{"control_plane_lease_holder_info": ""},
+		},
+		{
+			name:     "leases not served",
+			reactors: []envReactor{notFound(grLease)},
+			off:      []string{resLeases},
+			errors:   map[string]int{"leases/other": 1},
+			want:     map[string]string{"control_plane_lease_holder_info": ""},
+		},
+		{
+			name:     "all three forbidden",
+			reactors: []envReactor{forbidden("list", grPDB), forbidden("list", grVA), forbidden("list", grLease)},
+			off:      []string{resPodDisruptionBudgets, resVolumeAttachments, resLeases},
+			errors:   map[string]int{"poddisruptionbudgets/forbidden": 1, "volumeattachments/forbidden": 1, "leases/forbidden": 1},
+			want: map[string]string{
+				"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
+					riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
+				"statefulset_volume_attachment_errors": "",
+				"control_plane_lease_holder_info":      "",
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnvWith(t, nil, envOptions{reactors: tc.reactors}, objs...)
+			env.expect(perResourceLines("statefulset_exporter_resource_enabled", tc.off...), "statefulset_exporter_resource_enabled")
+			env.expect(perResourceLines("statefulset_exporter_cache_synced", tc.off...), "statefulset_exporter_cache_synced")
+			env.expect(apiErrorLines(tc.errors), "statefulset_exporter_api_errors_total")
+			for name, want := range allOn {
+				if w, ok := tc.want[name]; ok {
+					want = w
+				}
+				env.expect(want, name)
+			}
+			if !env.collector.Ready() {
+				t.Error("Ready() = false although every enabled informer synced")
+			}
+			// Everything else still works.
+			env.expect(`
+				statefulset_replicas_desired{namespace="ns",statefulset="web"} 2
+				statefulset_pods{namespace="ns",phase="Failed",statefulset="web"} 0
+				statefulset_pods{namespace="ns",phase="Pending",statefulset="web"} 0
+				statefulset_pods{namespace="ns",phase="Running",statefulset="web"} 1
+				statefulset_pods{namespace="ns",phase="Succeeded",statefulset="web"} 0
+				statefulset_pods{namespace="ns",phase="Unknown",statefulset="web"} 0
+				statefulset_ready_zones{namespace="ns",statefulset="web"} 1
+			`, "statefulset_replicas_desired", "statefulset_pods", "statefulset_ready_zones")
+		})
+	}
+}
+
+func TestPreflightLeavesResourcesOnWhenUnreachable(t *testing.T) {
+	refused := envReactor{verb: "list", resource: "leases", fn: func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, &url.Error{Op: "Get", URL: "https://10.0.0.1/apis", Err: &net.OpError{Op: "dial", Net: "tcp",
+			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	}}
+	d := DefaultConfig()
+	cfg := &d
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	client := newFakeClient(newLease("kube-scheduler", "a", 0))
+	client.PrependReactor(refused.verb, refused.resource, refused.fn)
+	c, err := New(client, *cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.preflight(context.Background())
+	if !c.resources[resLeases].enabled {
+		t.Fatal("leases switched off on a connection error; only RBAC refusals switch a kind off")
+	}
+}
+
+// probeSwitch is a probe whose result the test changes.
+type probeSwitch struct {
+	mu    sync.Mutex
+	err   error
+	calls int
+}
+
+func (p *probeSwitch) probe(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	return p.err
+}
+
+func (p *probeSwitch) set(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = err
+}
+
+func gaugeValue(t *testing.T, env *testEnv, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	mf := gather(t, env.collector)[name]
+	if mf == nil {
+		return 0, false
+	}
+	for _, m := range mf.GetMetric() {
+		if labelsMatch(m, labels) {
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), true
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func labelsMatch(m *dto.Metric, want map[string]string) bool {
+	got := map[string]string{}
+	for _, l := range m.GetLabel() {
+		got[l.GetName()] = l.GetValue()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestAPIReachableProbe(t *testing.T) {
+	p := &probeSwitch{err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	cfg := configWith(func(c *Config) { c.APIProbeInterval = 100 * time.Millisecond })
+	env := newTestEnvWith(t, cfg, envOptions{probe: p.probe})
+	refused := map[string]string{"resource": "probe", "reason": "connection_refused"}
+	eventually(t, "a failed probe counted", func() bool {
+		v, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", refused)
+		return v >= 1
+	})
+	env.expect(`statefulset_exporter_api_reachable 0`, "statefulset_exporter_api_reachable", "statefulset_exporter_api_last_success_timestamp_seconds")
+
+	env.clock.Advance(time.Minute)
+	p.set(nil)
+	env.expectEventually(fmt.Sprintf(`
+		statefulset_exporter_api_reachable 1
+		statefulset_exporter_api_last_success_timestamp_seconds %s
+	`, ts(testNow.Add(time.Minute))), "statefulset_exporter_api_reachable", "statefulset_exporter_api_last_success_timestamp_seconds")
+	errorsBefore, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", refused)
+
+	// Unreachable again: the last success stays, the reachability drops, a timeout counts.
+	env.clock.Advance(time.Minute)
+	p.set(context.DeadlineExceeded)
+	env.expectEventually(fmt.Sprintf(`
+		statefulset_exporter_api_reachable 0
+		statefulset_exporter_api_last_success_timestamp_seconds %s
+	`, ts(testNow.Add(time.Minute))), "statefulset_exporter_api_reachable", "statefulset_exporter_api_last_success_timestamp_seconds")
+	if v, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", map[string]string{"resource": "probe", "reason": "timeout"}); v < 1 {
+		t.Errorf("probe timeouts counted: %v, want >= 1", v)
+	}
+	if v, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", refused); v != errorsBefore {
+		t.Errorf("connection_refused count moved from %v to %v while the probe succeeded or timed out", errorsBefore, v)
+	}
+}
+
+// timeoutErr is a net.Error that timed out.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o deadline reached" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestClassifyAPIError(t *testing.T) {
+	gr := schema.GroupResource{Resource: "pods"}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, ""},
+		{"unauthorized", apierrors.NewUnauthorized("token expired"), reasonUnauthorized},
+		{"forbidden", apierrors.NewForbidden(gr, "x", errors.New("rbac")), reasonForbidden},
+		{"too many requests", apierrors.NewTooManyRequests("slow down", 1), reasonThrottled},
+		{"timeout status", apierrors.NewTimeoutError("took too long", 1), reasonTimeout},
+		{"server timeout", apierrors.NewServerTimeout(gr, "list", 1), reasonTimeout},
+		{"internal error", apierrors.NewInternalError(errors.New("etcd down")), reasonServerError},
+		{"service unavailable", apierrors.NewServiceUnavailable("failing over"), reasonServerError},
+		{"unexpected 502", apierrors.NewGenericServerResponse(502, "get", gr, "", "bad gateway", 0, false), reasonServerError},
+		{"net.OpError ECONNREFUSED", refused, reasonConnectionRefused},
+		{"bare ECONNREFUSED", syscall.ECONNREFUSED, reasonConnectionRefused},
+		{"url.Error wrapping ECONNREFUSED", &url.Error{Op: "Get", URL: "https://10.0.0.1/version", Err: refused}, reasonConnectionRefused},
+		{"context deadline", context.DeadlineExceeded, reasonTimeout},
+		{"wrapped context deadline", fmt.Errorf("list pods: %w", context.DeadlineExceeded), reasonTimeout},
+		{"url.Error with a timeout", &url.Error{Op: "Get", URL: "https://10.0.0.1/version", Err: timeoutErr{}}, reasonTimeout},
+		{"net.OpError timeout", &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}, reasonTimeout},
+		{"wrapped unauthorized", fmt.Errorf("watch: %w", apierrors.NewUnauthorized("x")), reasonUnauthorized},
+		{"wrapped forbidden", fmt.Errorf("a: %w", fmt.Errorf("b: %w", apierrors.NewForbidden(gr, "", errors.New("no")))), reasonForbidden},
+		{"wrapped throttled", fmt.Errorf("x: %w", apierrors.NewTooManyRequests("", 0)), reasonThrottled},
+		{"wrapped internal", fmt.Errorf("x: %w", apierrors.NewInternalError(errors.New("boom"))), reasonServerError},
+		{"flattened connection refused", errors.New(`Get "https://10.0.0.1/api": dial tcp 10.0.0.1:443: connect: connection refused`), reasonConnectionRefused},
+		{"flattened client timeout", errors.New(`Get "https://x": net/http: request canceled (Client.Timeout exceeded while awaiting headers)`), reasonTimeout},
+		{"flattened TLS handshake timeout", errors.New("net/http: TLS handshake timeout"), reasonTimeout},
+		{"flattened i/o timeout", errors.New("read tcp 1.2.3.4:5->6.7.8.9:443: i/o timeout"), reasonTimeout},
+		{"not found", apierrors.NewNotFound(gr, "x"), reasonOther},
+		{"conflict", apierrors.NewConflict(gr, "x", errors.New("changed")), reasonOther},
+		{"bad request", apierrors.NewBadRequest("nope"), reasonOther},
+		{"plain error", errors.New("something odd"), reasonOther},
+		{"EOF", io.EOF, reasonOther},
+		{"non-timeout net error", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.EHOSTUNREACH}, reasonOther},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := classifyAPIError(tc.err); got != tc.want {
+				t.Errorf("classifyAPIError(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+			if tc.err != nil && !contains(apiErrorReasons, classifyAPIError(tc.err)) {
+				t.Errorf("reason %q is not in apiErrorReasons", classifyAPIError(tc.err))
+			}
+		})
+	}
+}
+
+func TestRecordWatchError(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.collector
+	c.recordWatchError(resPods, io.EOF)
+	c.recordWatchError(resPods, fmt.Errorf("watch closed: %w", io.EOF))
+	c.recordWatchError(resPods, apierrors.NewResourceExpired("too old resource version"))
+	c.recordWatchError(resPods, apierrors.NewGone("gone"))
+	c.recordWatchError(resPods, apierrors.NewTooManyRequests("", 1))
+	c.recordWatchError(resNodes, apierrors.NewUnauthorized(""))
+	c.recordWatchError(resNodes, apierrors.NewUnauthorized(""))
+	c.recordWatchError(resLeases, errors.New("weird"))
+	env.expect(apiErrorLines(map[string]int{
+		"pods/throttled": 1, "nodes/unauthorized": 2, "leases/other": 1,
+	}), "statefulset_exporter_api_errors_total")
+}
+
+func TestAPIErrorReasonsAreDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range apiErrorReasons {
+		if seen[r] || strings.TrimSpace(r) == "" {
+			t.Errorf("reason %q duplicated or blank", r)
+		}
+		seen[r] = true
+	}
+	got := append([]string(nil), apiErrorReasons...)
+	sort.Strings(got)
+	want := []string{"connection_refused", "forbidden", "other", "server_error", "throttled", "timeout", "unauthorized"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("apiErrorReasons = %v, want the documented %v", got, want)
+	}
+}

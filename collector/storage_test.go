@@ -1,0 +1,317 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+)
+
+const ebs = "ebs.csi.aws.com"
+
+func pendingLine(pvc, reason string, created time.Time) string {
+	return fmt.Sprintf(`statefulset_pvc_pending_created_timestamp_seconds{namespace="ns",persistentvolumeclaim=%q,reason=%q,statefulset="db"} %s`,
+		pvc, reason, ts(created))
+}
+
+func TestPVCPhasesAndPendingReasons(t *testing.T) {
+	created := testNow.Add(-20 * time.Minute)
+	db := newStatefulSet("ns", "db", 8, withClaimTemplates("data"))
+	classes := []runtime.Object{
+		newStorageClass("wffc", storagev1.VolumeBindingWaitForFirstConsumer, ebs, false),
+		newStorageClass("immediate", storagev1.VolumeBindingImmediate, ebs, false),
+		newStorageClass("local", storagev1.VolumeBindingWaitForFirstConsumer, noProvisioner, false),
+		newStorageClass("local-immediate", storagev1.VolumeBindingImmediate, noProvisioner, false),
+	}
+	names := []string{"statefulset_pvcs", "statefulset_pvc_pending_created_timestamp_seconds"}
+
+	cases := []struct {
+		name string
+		objs []runtime.Object
+		want string
+	}{
+		{
+			name: "no PVCs: every phase exported with zeros",
+			objs: classes,
+			want: `
+				statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0
+				statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0
+				statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 0`,
+		},
+		{
+			name: "one reason per PVC",
+			objs: append(append([]runtime.Object(nil), classes...),
+				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(ptr.To("wffc"))),
+				newPVC(db, "data", 1, corev1.ClaimPending, storageClassName(ptr.To("wffc")), annotated(annSelectedNode, "node-a")),
+				newPVC(db, "data", 2, corev1.ClaimPending, storageClassName(ptr.To("immediate"))),
+				newPVC(db, "data", 3, corev1.ClaimPending, storageClassName(ptr.To(""))),
+				newPVC(db, "data", 4, corev1.ClaimPending, storageClassName(ptr.To("missing"))),
+				newPVC(db, "data", 5, corev1.ClaimPending, storageClassName(ptr.To("local"))),
+				newPVC(db, "data", 6, corev1.ClaimPending, storageClassName(ptr.To("local-immediate")), annotated(annSelectedNode, "node-a")),
+				newPVC(db, "data", 7, corev1.ClaimPending, storageClassName(nil)),
+				newPVC(db, "data", 8, corev1.ClaimBound),
+				newPVC(db, "data", 9, corev1.ClaimLost),
+				newPVC(db, "data", 10, "")),
+			want: lines(
+				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 1`,
+				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 1`,
+				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 8`,
+				pendingLine("data-db-0", "wait_for_first_consumer", created),
+				pendingLine("data-db-1", "provisioning", created),
+				pendingLine("data-db-2", "provisioning", created),
+				pendingLine("data-db-3", "no_storage_class", created),
+				pendingLine("data-db-4", "storage_class_not_found", created),
+				pendingLine("data-db-5", "no_provisioner", created),
+				pendingLine("data-db-6", "no_provisioner", created),
+				pendingLine("data-db-7", "no_storage_class", created)),
+		},
+		{
+			name: "nil class takes the default class; explicit empty class does not",
+			objs: []runtime.Object{
+				newStorageClass("wffc", storagev1.VolumeBindingWaitForFirstConsumer, ebs, true),
+				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
+				newPVC(db, "data", 1, corev1.ClaimPending, storageClassName(nil), annotated(annSelectedNode, "node-a")),
+				newPVC(db, "data", 2, corev1.ClaimPending, storageClassName(ptr.To(""))),
+			},
+			want: lines(
+				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 3`,
+				pendingLine("data-db-0", "wait_for_first_consumer", created),
+				pendingLine("data-db-1", "provisioning", created),
+				pendingLine("data-db-2", "no_storage_class", created)),
+		},
+		{
+			name: "default class marked with the beta annotation",
+			objs: []runtime.Object{
+				func() *storagev1.StorageClass {
+					sc := newStorageClass("static", storagev1.VolumeBindingImmediate, noProvisioner, false)
+					sc.Annotations = map[string]string{annBetaDefaultStorageClass: "true"}
+					return sc
+				}(),
+				newStorageClass("not-default", storagev1.VolumeBindingImmediate, ebs, false),
+				func() *storagev1.StorageClass {
+					sc := newStorageClass("false-default", storagev1.VolumeBindingImmediate, ebs, false)
+					sc.Annotations = map[string]string{annDefaultStorageClass: "false"}
+					return sc
+				}(),
+				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
+			},
+			want: lines(
+				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
+				pendingLine("data-db-0", "no_provisioner", created)),
+		},
+		{
+			// Like the DefaultStorageClass admission plugin: the newest default class,
+			// the first name when two are equally new.
+			name: "several default classes: the newest wins",
+			objs: []runtime.Object{
+				scCreatedAgo(newStorageClass("zz-old", storagev1.VolumeBindingImmediate, ebs, true), 48*time.Hour),
+				scCreatedAgo(newStorageClass("aa-new", storagev1.VolumeBindingWaitForFirstConsumer, ebs, true), time.Hour),
+				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
+			},
+			want: lines(
+				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
+				pendingLine("data-db-0", "wait_for_first_consumer", created)),
+		},
+		{
+			name: "several default classes created at once: the first name wins",
+			objs: []runtime.Object{
+				scCreatedAgo(newStorageClass("b-static", storagev1.VolumeBindingImmediate, noProvisioner, true), time.Hour),
+				scCreatedAgo(newStorageClass("a-wffc", storagev1.VolumeBindingWaitForFirstConsumer, ebs, true), time.Hour),
+				scCreatedAgo(newStorageClass("c-static", storagev1.VolumeBindingImmediate, noProvisioner, true), time.Hour),
+				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
+			},
+			want: lines(
+				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
+				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
+				pendingLine("data-db-0", "wait_for_first_consumer", created)),
+		},
+		{
+			name: "a Pending PVC without a creation time has no timestamp sample",
+			objs: []runtime.Object{
+				newStorageClass("wffc", storagev1.VolumeBindingWaitForFirstConsumer, ebs, false),
+				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(ptr.To("wffc")), func(c *corev1.PersistentVolumeClaim) {
+					c.CreationTimestamp = metav1.Time{}
+				}),
+			},
+			want: `
+				statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0
+				statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0
+				statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t, nil, append([]runtime.Object{db}, tc.objs...)...)
+			env.expect(tc.want, names...)
+		})
+	}
+}
+
+func TestPVCNaming(t *testing.T) {
+	db := newStatefulSet("ns", "db", 3, withClaimTemplates("data", "wal"))
+	web := newStatefulSet("ns", "web", 1, withClaimTemplates("data"))
+	noTemplates := newStatefulSet("ns", "plain", 1)
+	bound := corev1.ClaimBound
+	objs := []runtime.Object{db, web, noTemplates,
+		newPVC(db, "data", 0, bound), newPVC(db, "data", 1, bound), newPVC(db, "wal", 0, bound),
+		newNamedPVC("ns", "data-db-2147483647", bound), // the largest ordinal
+		newPVC(web, "data", 0, bound),
+		// None of these belong to db.
+		newNamedPVC("ns", "data-db-x", bound),
+		newNamedPVC("ns", "data-db-", bound),
+		newNamedPVC("ns", "data-db-01", bound),
+		newNamedPVC("ns", "data-db-+1", bound),
+		newNamedPVC("ns", "data-db--1", bound),
+		newNamedPVC("ns", "data-db-2147483648", bound),
+		newNamedPVC("ns", "data-db", bound),
+		newNamedPVC("ns", "logs-db-0", bound),
+		newNamedPVC("ns", "data-db-0-1", bound),
+		newNamedPVC("other", "data-db-0", bound),
+		newNamedPVC("ns", "data-plain-0", bound),
+	}
+	env := newTestEnv(t, nil, objs...)
+	env.expect(`
+		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 4
+		statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0
+		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 0
+		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="plain"} 0
+		statefulset_pvcs{namespace="ns",phase="Lost",statefulset="plain"} 0
+		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="plain"} 0
+		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="web"} 1
+		statefulset_pvcs{namespace="ns",phase="Lost",statefulset="web"} 0
+		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="web"} 0
+	`, "statefulset_pvcs")
+}
+
+func TestClaimBaseAndPodOrdinal(t *testing.T) {
+	for _, tc := range []struct {
+		name, base string
+		ok         bool
+	}{
+		{"data-db-0", "data-db", true},
+		{"data-db-12", "data-db", true},
+		{"data-db-2147483647", "data-db", true},
+		{"data-db-2147483648", "", false},
+		{"data-db-01", "", false},
+		{"data-db-00", "", false},
+		{"data-db-+1", "", false},
+		{"data-db--1", "data-db-", true}, // a split, but no StatefulSet name ends with "-"
+		{"data-db-", "", false},
+		{"data-db-x", "", false},
+		{"-0", "", false},
+		{"0", "", false},
+		{"", "", false},
+		{"a-0", "a", true},
+	} {
+		base, ok := claimBase(tc.name)
+		if base != tc.base || ok != tc.ok {
+			t.Errorf("claimBase(%q) = %q, %v; want %q, %v", tc.name, base, ok, tc.base, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		set, pod string
+		n        int
+		ok       bool
+	}{
+		{"web", "web-0", 0, true},
+		{"web", "web-10", 10, true},
+		{"web", "web-2147483647", 2147483647, true},
+		{"web", "web-01", 0, false},
+		{"web", "web-+1", 0, false},
+		{"web", "web--1", 0, false},
+		{"web", "web-", 0, false},
+		{"web", "web-x", 0, false},
+		{"web", "web-1x", 0, false},
+		{"web", "webx-1", 0, false},
+		{"web", "other-1", 0, false},
+		{"web", "web-99999999999999999999", 0, false},
+	} {
+		n, ok := podOrdinal(tc.set, tc.pod)
+		if n != tc.n || ok != tc.ok {
+			t.Errorf("podOrdinal(%q, %q) = %d, %v; want %d, %v", tc.set, tc.pod, n, ok, tc.n, tc.ok)
+		}
+	}
+}
+
+func bindLines(ns, set string, durations ...float64) string {
+	buckets := []float64{1, 5, 15, 30, 60, 120, 300, 900, 3600}
+	var out []string
+	sum := 0.0
+	for _, d := range durations {
+		sum += d
+	}
+	for _, b := range buckets {
+		n := 0
+		for _, d := range durations {
+			if d <= b {
+				n++
+			}
+		}
+		out = append(out, fmt.Sprintf(`statefulset_pvc_bind_duration_seconds_bucket{namespace=%q,statefulset=%q,le=%q} %d`, ns, set, fv(b), n))
+	}
+	out = append(out,
+		fmt.Sprintf(`statefulset_pvc_bind_duration_seconds_bucket{namespace=%q,statefulset=%q,le="+Inf"} %d`, ns, set, len(durations)),
+		fmt.Sprintf(`statefulset_pvc_bind_duration_seconds_sum{namespace=%q,statefulset=%q} %s`, ns, set, fv(sum)),
+		fmt.Sprintf(`statefulset_pvc_bind_duration_seconds_count{namespace=%q,statefulset=%q} %d`, ns, set, len(durations)))
+	return lines(out...)
+}
+
+func TestPVCBindDuration(t *testing.T) {
+	ctx := context.Background()
+	db := newStatefulSet("ns", "db", 2, withClaimTemplates("data"))
+	kafka := newStatefulSet("ns", "kafka", 2, withClaimTemplates("data"))
+	pending0 := newPVC(db, "data", 0, corev1.ClaimPending, pvcCreatedAgo(2*time.Second))
+	pending1 := newPVC(db, "data", 1, corev1.ClaimPending, pvcCreatedAgo(time.Hour))
+	alreadyBound := newPVC(kafka, "data", 0, corev1.ClaimBound)
+	sentinel := newPVC(kafka, "data", 1, corev1.ClaimPending, pvcCreatedAgo(10*time.Minute))
+	env := newTestEnv(t, nil, db, kafka, pending0, pending1, alreadyBound, sentinel,
+		newStorageClass("gp3", storagev1.VolumeBindingImmediate, ebs, true))
+	names := []string{"statefulset_pvc_bind_duration_seconds"}
+	env.expect(``, names...)
+
+	bind := func(c *corev1.PersistentVolumeClaim) {
+		t.Helper()
+		b := c.DeepCopy()
+		b.Status.Phase = corev1.ClaimBound
+		b.Spec.VolumeName = "pv-" + c.Name
+		if _, err := env.client.CoreV1().PersistentVolumeClaims(c.Namespace).Update(ctx, b, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.clock.Advance(30 * time.Second)
+	bind(pending0)
+	env.expectEventually(bindLines("ns", "db", 32), names...)
+
+	// A second PVC binds an hour and a half after its creation.
+	env.clock.Advance(30 * time.Minute)
+	bind(pending1)
+	env.expectEventually(bindLines("ns", "db", 32, 90*60+30), names...)
+
+	// Further updates of a Bound PVC and of a PVC first seen Bound observe nothing.
+	// Binding kafka's Pending PVC afterwards proves those events were handled (one
+	// informer delivers its events in order).
+	bind(pending0)
+	bind(alreadyBound)
+	env.clock.Advance(time.Minute)
+	bind(sentinel)
+	env.expectEventually(lines(bindLines("ns", "db", 32, 90*60+30), bindLines("ns", "kafka", 31*60+30+10*60)), names...)
+
+	// Deleting the StatefulSet drops its histogram.
+	if err := env.client.AppsV1().StatefulSets("ns").Delete(ctx, "db", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	env.expectEventually(bindLines("ns", "kafka", 31*60+30+10*60), names...)
+}

@@ -1,0 +1,144 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+)
+
+// This file holds what tests need beyond the fixed failure states of All: scenarios that
+// ApplyAll leaves out because a test drives them further, and helpers that change pods
+// the way the kubelet or a user would.
+
+// Extra returns scenarios that ApplyAll does not create. Each is meant to be changed by
+// a test after it is applied (see CreatePod, SetPodRestarts and DeletePodNow).
+func Extra() []Scenario {
+	return []Scenario{
+		{Name: "restarts", Description: "one Ready pod that restarted 5 times, to be deleted and recreated", apply: restarts},
+	}
+}
+
+// ByName returns the scenario of All or Extra called name.
+func ByName(name string) (Scenario, bool) {
+	for _, s := range append(All(), Extra()...) {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+func restarts(ctx context.Context, b *builder) error {
+	set, err := b.statefulSet(ctx, setSpec{replicas: 1}, nil)
+	if err != nil {
+		return err
+	}
+	_, err = b.pod(ctx, set, 0, podState{node: NodeA, ready: true, restarts: 5})
+	return err
+}
+
+// Pod is the state the scheduler and the kubelet would have reported for one pod of a
+// StatefulSet, for CreatePod.
+type Pod struct {
+	// Node is where the pod runs; empty leaves it unscheduled (Pending).
+	Node string
+	// Revision is its controller-revision-hash; empty means <statefulset>-rev1.
+	Revision string
+	// Ready sets the Ready condition and the container's readiness.
+	Ready bool
+	// Waiting is the container's waiting reason, e.g. CrashLoopBackOff; empty means running.
+	Waiting string
+	// Restarts is the container's restartCount.
+	Restarts int32
+	// Unschedulable sets PodScheduled=False with reason Unschedulable (implies no node).
+	Unschedulable bool
+	// Finalizer keeps the pod in Terminating once it is deleted.
+	Finalizer bool
+}
+
+// CreatePod creates pod <setName>-<ordinal> of the StatefulSet setName in namespace, owned
+// by it, and writes its status from p.
+func CreatePod(ctx context.Context, client kubernetes.Interface, namespace, setName string, ordinal int, p Pod) (*corev1.Pod, error) {
+	set, err := client.AppsV1().StatefulSets(namespace).Get(ctx, setName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("statefulset %s/%s: %w", namespace, setName, err)
+	}
+	b := &builder{client: client, ns: namespace}
+	return b.pod(ctx, set, ordinal, podState{
+		node: p.Node, revision: p.Revision, ready: p.Ready, waiting: p.Waiting, restarts: p.Restarts,
+		unscheduled: p.Unschedulable, finalizer: p.Finalizer,
+	})
+}
+
+// SetPodRestarts sets the restartCount of every container of a pod, as the kubelet does
+// when a container restarts, keeping the rest of the status.
+func SetPodRestarts(ctx context.Context, client kubernetes.Interface, namespace, podName string, restarts int32) (*corev1.Pod, error) {
+	var updated *corev1.Pod
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod, err := client.CoreV1().Pods(namespace).Get(ctx, podName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(pod.Status.ContainerStatuses) == 0 {
+			return fmt.Errorf("pod %s/%s has no container status", namespace, podName)
+		}
+		for i := range pod.Status.ContainerStatuses {
+			pod.Status.ContainerStatuses[i].RestartCount = restarts
+		}
+		updated, err = client.CoreV1().Pods(namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pod %s/%s restarts: %w", namespace, podName, err)
+	}
+	return updated, nil
+}
+
+// DeletePodNow deletes a pod without grace period, as a force delete does, and waits
+// until the API server no longer has it. It fails for a pod held by a finalizer.
+func DeletePodNow(ctx context.Context, client kubernetes.Interface, namespace, podName string) error {
+	pods := client.CoreV1().Pods(namespace)
+	if err := pods.Delete(ctx, podName, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}); err != nil {
+		return fmt.Errorf("deleting pod %s/%s: %w", namespace, podName, err)
+	}
+	for {
+		_, err := pods.Get(ctx, podName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("pod %s/%s: %w", namespace, podName, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pod %s/%s still exists: %w", namespace, podName, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// SetStatefulSetStatus changes the status of a StatefulSet as its controller would.
+func SetStatefulSetStatus(ctx context.Context, client kubernetes.Interface, namespace, name string, change func(*appsv1.StatefulSetStatus)) (*appsv1.StatefulSet, error) {
+	var updated *appsv1.StatefulSet
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		set, err := client.AppsV1().StatefulSets(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(&set.Status)
+		updated, err = client.AppsV1().StatefulSets(namespace).UpdateStatus(ctx, set, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("statefulset %s/%s status: %w", namespace, name, err)
+	}
+	return updated, nil
+}

@@ -1,0 +1,328 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/alertmanager/inhibit"
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/alertmanager/provider"
+	"github.com/prometheus/alertmanager/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+)
+
+// WebhookPlaceholder is the base URL of every receiver in
+// deploy/alertmanager/alertmanager.yaml. End-to-end tests replace it with a test server.
+const WebhookPlaceholder = "http://alert-receiver.example.invalid:9095"
+
+// receiverBySeverity is the routing the example configuration promises.
+var receiverBySeverity = map[string]string{
+	"critical": "pager",
+	"warning":  "ticket",
+	"info":     "low-priority",
+}
+
+func loadAlertmanagerConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.LoadFile(filepath.Join(repoRoot(t), alertmanagerCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestAlertmanagerCheckConfig runs `amtool check-config`.
+func TestAlertmanagerCheckConfig(t *testing.T) {
+	out, err := runTool(t, repoRoot(t), "amtool", "check-config", alertmanagerCfg)
+	if err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+}
+
+// TestAlertmanagerRoutes checks with `amtool config routes test` that every alert of the
+// rules reaches the receiver of its severity, and that an alert without a known
+// severity still reaches someone.
+func TestAlertmanagerRoutes(t *testing.T) {
+	root := repoRoot(t)
+	type route struct {
+		receiver string
+		labels   []string
+	}
+	var cases []route
+	alerts := alertRules(committedRules(t))
+	for _, name := range slices.Sorted(maps.Keys(alerts)) {
+		sev := alerts[name].Labels["severity"]
+		receiver, ok := receiverBySeverity[sev]
+		if !ok {
+			t.Errorf("%s: severity %q has no receiver", name, sev)
+			continue
+		}
+		cases = append(cases, route{receiver, []string{"alertname=" + name, "severity=" + sev, "cluster=eu-west-1", "namespace=data", "statefulset=postgres"}})
+	}
+	cases = append(cases,
+		route{"ticket", []string{"alertname=SomethingElse"}},
+		route{"ticket", []string{"alertname=SomethingElse", "severity=none"}},
+	)
+	for _, c := range cases {
+		t.Run(strings.Join(c.labels[:min(2, len(c.labels))], ","), func(t *testing.T) {
+			args := append([]string{"config", "routes", "test", "--config.file=" + alertmanagerCfg, "--verify.receivers=" + c.receiver}, c.labels...)
+			out, err := runTool(t, root, "amtool", args...)
+			if err != nil {
+				t.Errorf("amtool %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		})
+	}
+}
+
+// TestAlertmanagerGroupingAndReceivers checks the grouping and that every receiver is a
+// webhook under the single documented placeholder URL.
+func TestAlertmanagerGroupingAndReceivers(t *testing.T) {
+	cfg := loadAlertmanagerConfig(t)
+	var groupBy []string
+	for _, l := range cfg.Route.GroupBy {
+		groupBy = append(groupBy, string(l))
+	}
+	for _, l := range []string{"cluster", "namespace", "statefulset", "alertname"} {
+		if !slices.Contains(groupBy, l) {
+			t.Errorf("route group_by %v lacks %s", groupBy, l)
+		}
+	}
+	if len(cfg.Receivers) == 0 {
+		t.Fatal("no receivers")
+	}
+	for _, r := range cfg.Receivers {
+		if len(r.WebhookConfigs) == 0 {
+			t.Errorf("receiver %s has no webhook", r.Name)
+		}
+		for _, w := range r.WebhookConfigs {
+			if u := string(w.URL); !strings.HasPrefix(u, WebhookPlaceholder+"/") {
+				t.Errorf("receiver %s posts to %q, not under %s", r.Name, u, WebhookPlaceholder)
+			}
+		}
+	}
+}
+
+// TestAlertmanagerNamesExist checks that the alert names the inhibit rules use are alerts
+// of the rules, so that renaming an alert cannot silently break an inhibition.
+func TestAlertmanagerNamesExist(t *testing.T) {
+	cfg := loadAlertmanagerConfig(t)
+	alerts := slices.Sorted(maps.Keys(alertRules(committedRules(t))))
+	literal := regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	for i, ir := range cfg.InhibitRules {
+		for _, m := range append(slices.Clone(ir.SourceMatchers), ir.TargetMatchers...) {
+			if m.Name != "alertname" {
+				continue
+			}
+			matched := slices.ContainsFunc(alerts, m.Matches)
+			if !matched {
+				t.Errorf("inhibit rule %d: %s matches no alert", i+1, m)
+			}
+			if m.Type != labels.MatchEqual && m.Type != labels.MatchRegexp {
+				continue
+			}
+			for _, alt := range strings.Split(m.Value, "|") {
+				if literal.MatchString(alt) && !slices.Contains(alerts, alt) {
+					t.Errorf("inhibit rule %d: %s names %s, which is not an alert", i+1, m, alt)
+				}
+			}
+		}
+	}
+}
+
+// staticAlerts is an alert provider that holds a fixed set of alerts.
+type staticAlerts struct{ alerts []*types.Alert }
+
+func (s staticAlerts) SlurpAndSubscribe(string) ([]*types.Alert, provider.AlertIterator) {
+	return s.alerts, provider.NewAlertIterator(make(chan *provider.Alert), make(chan struct{}), nil)
+}
+func (s staticAlerts) Subscribe(string) provider.AlertIterator {
+	return provider.NewAlertIterator(make(chan *provider.Alert), make(chan struct{}), nil)
+}
+func (s staticAlerts) GetPending() provider.AlertIterator {
+	return provider.NewAlertIterator(make(chan *provider.Alert), make(chan struct{}), nil)
+}
+func (s staticAlerts) Get(model.Fingerprint) (*types.Alert, error) { return nil, provider.ErrNotFound }
+func (s staticAlerts) Put(context.Context, ...*types.Alert) error  { return nil }
+
+// TestAlertmanagerInhibitions runs the inhibit rules of the example configuration through
+// Alertmanager's inhibitor: given firing alerts, which label sets are muted.
+func TestAlertmanagerInhibitions(t *testing.T) {
+	cfg := loadAlertmanagerConfig(t)
+	rules := alertRules(committedRules(t))
+	// alert returns the label set of an alert as Prometheus sends it: its rule's labels
+	// plus the expression's labels.
+	alert := func(name string, kv ...string) model.LabelSet {
+		r, ok := rules[name]
+		if !ok {
+			t.Fatalf("no alert %s", name)
+		}
+		ls := model.LabelSet{"alertname": model.LabelValue(name)}
+		for k, v := range r.Labels {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			ls[model.LabelName(kv[i])] = model.LabelValue(kv[i+1])
+		}
+		return ls
+	}
+	sts := func(ns, name string, kv ...string) []string {
+		return append([]string{"namespace", ns, "statefulset", name}, kv...)
+	}
+
+	apiDown := alert("StatefulSetExporterAPIUnreachable", "job", "statefulset-exporter")
+	for _, tc := range []struct {
+		name   string
+		firing []model.LabelSet
+		muted  []model.LabelSet
+		heard  []model.LabelSet
+	}{
+		{
+			name:   "nothing muted without a source",
+			firing: []model.LabelSet{alert("StatefulSetPodsCrashLooping", sts("data", "kafka")...)},
+			heard: []model.LabelSet{
+				alert("StatefulSetPodsCrashLooping", sts("data", "kafka")...),
+				alert("StatefulSetReplicasNotReady", sts("data", "kafka")...),
+				alert("ControlPlaneLeaseNotRenewed", "namespace", "kube-system", "lease", "kube-scheduler"),
+			},
+		},
+		{
+			name:   "API unreachable mutes every alert derived from the exporter's data",
+			firing: []model.LabelSet{apiDown},
+			muted: []model.LabelSet{
+				alert("StatefulSetNoReplicasReady", sts("data", "postgres")...),
+				alert("StatefulSetReplicasNotReady", sts("data", "postgres")...),
+				alert("StatefulSetRolloutStalled", sts("data", "kafka", "pod", "kafka-2")...),
+				alert("StatefulSetPodStuckTerminating", sts("data", "zookeeper", "pod", "zookeeper-1", "node", "ip-10-0-3-7")...),
+				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "provisioning")...),
+				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2")...),
+				alert("ControlPlaneLeaderFlapping", "namespace", "kube-system", "lease", "kube-scheduler"),
+				alert("ControlPlaneLeaseNotRenewed", "namespace", "kube-system", "lease", "kube-scheduler"),
+				alert("StatefulSetSingleReplica", sts("data", "redis")...),
+			},
+			heard: []model.LabelSet{
+				apiDown,
+				alert("StatefulSetExporterAbsent"),
+			},
+		},
+		{
+			name: "API unreachable in one cluster leaves the other clusters alone",
+			firing: []model.LabelSet{
+				alert("StatefulSetExporterAPIUnreachable", "job", "statefulset-exporter", "cluster", "eu-west-1"),
+			},
+			muted: []model.LabelSet{
+				alert("StatefulSetReplicasNotReady", sts("data", "postgres", "cluster", "eu-west-1")...),
+			},
+			heard: []model.LabelSet{
+				alert("StatefulSetReplicasNotReady", sts("data", "postgres", "cluster", "us-east-1")...),
+				alert("StatefulSetReplicasNotReady", sts("data", "postgres")...),
+			},
+		},
+		{
+			name:   "no replica Ready mutes the StatefulSet's replica and pod alerts, not other StatefulSets nor actionable pod and volume alerts",
+			firing: []model.LabelSet{alert("StatefulSetNoReplicasReady", sts("data", "postgres")...)},
+			muted: []model.LabelSet{
+				alert("StatefulSetReplicasNotReady", sts("data", "postgres")...),
+				alert("StatefulSetPodsCrashLooping", sts("data", "postgres")...),
+				alert("StatefulSetPodsPending", sts("data", "postgres")...),
+				alert("StatefulSetPodsUnschedulable", sts("data", "postgres")...),
+				alert("StatefulSetHighRestartRate", sts("data", "postgres")...),
+			},
+			heard: []model.LabelSet{
+				alert("StatefulSetNoReplicasReady", sts("data", "postgres")...),
+				alert("StatefulSetPodsCrashLooping", sts("data", "kafka")...),
+				alert("StatefulSetPodsCrashLooping", sts("staging", "postgres")...),
+				alert("StatefulSetPodStuckTerminating", sts("data", "postgres", "pod", "postgres-1", "node", "ip-10-0-3-7")...),
+				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "postgres", "pod", "postgres-1")...),
+				alert("StatefulSetVolumeAttachError", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-1")...),
+			},
+		},
+		{
+			name:   "a stalled rollout mutes replicas not Ready and the pod alerts of its StatefulSet",
+			firing: []model.LabelSet{alert("StatefulSetRolloutStalled", sts("data", "kafka", "pod", "kafka-2")...)},
+			muted: []model.LabelSet{
+				alert("StatefulSetReplicasNotReady", sts("data", "kafka")...),
+				alert("StatefulSetPodsCrashLooping", sts("data", "kafka")...),
+			},
+			heard: []model.LabelSet{
+				alert("StatefulSetRolloutStalled", sts("data", "kafka", "pod", "kafka-2")...),
+				alert("StatefulSetNoReplicasReady", sts("data", "kafka")...),
+				alert("StatefulSetGenerationNotObserved", sts("data", "kafka")...),
+			},
+		},
+		{
+			name: "replicas not Ready mutes the pod alerts of its StatefulSet",
+			firing: []model.LabelSet{
+				alert("StatefulSetReplicasNotReady", sts("data", "cassandra")...),
+			},
+			muted: []model.LabelSet{
+				alert("StatefulSetPodsCrashLooping", sts("data", "cassandra")...),
+				alert("StatefulSetHighRestartRate", sts("data", "cassandra")...),
+			},
+			heard: []model.LabelSet{
+				alert("StatefulSetReplicasNotReady", sts("data", "cassandra")...),
+			},
+		},
+		{
+			name: "storage causes mute the pod symptoms of their StatefulSet",
+			firing: []model.LabelSet{
+				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
+				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "provisioning")...),
+				alert("StatefulSetVolumeAttachError", sts("data", "zookeeper", "persistentvolumeclaim", "data-zookeeper-0", "node", "ip-10-0-2-11", "operation", "attach")...),
+			},
+			muted: []model.LabelSet{
+				alert("StatefulSetPodsUnschedulable", sts("data", "kafka")...),
+				alert("StatefulSetPodsUnschedulable", sts("data", "postgres")...),
+				alert("StatefulSetPodsPending", sts("data", "zookeeper")...),
+			},
+			heard: []model.LabelSet{
+				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
+				alert("StatefulSetReplicasNotReady", sts("data", "kafka")...),
+				alert("StatefulSetPodsCrashLooping", sts("data", "zookeeper")...),
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			var firing []*types.Alert
+			for _, ls := range tc.firing {
+				firing = append(firing, &types.Alert{Alert: model.Alert{
+					Labels: ls, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour),
+				}})
+			}
+			ih := inhibit.NewInhibitor(staticAlerts{firing}, cfg.InhibitRules, types.NewMarker(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
+			go ih.Run()
+			defer ih.Stop()
+			ih.WaitForLoading()
+			for _, ls := range tc.muted {
+				if !ih.Mutes(context.Background(), ls) {
+					t.Errorf("not muted, want muted: %s", describe(ls))
+				}
+			}
+			for _, ls := range tc.heard {
+				if ih.Mutes(context.Background(), ls) {
+					t.Errorf("muted, want notified: %s", describe(ls))
+				}
+			}
+		})
+	}
+}
+
+func describe(ls model.LabelSet) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(ls)) {
+		if k != "alertname" {
+			parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
+		}
+	}
+	return fmt.Sprintf("%s{%s}", ls["alertname"], strings.Join(parts, ", "))
+}

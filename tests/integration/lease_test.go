@@ -1,0 +1,120 @@
+package integration
+
+import (
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/scenario"
+)
+
+var leaseFamilies = []string{
+	"control_plane_lease_holder_info",
+	"control_plane_lease_transitions_total",
+	"control_plane_lease_renew_timestamp_seconds",
+	"control_plane_lease_last_transition_timestamp_seconds",
+	"control_plane_lease_duration_seconds",
+}
+
+// TestLeaseTransitions changes the holder of a kube-system Lease A→B→A while the exporter
+// runs: every change counts (2), and holder_info follows the holder without the
+// per-process UUID suffix. A renewal by the same holder counts nothing.
+func TestLeaseTransitions(t *testing.T) {
+	t.Parallel()
+	f := env(t)
+	const lease = "integration-leader"
+	const (
+		hostA = "ip-10-0-1-10.ec2.internal"
+		hostB = "ip-10-0-2-20.ec2.internal"
+	)
+	steps := []struct {
+		holder      string // full identity
+		label       string // expected holder label
+		transitions int
+	}{
+		{hostA + "_2f0c8a53-6f7e-4c1b-9d6a-1b2c3d4e5f60", hostA, 0},
+		{hostB + "_9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", hostB, 1},
+		// A again, as a new process: a new UUID, the same label.
+		{hostA + "_0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", hostA, 2},
+		// Renewal by the current holder.
+		{hostA + "_0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", hostA, 2},
+	}
+	for i, step := range steps {
+		if err := scenario.SetLeaseHolder(t.Context(), f.admin, lease, step.holder); err != nil {
+			t.Fatal(err)
+		}
+		l, err := f.admin.CoordinationV1().Leases("kube-system").Get(t.Context(), lease, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Timestamps as the API server stored them (microseconds).
+		want := expect(t, fmt.Sprintf(`
+			control_plane_lease_holder_info{holder=%q,lease=%q,namespace="kube-system"} 1
+			control_plane_lease_transitions_total{lease=%q,namespace="kube-system"} %d
+			control_plane_lease_renew_timestamp_seconds{lease=%q,namespace="kube-system"} %s
+			control_plane_lease_last_transition_timestamp_seconds{lease=%q,namespace="kube-system"} %s
+			control_plane_lease_duration_seconds{lease=%q,namespace="kube-system"} 15
+		`, step.label, lease, lease, step.transitions,
+			lease, formatValue(float64(l.Spec.RenewTime.UnixNano())/1e9),
+			lease, formatValue(float64(l.Spec.AcquireTime.UnixNano())/1e9), lease))
+		f.waitSelected(t, f.shared, fmt.Sprintf("lease step %d (holder %s)", i+1, step.label), want, leaseFamilies, "lease", lease)
+	}
+}
+
+// TestRestartsSurviveRecreate deletes a pod that restarted 5 times and recreates it with
+// restartCount 0, then 1: statefulset_container_restarts_total goes 5 → 5 → 6, never
+// down.
+func TestRestartsSurviveRecreate(t *testing.T) {
+	t.Parallel()
+	f := env(t)
+	const ns = "restarts"
+	f.apply(t, ns)
+	families := []string{"statefulset_container_restarts_total", "statefulset_pods", "statefulset_replicas_ready"}
+	state := func(running, restarts int) []string {
+		return expect(t, fmt.Sprintf(`
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} %d
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_replicas_ready 1
+			statefulset_container_restarts_total %d
+		`, running, restarts))
+	}
+	// Every scrape: the counter never goes down.
+	highest := 0.0
+	monotonic := func(s *scrape) error {
+		v, ok := s.value("statefulset_container_restarts_total", "namespace", ns)
+		if !ok {
+			return nil
+		}
+		if v < highest {
+			return fmt.Errorf("statefulset_container_restarts_total dropped from %v to %v", highest, v)
+		}
+		highest = v
+		return nil
+	}
+
+	f.waitWorkloadWith(t, f.shared, ns, state(1, 5), monotonic, families...)
+
+	if err := scenario.DeletePodNow(t.Context(), f.admin, ns, "restarts-0"); err != nil {
+		t.Fatal(err)
+	}
+	f.waitWorkloadWith(t, f.shared, ns, state(0, 5), monotonic, families...)
+
+	pod, err := scenario.CreatePod(t.Context(), f.admin, ns, ns, 0, scenario.Pod{Node: scenario.NodeA, Ready: true, Restarts: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.Status.Phase != corev1.PodRunning {
+		t.Fatalf("recreated pod phase %s", pod.Status.Phase)
+	}
+	f.waitWorkloadWith(t, f.shared, ns, state(1, 5), monotonic, families...)
+
+	if _, err := scenario.SetPodRestarts(t.Context(), f.admin, ns, "restarts-0", 1); err != nil {
+		t.Fatal(err)
+	}
+	f.waitWorkloadWith(t, f.shared, ns, state(1, 6), monotonic, families...)
+}

@@ -1,0 +1,557 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The expected blocks below are every sample the exporter serves for the scenario's
+// StatefulSet (namespace and statefulset labels left out): a sample missing or one too
+// many fails. <ts> stands for a timestamp between the fixture's start and the scrape.
+
+// TestScenarios checks the StatefulSets whose state does not change with time.
+func TestScenarios(t *testing.T) {
+	f := env(t)
+	for _, c := range []struct {
+		name string
+		want func(t *testing.T) string
+		// check runs on the final scrape.
+		check func(t *testing.T, s *scrape)
+	}{
+		{name: "healthy", want: static(`
+			statefulset_replicas_desired 3
+			statefulset_replicas_current 3
+			statefulset_replicas_ready 3
+			statefulset_replicas_available 3
+			statefulset_replicas_updated 3
+			statefulset_ready_ratio 1
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="healthy",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 0
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} 3
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_unschedulable 0
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 0
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
+			statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
+			statefulset_ready_zones 2
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 0
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="single_zone"} 0
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`)},
+		{name: "crashloop", want: static(`
+			statefulset_replicas_desired 1
+			statefulset_replicas_current 1
+			statefulset_replicas_ready 0
+			statefulset_replicas_available 0
+			statefulset_replicas_updated 1
+			statefulset_ready_ratio 0
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="crashloop",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 0
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} 1
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_waiting{reason="CrashLoopBackOff"} 1
+			statefulset_pods_unschedulable 0
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 0
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_ready_zones 0
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 1
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 5
+		`)},
+		{name: "unschedulable", want: static(`
+			statefulset_replicas_desired 1
+			statefulset_replicas_current 1
+			statefulset_replicas_ready 0
+			statefulset_replicas_available 0
+			statefulset_replicas_updated 1
+			statefulset_ready_ratio 0
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="unschedulable",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 0
+			statefulset_pods{phase="Pending"} 1
+			statefulset_pods{phase="Running"} 0
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_unschedulable 1
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 0
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_ready_zones 0
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 1
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`)},
+		{name: "pvc-wffc", want: func(t *testing.T) string {
+			// The creation time of the Pending PVC, as the API server stored it.
+			pvc, err := f.admin.CoreV1().PersistentVolumeClaims("pvc-wffc").Get(t.Context(), "data-pvc-wffc-0", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf(`
+				statefulset_replicas_desired 1
+				statefulset_replicas_current 1
+				statefulset_replicas_ready 0
+				statefulset_replicas_available 0
+				statefulset_replicas_updated 1
+				statefulset_ready_ratio 0
+				statefulset_generation_lag 0
+				statefulset_info{pod_management_policy="OrderedReady",service_name="pvc-wffc",update_strategy="RollingUpdate"} 1
+				statefulset_rollout_in_progress 0
+				statefulset_rollout_partition 0
+				statefulset_rollout_last_progress_timestamp_seconds <ts>
+				statefulset_rollout_stalled 0
+				statefulset_pods_outdated 0
+				statefulset_pods{phase="Pending"} 1
+				statefulset_pods{phase="Running"} 0
+				statefulset_pods{phase="Succeeded"} 0
+				statefulset_pods{phase="Failed"} 0
+				statefulset_pods{phase="Unknown"} 0
+				statefulset_pods_unschedulable 1
+				statefulset_pods_terminating 0
+				statefulset_pods_on_unready_nodes 0
+				statefulset_pvcs{phase="Pending"} 1
+				statefulset_pvcs{phase="Bound"} 0
+				statefulset_pvcs{phase="Lost"} 0
+				statefulset_pvc_pending_created_timestamp_seconds{persistentvolumeclaim="data-pvc-wffc-0",reason="wait_for_first_consumer"} %d
+				statefulset_ready_zones 0
+				statefulset_volume_attachment_errors 0
+				statefulset_ha_risk{risk="singleton"} 1
+				statefulset_ha_risk{risk="no_pdb"} 1
+				statefulset_ha_risk{risk="zero_grace_period"} 0
+				statefulset_ha_risk{risk="no_readiness_probe"} 0
+				statefulset_container_restarts_total 0
+			`, pvc.CreationTimestamp.Unix())
+		}},
+		{name: "zone-mismatch", want: static(`
+			statefulset_replicas_desired 1
+			statefulset_replicas_current 1
+			statefulset_replicas_ready 0
+			statefulset_replicas_available 0
+			statefulset_replicas_updated 1
+			statefulset_ready_ratio 0
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="zone-mismatch",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 0
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} 1
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_waiting{reason="ContainerCreating"} 1
+			statefulset_pods_unschedulable 0
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 1
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_pod_volume_zone_mismatch{node_zone="eu-west-1b",persistentvolumeclaim="data-zone-mismatch-0",pod="zone-mismatch-0",volume_zone="eu-west-1a"} 1
+			statefulset_ready_zones 0
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 1
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`)},
+		{name: "zone-no-nodes", want: static(`
+			statefulset_replicas_desired 1
+			statefulset_replicas_current 1
+			statefulset_replicas_ready 0
+			statefulset_replicas_available 0
+			statefulset_replicas_updated 1
+			statefulset_ready_ratio 0
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="zone-no-nodes",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 0
+			statefulset_pods{phase="Pending"} 1
+			statefulset_pods{phase="Running"} 0
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_unschedulable 1
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 1
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_pod_volume_zone_without_nodes{persistentvolumeclaim="data-zone-no-nodes-0",pod="zone-no-nodes-0",volume_zone="eu-west-1c"} 1
+			statefulset_ready_zones 0
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 1
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`)},
+		{name: "attach-error", want: static(`
+			statefulset_replicas_desired 1
+			statefulset_replicas_current 1
+			statefulset_replicas_ready 0
+			statefulset_replicas_available 0
+			statefulset_replicas_updated 1
+			statefulset_ready_ratio 0
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="attach-error",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 0
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} 1
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_waiting{reason="ContainerCreating"} 1
+			statefulset_pods_unschedulable 0
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 1
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_pod_volume_zone_mismatch{node_zone="eu-west-1a",persistentvolumeclaim="data-attach-error-0",pod="attach-error-0",volume_zone="eu-west-1a"} 0
+			statefulset_ready_zones 0
+			statefulset_volume_attachment_errors 1
+			statefulset_volume_attachment_error{node="node-a",operation="attach",persistentvolumeclaim="data-attach-error-0"} 1
+			statefulset_ha_risk{risk="singleton"} 1
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`), check: func(t *testing.T, s *scrape) {
+			// The error text stays out of the exposition (it is free text, not a label).
+			va, err := f.admin.StorageV1().VolumeAttachments().Get(t.Context(), "csi-pv-attach-error-data-attach-error-0", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := va.Status.AttachError.Message
+			for _, fragment := range []string{msg, "rpc error", "already attached"} {
+				if strings.Contains(s.body, fragment) {
+					t.Errorf("/metrics contains the attach error text %q", fragment)
+				}
+			}
+		}},
+		{name: "partition-done", want: static(`
+			statefulset_replicas_desired 4
+			statefulset_replicas_current 2
+			statefulset_replicas_ready 4
+			statefulset_replicas_available 4
+			statefulset_replicas_updated 2
+			statefulset_ready_ratio 1
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="partition-done",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 2
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 2
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} 4
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_unschedulable 0
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 0
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
+			statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 2
+			statefulset_ready_zones 2
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 0
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="single_zone"} 0
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`)},
+		// OnDelete: Kubernetes leaves currentRevision stale, so no rollout is in progress and
+		// nothing stalls; pods_outdated says that 2 pods still run rev1. No partition sample.
+		{name: "ondelete", want: static(`
+			statefulset_replicas_desired 3
+			statefulset_replicas_current 2
+			statefulset_replicas_ready 3
+			statefulset_replicas_available 3
+			statefulset_replicas_updated 1
+			statefulset_ready_ratio 1
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="ondelete",update_strategy="OnDelete"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 2
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} 3
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_unschedulable 0
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 0
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
+			statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
+			statefulset_ready_zones 2
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 0
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="single_zone"} 0
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`)},
+		// Scaled to 0: ratio 1, no rollout, no stall; single_zone has no sample (no Ready
+		// pod has a zone). no_pdb still applies: no PodDisruptionBudget selects the pods.
+		{name: "scaled-to-zero", want: static(`
+			statefulset_replicas_desired 0
+			statefulset_replicas_current 0
+			statefulset_replicas_ready 0
+			statefulset_replicas_available 0
+			statefulset_replicas_updated 0
+			statefulset_ready_ratio 1
+			statefulset_generation_lag 0
+			statefulset_info{pod_management_policy="OrderedReady",service_name="scaled-to-zero",update_strategy="RollingUpdate"} 1
+			statefulset_rollout_in_progress 0
+			statefulset_rollout_partition 0
+			statefulset_rollout_last_progress_timestamp_seconds <ts>
+			statefulset_rollout_stalled 0
+			statefulset_pods_outdated 0
+			statefulset_pods{phase="Pending"} 0
+			statefulset_pods{phase="Running"} 0
+			statefulset_pods{phase="Succeeded"} 0
+			statefulset_pods{phase="Failed"} 0
+			statefulset_pods{phase="Unknown"} 0
+			statefulset_pods_unschedulable 0
+			statefulset_pods_terminating 0
+			statefulset_pods_on_unready_nodes 0
+			statefulset_pvcs{phase="Pending"} 0
+			statefulset_pvcs{phase="Bound"} 0
+			statefulset_pvcs{phase="Lost"} 0
+			statefulset_ready_zones 0
+			statefulset_volume_attachment_errors 0
+			statefulset_ha_risk{risk="singleton"} 0
+			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="zero_grace_period"} 0
+			statefulset_ha_risk{risk="no_readiness_probe"} 0
+			statefulset_container_restarts_total 0
+		`)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f.apply(t, c.name)
+			s := f.waitWorkload(t, f.shared, c.name, expect(t, c.want(t)))
+			if c.check != nil {
+				c.check(t, s)
+			}
+		})
+	}
+}
+
+func static(block string) func(*testing.T) string {
+	return func(*testing.T) string { return block }
+}
+
+// TestRolloutStalled: a RollingUpdate waits on updated pod 2 (rev2), which crash-loops.
+// The rollout is in progress from the start and counts as stalled once it has not moved
+// for --rollout.stall-after; never earlier.
+func TestRolloutStalled(t *testing.T) {
+	t.Parallel()
+	f := env(t)
+	const ns = "rollout-stalled"
+	f.apply(t, ns)
+	want := expect(t, `
+		statefulset_replicas_desired 3
+		statefulset_replicas_current 2
+		statefulset_replicas_ready 2
+		statefulset_replicas_available 2
+		statefulset_replicas_updated 1
+		statefulset_ready_ratio 0.6666666666666666
+		statefulset_generation_lag 0
+		statefulset_info{pod_management_policy="OrderedReady",service_name="rollout-stalled",update_strategy="RollingUpdate"} 1
+		statefulset_rollout_in_progress 1
+		statefulset_rollout_partition 0
+		statefulset_rollout_last_progress_timestamp_seconds <ts>
+		statefulset_rollout_stalled 1
+		statefulset_rollout_blocking_pod_info{pod="rollout-stalled-2",reason="CrashLoopBackOff"} 1
+		statefulset_pods_outdated 2
+		statefulset_pods{phase="Pending"} 0
+		statefulset_pods{phase="Running"} 3
+		statefulset_pods{phase="Succeeded"} 0
+		statefulset_pods{phase="Failed"} 0
+		statefulset_pods{phase="Unknown"} 0
+		statefulset_pods_waiting{reason="CrashLoopBackOff"} 1
+		statefulset_pods_unschedulable 0
+		statefulset_pods_terminating 0
+		statefulset_pods_on_unready_nodes 0
+		statefulset_pvcs{phase="Pending"} 0
+		statefulset_pvcs{phase="Bound"} 0
+		statefulset_pvcs{phase="Lost"} 0
+		statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 1
+		statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
+		statefulset_ready_zones 2
+		statefulset_volume_attachment_errors 0
+		statefulset_ha_risk{risk="singleton"} 0
+		statefulset_ha_risk{risk="no_pdb"} 1
+		statefulset_ha_risk{risk="single_zone"} 0
+		statefulset_ha_risk{risk="zero_grace_period"} 0
+		statefulset_ha_risk{risk="no_readiness_probe"} 0
+		statefulset_container_restarts_total 3
+	`)
+	const slack = 50 * time.Millisecond
+	sawNotStalled := false
+	stallTiming := func(s *scrape) error {
+		stalled, ok1 := s.value("statefulset_rollout_stalled", "namespace", ns)
+		last, ok2 := s.value("statefulset_rollout_last_progress_timestamp_seconds", "namespace", ns)
+		if !ok1 || !ok2 {
+			return nil // not seen yet
+		}
+		lastProgress := time.Unix(0, int64(last*1e9))
+		switch {
+		case stalled == 1 && s.end.Sub(lastProgress) < stallAfter-slack:
+			return fmt.Errorf("stalled 1 only %s after the last progress (%s), before --rollout.stall-after=%s",
+				s.end.Sub(lastProgress), lastProgress.Format(time.RFC3339Nano), stallAfter)
+		case stalled == 0 && s.begin.Sub(lastProgress) > stallAfter+slack:
+			in, _ := s.value("statefulset_rollout_in_progress", "namespace", ns)
+			if in == 1 {
+				return fmt.Errorf("stalled 0 %s after the last progress (%s), past --rollout.stall-after=%s",
+					s.begin.Sub(lastProgress), lastProgress.Format(time.RFC3339Nano), stallAfter)
+			}
+		case stalled == 0:
+			sawNotStalled = true
+		}
+		return nil
+	}
+	s := f.waitWorkloadWith(t, f.shared, ns, want, stallTiming)
+	last, _ := s.value("statefulset_rollout_last_progress_timestamp_seconds", "namespace", ns)
+	t.Logf("stalled 1 seen %s after the last progress (threshold %s); stalled 0 seen before: %v",
+		s.end.Sub(time.Unix(0, int64(last*1e9))).Round(time.Millisecond), stallAfter, sawNotStalled)
+
+	// Stalled stays put while nothing moves: the last-progress time does not change.
+	again := f.waitWorkload(t, f.shared, ns, want)
+	if last2, _ := again.value("statefulset_rollout_last_progress_timestamp_seconds", "namespace", ns); last2 != last {
+		t.Errorf("last progress moved from %v to %v although nothing changed", last, last2)
+	}
+}
+
+// TestStuckTerminating: a pod on an unreachable node was deleted (a finalizer stands in
+// for the kubelet that never confirms). Once past its grace period plus
+// --terminating.stuck-after it is reported stuck with node_status="unreachable".
+func TestStuckTerminating(t *testing.T) {
+	t.Parallel()
+	f := env(t)
+	const ns = "terminating"
+	f.apply(t, ns)
+	pod, err := f.admin.CoreV1().Pods(ns).Get(t.Context(), "terminating-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.DeletionTimestamp == nil || pod.DeletionGracePeriodSeconds == nil {
+		t.Fatalf("pod terminating-1 is not terminating: deletionTimestamp %v, grace %v", pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds)
+	}
+	deletedAt := pod.DeletionTimestamp.Time
+	grace := time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	firstSeen := func(s *scrape) error {
+		// Kubernetes sets deletionTimestamp to the time of the delete call plus the grace
+		// period, so the pod cannot be stuck before deletionTimestamp + stuck-after.
+		stuck := s.find("statefulset_pod_stuck_terminating", "namespace", ns, "pod", "terminating-1")
+		if len(stuck) > 0 && s.end.Before(deletedAt.Add(stuckAfter)) {
+			return fmt.Errorf("stuck at %s, before deletionTimestamp %s + --terminating.stuck-after %s",
+				s.end.Format(time.RFC3339Nano), deletedAt.Format(time.RFC3339), stuckAfter)
+		}
+		return nil
+	}
+	s := f.waitWorkloadWith(t, f.shared, ns, expect(t, `
+		statefulset_replicas_desired 2
+		statefulset_replicas_current 2
+		statefulset_replicas_ready 1
+		statefulset_replicas_available 1
+		statefulset_replicas_updated 2
+		statefulset_ready_ratio 0.5
+		statefulset_generation_lag 0
+		statefulset_info{pod_management_policy="OrderedReady",service_name="terminating",update_strategy="RollingUpdate"} 1
+		statefulset_rollout_in_progress 0
+		statefulset_rollout_partition 0
+		statefulset_rollout_last_progress_timestamp_seconds <ts>
+		statefulset_rollout_stalled 0
+		statefulset_pods_outdated 0
+		statefulset_pods{phase="Pending"} 0
+		statefulset_pods{phase="Running"} 2
+		statefulset_pods{phase="Succeeded"} 0
+		statefulset_pods{phase="Failed"} 0
+		statefulset_pods{phase="Unknown"} 0
+		statefulset_pods_unschedulable 0
+		statefulset_pods_terminating 1
+		statefulset_pod_stuck_terminating{node="node-lost",node_status="unreachable",pod="terminating-1"} 1
+		statefulset_pods_on_unready_nodes 1
+		statefulset_pvcs{phase="Pending"} 0
+		statefulset_pvcs{phase="Bound"} 0
+		statefulset_pvcs{phase="Lost"} 0
+		statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 1
+		statefulset_ready_zones 1
+		statefulset_volume_attachment_errors 0
+		statefulset_ha_risk{risk="singleton"} 0
+		statefulset_ha_risk{risk="no_pdb"} 1
+		statefulset_ha_risk{risk="single_zone"} 1
+		statefulset_ha_risk{risk="zero_grace_period"} 0
+		statefulset_ha_risk{risk="no_readiness_probe"} 0
+		statefulset_container_restarts_total 0
+	`), firstSeen)
+	t.Logf("deletionTimestamp %s (grace %s): stuck reported %s after it (--terminating.stuck-after=%s)",
+		deletedAt.Format(time.RFC3339), grace, s.end.Sub(deletedAt).Round(time.Millisecond), stuckAfter)
+}

@@ -1,0 +1,160 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
+)
+
+// multiClusterUnitTests runs against rules generated with MultiCluster and a
+// NamespaceSelector: every aggregation and join must keep clusters apart, the annotation
+// lookups must pin the cluster, and namespaces outside the selector must stay quiet.
+const multiClusterUnitTests = `
+rule_files:
+  - rules.yaml
+evaluation_interval: 1m
+group_eval_order:
+  - statefulset-recording
+  - statefulset-workload
+tests:
+  - name: the same StatefulSet in two clusters, and one outside the namespace selector
+    interval: 1m
+    input_series:
+      - series: 'statefulset_ready_ratio{job="statefulset-exporter", cluster="eu-west-1", namespace="prod-data", statefulset="postgres"}'
+        values: '0.5x20'
+      - series: 'statefulset_ready_ratio{job="statefulset-exporter", cluster="us-east-1", namespace="prod-data", statefulset="postgres"}'
+        values: '0.5x20'
+      - series: 'statefulset_ready_ratio{job="statefulset-exporter", cluster="eu-west-1", namespace="dev-data", statefulset="postgres"}'
+        values: '0.5x20'
+      # A rollout progressing in us-east-1 only.
+      - series: 'statefulset_rollout_in_progress{job="statefulset-exporter", cluster="us-east-1", namespace="prod-data", statefulset="postgres"}'
+        values: '1x20'
+      - series: 'statefulset_rollout_stalled{job="statefulset-exporter", cluster="us-east-1", namespace="prod-data", statefulset="postgres"}'
+        values: '0x20'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: StatefulSetReplicasNotReady
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              cluster: eu-west-1
+              namespace: prod-data
+              statefulset: postgres
+            exp_annotations:
+              summary: StatefulSet has replicas that are not Ready.
+              description: StatefulSet prod-data/postgres in cluster eu-west-1 has had only 50% of its desired replicas Ready for more than 15m, outside of a progressing rollout.
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetreplicasnotready
+
+  - name: stalled rollouts in two clusters name their own blocking pod's reason
+    interval: 1m
+    input_series:
+      - series: 'statefulset_rollout_stalled{job="statefulset-exporter", cluster="eu-west-1", namespace="prod-data", statefulset="kafka"}'
+        values: '1x10'
+      - series: 'statefulset_rollout_stalled{job="statefulset-exporter", cluster="us-east-1", namespace="prod-data", statefulset="kafka"}'
+        values: '1x10'
+      - series: 'statefulset_rollout_last_progress_timestamp_seconds{job="statefulset-exporter", cluster="eu-west-1", namespace="prod-data", statefulset="kafka"}'
+        values: '0x10'
+      - series: 'statefulset_rollout_last_progress_timestamp_seconds{job="statefulset-exporter", cluster="us-east-1", namespace="prod-data", statefulset="kafka"}'
+        values: '-600x10'
+      - series: 'statefulset_rollout_blocking_pod_info{job="statefulset-exporter", cluster="eu-west-1", namespace="prod-data", statefulset="kafka", pod="kafka-2", reason="CrashLoopBackOff"}'
+        values: '1x10'
+      - series: 'statefulset_rollout_blocking_pod_info{job="statefulset-exporter", cluster="us-east-1", namespace="prod-data", statefulset="kafka", pod="kafka-2", reason="ImagePullBackOff"}'
+        values: '1x10'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: StatefulSetRolloutStalled
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              cluster: eu-west-1
+              namespace: prod-data
+              statefulset: kafka
+              pod: kafka-2
+            exp_annotations:
+              summary: StatefulSet rollout is stalled.
+              description: The rollout of StatefulSet prod-data/kafka in cluster eu-west-1 has made no progress for 5m 0s. It is waiting for pod kafka-2 (CrashLoopBackOff).
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetrolloutstalled
+          - exp_labels:
+              severity: warning
+              cluster: us-east-1
+              namespace: prod-data
+              statefulset: kafka
+              pod: kafka-2
+            exp_annotations:
+              summary: StatefulSet rollout is stalled.
+              description: The rollout of StatefulSet prod-data/kafka in cluster us-east-1 has made no progress for 15m 0s. It is waiting for pod kafka-2 (ImagePullBackOff).
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetrolloutstalled
+
+  - name: lease ages are measured against each cluster's own exporter
+    interval: 1m
+    input_series:
+      # eu-west-1: the exporter is fine and kube-scheduler stopped renewing at 0.
+      - series: 'statefulset_exporter_api_last_success_timestamp_seconds{job="statefulset-exporter", cluster="eu-west-1"}'
+        values: '0+60x10'
+      - series: 'control_plane_lease_renew_timestamp_seconds{job="statefulset-exporter", cluster="eu-west-1", namespace="kube-system", lease="kube-scheduler"}'
+        values: '0x10'
+      # us-east-1: the exporter lost the API server at 0, so both timestamps are frozen.
+      - series: 'statefulset_exporter_api_last_success_timestamp_seconds{job="statefulset-exporter", cluster="us-east-1"}'
+        values: '0x10'
+      - series: 'control_plane_lease_renew_timestamp_seconds{job="statefulset-exporter", cluster="us-east-1", namespace="kube-system", lease="kube-scheduler"}'
+        values: '0x10'
+      - series: 'statefulset_exporter_api_reachable{job="statefulset-exporter", cluster="eu-west-1"}'
+        values: '1x10'
+      - series: 'statefulset_exporter_api_reachable{job="statefulset-exporter", cluster="us-east-1"}'
+        values: '0x10'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: ControlPlaneLeaseNotRenewed
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              cluster: eu-west-1
+              namespace: kube-system
+              lease: kube-scheduler
+            exp_annotations:
+              summary: Control-plane lease is not renewed.
+              description: Leader-election lease kube-system/kube-scheduler in cluster eu-west-1 was last renewed 4m 0s before the exporter's last successful API call. The component holding it is hung or down, and nothing takes over.
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#controlplaneleasenotrenewed
+      - eval_time: 4m
+        alertname: StatefulSetExporterAPIUnreachable
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              cluster: us-east-1
+              job: statefulset-exporter
+            exp_annotations:
+              summary: statefulset-exporter cannot reach the Kubernetes API server.
+              description: statefulset-exporter (job statefulset-exporter) in cluster us-east-1 has not reached the Kubernetes API server for more than 3m; its last successful call was 4m 0s ago. The StatefulSet metrics it serves are stale and the alerts derived from them are inhibited.
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterapiunreachable
+`
+
+// TestMultiClusterRules generates the rules of a multi-cluster configuration and runs
+// promtool unit tests against them.
+func TestMultiClusterRules(t *testing.T) {
+	cfg := mixin.DefaultConfig()
+	cfg.MultiCluster = true
+	cfg.ClusterLabel = "cluster"
+	cfg.NamespaceSelector = `namespace=~"prod-.*"`
+	ruleFile, err := rules.RuleFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, content := range map[string][]byte{
+		"rules.yaml":      ruleFile,
+		"unit_tests.yaml": []byte(multiClusterUnitTests),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := runTool(t, dir, "promtool", "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml"); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	if out, err := runTool(t, dir, "promtool", "test", "rules", "unit_tests.yaml"); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
