@@ -97,11 +97,20 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetPodsCrashLooping",
 				// A crash-looping container is briefly running between back-offs, when the
 				// pod drops out of the CrashLoopBackOff count; max_over_time keeps the
-				// alert pending across those moments.
+				// alert pending across those moments. The "and" ends the alert once the
+				// pods have recovered (no pod waiting and every replica Ready), so it does
+				// not linger for the max_over_time window and re-notify when an inhibiting
+				// StatefulSet-level alert resolves.
 				expr: `
 					max by (<sts>) (
 					  max_over_time(statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}[5m])
-					) > 0`,
+					) > 0
+					and on (<sts>)
+					(
+					  max by (<sts>) (statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}) > 0
+					  or
+					  max by (<sts>) (statefulset_ready_ratio{<w>}) < 1
+					)`,
 				for_:     c.CrashLoopingFor,
 				severity: severityWarning,
 				summary:  "StatefulSet pods are crash looping.",
