@@ -82,6 +82,7 @@ func Start(ctx context.Context, binary string, args ...string) (*Process, error)
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
+	p.cmd.SysProcAttr = childAttr()
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", binary, err)
 	}

@@ -23,6 +23,8 @@ import (
 func Extra() []Scenario {
 	return []Scenario{
 		{Name: "restarts", Description: "one Ready pod that restarted 5 times, to be deleted and recreated", apply: restarts},
+		{Name: "pvc-bind", Description: "PVC Pending with WaitForFirstConsumer, to be provisioned and bound (SelectNode, BindClaim)", apply: pvcWaitForConsumer},
+		{Name: "terminating-grace", Description: "pod deleted with a 4s grace period on an unreachable node, held by a finalizer", apply: terminatingWithGrace},
 	}
 }
 
@@ -43,6 +45,77 @@ func restarts(ctx context.Context, b *builder) error {
 	}
 	_, err = b.pod(ctx, set, 0, podState{node: NodeA, ready: true, restarts: 5})
 	return err
+}
+
+// TerminatingGrace is the grace period of the pod the terminating-grace scenario deletes.
+const TerminatingGrace = 4 * time.Second
+
+func terminatingWithGrace(ctx context.Context, b *builder) error {
+	set, err := b.statefulSet(ctx, setSpec{replicas: 1}, func(s *appsv1.StatefulSetStatus) {
+		s.ReadyReplicas, s.AvailableReplicas = 0, 0
+	})
+	if err != nil {
+		return err
+	}
+	pod, err := b.pod(ctx, set, 0, podState{node: NodeUnreachable, ready: true, finalizer: true})
+	if err != nil {
+		return err
+	}
+	return b.client.CoreV1().Pods(b.ns).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr.To(int64(TerminatingGrace / time.Second)),
+	})
+}
+
+// SelectNode annotates a Pending PVC with the node the scheduler chose for its pod, which
+// tells the provisioner of a WaitForFirstConsumer class to create the volume.
+func SelectNode(ctx context.Context, client kubernetes.Interface, namespace, claimName, node string) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pvc, err := client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, claimName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pvc.Annotations == nil {
+			pvc.Annotations = map[string]string{}
+		}
+		pvc.Annotations["volume.kubernetes.io/selected-node"] = node
+		_, err = client.CoreV1().PersistentVolumeClaims(namespace).Update(ctx, pvc, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pvc %s/%s selected node: %w", namespace, claimName, err)
+	}
+	return nil
+}
+
+// BindClaim does what the provisioner and the PV controller do for a Pending PVC: it
+// creates a PV pinned to zone for the claim, sets the claim's volumeName and marks it
+// Bound. It returns the PV.
+func BindClaim(ctx context.Context, client kubernetes.Interface, namespace, claimName, zone string) (*corev1.PersistentVolume, error) {
+	b := &builder{client: client, ns: namespace}
+	pv, err := b.pinnedVolume(ctx, claimName, zone)
+	if err != nil {
+		return nil, err
+	}
+	claims := client.CoreV1().PersistentVolumeClaims(namespace)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pvc, err := claims.Get(ctx, claimName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pvc.Spec.VolumeName == "" {
+			pvc.Spec.VolumeName = pv.Name // settable once, as the PV controller does
+			if pvc, err = claims.Update(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
+		}
+		pvc.Status.Phase = corev1.ClaimBound
+		_, err = claims.UpdateStatus(ctx, pvc, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("binding pvc %s/%s: %w", namespace, claimName, err)
+	}
+	return pv, nil
 }
 
 // Pod is the state the scheduler and the kubelet would have reported for one pod of a

@@ -341,6 +341,27 @@ func (b *builder) podStatus(ctx context.Context, pod *corev1.Pod, st podState) (
 // boundClaim creates the PVC <template>-<pod> bound to a PV pinned to zone.
 func (b *builder) boundClaim(ctx context.Context, template, podName, zone string) (*corev1.PersistentVolume, error) {
 	claimName := template + "-" + podName
+	pv, err := b.pinnedVolume(ctx, claimName, zone)
+	if err != nil {
+		return nil, err
+	}
+	claim := claimTemplate(claimName, WaitForConsumer)
+	claim.Namespace = b.ns
+	claim.Spec.VolumeName = pv.Name
+	created, err := b.client.CoreV1().PersistentVolumeClaims(b.ns).Create(ctx, &claim, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("pvc %s: %w", claimName, err)
+	}
+	created.Status.Phase = corev1.ClaimBound
+	if _, err := b.client.CoreV1().PersistentVolumeClaims(b.ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		return nil, fmt.Errorf("pvc %s status: %w", claimName, err)
+	}
+	return pv, nil
+}
+
+// pinnedVolume creates the Bound PV pv-<namespace>-<claimName>, pinned to zone and
+// reserved for the claim.
+func (b *builder) pinnedVolume(ctx context.Context, claimName, zone string) (*corev1.PersistentVolume, error) {
 	pvName := "pv-" + b.ns + "-" + claimName
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: pvName},
@@ -364,17 +385,6 @@ func (b *builder) boundClaim(ctx context.Context, template, podName, zone string
 	pv.Status.Phase = corev1.VolumeBound
 	if pv, err = b.client.CoreV1().PersistentVolumes().UpdateStatus(ctx, pv, metav1.UpdateOptions{}); err != nil {
 		return nil, fmt.Errorf("pv %s status: %w", pvName, err)
-	}
-	claim := claimTemplate(claimName, WaitForConsumer)
-	claim.Namespace = b.ns
-	claim.Spec.VolumeName = pvName
-	created, err := b.client.CoreV1().PersistentVolumeClaims(b.ns).Create(ctx, &claim, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("pvc %s: %w", claimName, err)
-	}
-	created.Status.Phase = corev1.ClaimBound
-	if _, err := b.client.CoreV1().PersistentVolumeClaims(b.ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
-		return nil, fmt.Errorf("pvc %s status: %w", claimName, err)
 	}
 	return pv, nil
 }

@@ -120,7 +120,7 @@ func TestReadyzBeforeSync(t *testing.T) {
 	if code, body := get(t, x, "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d %q, want 200 while the API server is down", code, body)
 	}
-	if code, body := get(t, x, "/readyz"); code != http.StatusServiceUnavailable {
+	if code, body := get(t, x, "/readyz"); code != http.StatusServiceUnavailable || body != "caches not synced yet\n" {
 		t.Errorf("/readyz = %d %q, want 503 before the caches synced", code, body)
 	}
 	s, err := x.scrape(t.Context())

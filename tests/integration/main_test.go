@@ -50,6 +50,19 @@ type fixture struct {
 
 	mu      sync.Mutex
 	applied map[string]*applyResult
+	ran     map[string]bool // tests that ran, for firstRun
+	runs    int             // for unique names across go test -count=N
+}
+
+// unique returns name suffixed so that it differs in every call.
+func (f *fixture) unique(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runs++
+	if f.runs == 1 {
+		return name
+	}
+	return fmt.Sprintf("%s-%d", name, f.runs)
 }
 
 type applyResult struct {
@@ -137,11 +150,12 @@ func start() (_ *fixture, err error) {
 	f.cluster, err = localkube.Start(ctx, localkube.Options{Logf: func(format string, args ...any) {
 		logf("fixture: "+format, args...)
 	}})
+	clusterTook := time.Since(begin)
 	b := <-buildDone // wait for the build even on failure: it writes into f.dir
 	if err != nil {
 		return nil, err
 	}
-	logf("fixture: control plane ready in %s", time.Since(begin).Round(time.Millisecond))
+	logf("fixture: control plane ready in %s", clusterTook.Round(time.Millisecond))
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -211,6 +225,21 @@ func (f *fixture) apply(t *testing.T, name string) {
 	if r.err != nil {
 		t.Fatalf("scenario %s: %v", name, r.err)
 	}
+}
+
+// firstRun skips the test when it already ran in this test binary (go test -count=N):
+// it drives a scenario to a final state that it cannot start from again.
+func (f *fixture) firstRun(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ran == nil {
+		f.ran = map[string]bool{}
+	}
+	if f.ran[t.Name()] {
+		t.Skip("changes its scenario for good: runs once per test binary")
+	}
+	f.ran[t.Name()] = true
 }
 
 // tail returns the last n lines of s.

@@ -2,10 +2,14 @@ package integration
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,9 +28,15 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/deploy"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/scenario"
 )
+
+// rbacProbeInterval is the API probe interval of the RBAC tests' exporters. It is also the
+// probe's timeout: longer than the shared exporter's so that a slow answer on a busy
+// machine is not counted as an error, which these tests assert there is none of.
+const rbacProbeInterval = 5 * time.Second
 
 // optional are the kinds the exporter switches off when RBAC forbids them.
 var optional = []string{"poddisruptionbudgets", "volumeattachments", "leases"}
@@ -99,6 +109,7 @@ func clientFor(t *testing.T, path string) kubernetes.Interface {
 
 func newClient(t *testing.T, cfg *rest.Config) kubernetes.Interface {
 	t.Helper()
+	cfg.QPS, cfg.Burst = 100, 200 // client-go's default 5 QPS would throttle the access reviews
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -153,56 +164,10 @@ func (f *fixture) create(t *testing.T, objs ...any) {
 		default:
 			t.Fatalf("cannot create %T", o)
 		}
-		if err != nil {
+		if err != nil && !apierrors.IsAlreadyExists(err) { // AlreadyExists: go test -count=N
 			t.Fatalf("creating %T: %v", o, err)
 		}
 	}
-}
-
-// healthyWithout is every sample of the healthy scenario, as TestScenarios/healthy
-// expects, minus the samples that need an optional kind.
-func healthyWithout(t *testing.T, pdbs, attachments bool) []string {
-	block := `
-		statefulset_replicas_desired 3
-		statefulset_replicas_current 3
-		statefulset_replicas_ready 3
-		statefulset_replicas_available 3
-		statefulset_replicas_updated 3
-		statefulset_ready_ratio 1
-		statefulset_generation_lag 0
-		statefulset_info{pod_management_policy="OrderedReady",service_name="healthy",update_strategy="RollingUpdate"} 1
-		statefulset_rollout_in_progress 0
-		statefulset_rollout_partition 0
-		statefulset_rollout_last_progress_timestamp_seconds <ts>
-		statefulset_rollout_stalled 0
-		statefulset_pods_outdated 0
-		statefulset_pods{phase="Pending"} 0
-		statefulset_pods{phase="Running"} 3
-		statefulset_pods{phase="Succeeded"} 0
-		statefulset_pods{phase="Failed"} 0
-		statefulset_pods{phase="Unknown"} 0
-		statefulset_pods_unschedulable 0
-		statefulset_pods_terminating 0
-		statefulset_pods_on_unready_nodes 0
-		statefulset_pvcs{phase="Pending"} 0
-		statefulset_pvcs{phase="Bound"} 0
-		statefulset_pvcs{phase="Lost"} 0
-		statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
-		statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
-		statefulset_ready_zones 2
-		statefulset_ha_risk{risk="singleton"} 0
-		statefulset_ha_risk{risk="single_zone"} 0
-		statefulset_ha_risk{risk="zero_grace_period"} 0
-		statefulset_ha_risk{risk="no_readiness_probe"} 0
-		statefulset_container_restarts_total 0
-	`
-	if pdbs {
-		block += `statefulset_ha_risk{risk="no_pdb"} 1` + "\n"
-	}
-	if attachments {
-		block += `statefulset_volume_attachment_errors 0` + "\n"
-	}
-	return expect(t, block)
 }
 
 // TestLeastPrivilege runs the exporter with exactly the shipped ServiceAccount,
@@ -263,10 +228,10 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	x := f.startExporter(t, "least-privilege", "--kubeconfig="+kubeconfig, "--api.probe-interval="+probeInterval.String())
+	x := f.startExporter(t, "least-privilege", "--kubeconfig="+kubeconfig, "--api.probe-interval="+rbacProbeInterval.String())
 	waitReady(t, x)
 	f.waitSelected(t, x, "self metrics: every resource watched, nothing forbidden", expectedSelf(t), selfFamilies)
-	f.waitWorkload(t, x, "healthy", healthyWithout(t, true, true))
+	f.waitWorkload(t, x, "healthy", expect(t, healthy(true, true)))
 	f.waitSelected(t, x, "lease holder", expect(t, `
 		control_plane_lease_holder_info{holder="ip-10-0-3-30.ec2.internal",lease="rbac-probe",namespace="kube-system"} 1
 	`), []string{"control_plane_lease_holder_info"}, "lease", lease)
@@ -335,16 +300,12 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestOptionalResourcesForbidden binds RestrictedUser to the shipped ClusterRole minus
-// poddisruptionbudgets, volumeattachments and leases: the exporter switches those off
-// (resource_enabled 0, one forbidden error each, a warning), is ready, and everything
-// else works.
-func TestOptionalResourcesForbidden(t *testing.T) {
-	t.Parallel()
-	f := env(t)
-	f.apply(t, "healthy")
+// reducedRBAC binds RestrictedUser to the shipped ClusterRole minus the optional kinds
+// (idempotent: tests share it), waits until the grants are effective and returns a
+// kubeconfig for RestrictedUser.
+func (f *fixture) reducedRBAC(t *testing.T) string {
+	t.Helper()
 	ctx := t.Context()
-
 	role, err := deploy.ClusterRole()
 	if err != nil {
 		t.Fatal(err)
@@ -400,13 +361,25 @@ func TestOptionalResourcesForbidden(t *testing.T) {
 			t.Fatalf("listing %s: got %v, want Forbidden", r, err)
 		}
 	}
+	return kubeconfig
+}
 
-	x := f.startExporter(t, "reduced-rbac", "--kubeconfig="+kubeconfig, "--api.probe-interval="+probeInterval.String())
+// TestOptionalResourcesForbidden binds RestrictedUser to the shipped ClusterRole minus
+// poddisruptionbudgets, volumeattachments and leases: the exporter switches those off
+// (resource_enabled 0, one forbidden error each, a warning), is ready, and everything
+// else works.
+func TestOptionalResourcesForbidden(t *testing.T) {
+	t.Parallel()
+	f := env(t)
+	f.apply(t, "healthy")
+	kubeconfig := f.reducedRBAC(t)
+
+	x := f.startExporter(t, "reduced-rbac", "--kubeconfig="+kubeconfig, "--api.probe-interval="+rbacProbeInterval.String())
 	waitReady(t, x)
 	f.waitSelected(t, x, "self metrics: optional kinds switched off", expectedSelf(t, optional...), selfFamilies)
 	// No PodDisruptionBudgets: no no_pdb sample; no VolumeAttachments: no attachment
 	// errors sample. The rest is as with full permissions.
-	s := f.waitWorkload(t, x, "healthy", healthyWithout(t, false, false))
+	s := f.waitWorkload(t, x, "healthy", expect(t, healthy(false, false)))
 	for _, family := range leaseFamilies {
 		if got := s.find(family); len(got) > 0 {
 			t.Errorf("%s has %d samples although leases are switched off", family, len(got))
@@ -426,4 +399,94 @@ func TestOptionalResourcesForbidden(t *testing.T) {
 			t.Errorf("no warning that %s is switched off; log:\n%s", r, x.Log())
 		}
 	}
+}
+
+// TestOptionalForbiddenAfterStartupOutage starts the exporter, with the optional kinds
+// forbidden, while the API server refuses connections (a control-plane failover), then
+// lets the API server through. The exporter must end up as if it had started with the
+// API up: the forbidden kinds switched off and /readyz 200.
+//
+// Known bug: the preflight RBAC check runs once at start-up (collector/informers.go
+// preflight); when it cannot reach the API server it leaves the optional kinds on, their
+// informers then fail with Forbidden forever and /readyz stays 503. Run with
+// STATEFULSET_EXPORTER_KNOWN_BUGS=1.
+func TestOptionalForbiddenAfterStartupOutage(t *testing.T) {
+	if os.Getenv(knownBugsEnv) == "" {
+		t.Skipf("known bug: an API outage at start-up keeps forbidden optional kinds on and /readyz 503 for good (collector/informers.go); set %s=1 to run", knownBugsEnv)
+	}
+	t.Parallel()
+	f := env(t)
+	kubeconfig := f.reducedRBAC(t)
+	port, err := exporterbin.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range config.Clusters {
+		c.Server = fmt.Sprintf("https://127.0.0.1:%d", port) // nothing listens yet
+	}
+	if err := clientcmd.WriteToFile(*config, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	// The HTTP server starts after the preflight check: once it answers, the check ran
+	// against the refused port.
+	x := f.startExporter(t, "outage-at-start", "--kubeconfig="+kubeconfig, "--api.probe-interval=500ms")
+	startProxy(t, port, strings.TrimPrefix(f.cluster.URL(), "https://"))
+	// Informers retry a failed list within about a second at first; 20s is plenty.
+	pollFor(t, x, "forbidden optional kinds switched off after the outage", 20*time.Second, func(s *scrape) (bool, string) {
+		var status []string
+		done := true
+		for _, r := range optional {
+			v, _ := s.value("statefulset_exporter_resource_enabled", "resource", r)
+			done = done && v == 0
+			status = append(status, fmt.Sprintf("resource_enabled{%s}=%v", r, v))
+		}
+		ready, _ := s.value("statefulset_exporter_api_reachable")
+		return done && ready == 1, strings.Join(status, " ")
+	}, nil)
+	waitReady(t, x)
+}
+
+// startProxy forwards TCP connections from 127.0.0.1:port to target until the test ends.
+func startProxy(t *testing.T, port int, target string) {
+	t.Helper()
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	track := func(c net.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			track(in)
+			track(out)
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
 }

@@ -2,11 +2,14 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/scenario"
 )
 
 // The expected blocks below are every sample the exporter serves for the scenario's
@@ -15,6 +18,7 @@ import (
 
 // TestScenarios checks the StatefulSets whose state does not change with time.
 func TestScenarios(t *testing.T) {
+	t.Parallel()
 	f := env(t)
 	for _, c := range []struct {
 		name string
@@ -22,42 +26,7 @@ func TestScenarios(t *testing.T) {
 		// check runs on the final scrape.
 		check func(t *testing.T, s *scrape)
 	}{
-		{name: "healthy", want: static(`
-			statefulset_replicas_desired 3
-			statefulset_replicas_current 3
-			statefulset_replicas_ready 3
-			statefulset_replicas_available 3
-			statefulset_replicas_updated 3
-			statefulset_ready_ratio 1
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="healthy",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 0
-			statefulset_pods{phase="Pending"} 0
-			statefulset_pods{phase="Running"} 3
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_unschedulable 0
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 0
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
-			statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
-			statefulset_ready_zones 2
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 0
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="single_zone"} 0
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`)},
+		{name: "healthy", want: static(healthy(true, true))},
 		{name: "crashloop", want: static(`
 			statefulset_replicas_desired 1
 			statefulset_replicas_current 1
@@ -403,6 +372,52 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// healthy is every sample of the healthy scenario; without pdbs or attachments (the
+// kinds not watched) it leaves out the samples that need them.
+func healthy(pdbs, attachments bool) string {
+	block := `
+		statefulset_replicas_desired 3
+		statefulset_replicas_current 3
+		statefulset_replicas_ready 3
+		statefulset_replicas_available 3
+		statefulset_replicas_updated 3
+		statefulset_ready_ratio 1
+		statefulset_generation_lag 0
+		statefulset_info{pod_management_policy="OrderedReady",service_name="healthy",update_strategy="RollingUpdate"} 1
+		statefulset_rollout_in_progress 0
+		statefulset_rollout_partition 0
+		statefulset_rollout_last_progress_timestamp_seconds <ts>
+		statefulset_rollout_stalled 0
+		statefulset_pods_outdated 0
+		statefulset_pods{phase="Pending"} 0
+		statefulset_pods{phase="Running"} 3
+		statefulset_pods{phase="Succeeded"} 0
+		statefulset_pods{phase="Failed"} 0
+		statefulset_pods{phase="Unknown"} 0
+		statefulset_pods_unschedulable 0
+		statefulset_pods_terminating 0
+		statefulset_pods_on_unready_nodes 0
+		statefulset_pvcs{phase="Pending"} 0
+		statefulset_pvcs{phase="Bound"} 0
+		statefulset_pvcs{phase="Lost"} 0
+		statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
+		statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
+		statefulset_ready_zones 2
+		statefulset_ha_risk{risk="singleton"} 0
+		statefulset_ha_risk{risk="single_zone"} 0
+		statefulset_ha_risk{risk="zero_grace_period"} 0
+		statefulset_ha_risk{risk="no_readiness_probe"} 0
+		statefulset_container_restarts_total 0
+	`
+	if pdbs {
+		block += `statefulset_ha_risk{risk="no_pdb"} 1` + "\n"
+	}
+	if attachments {
+		block += `statefulset_volume_attachment_errors 0` + "\n"
+	}
+	return block
+}
+
 func static(block string) func(*testing.T) string {
 	return func(*testing.T) string { return block }
 }
@@ -487,6 +502,42 @@ func TestRolloutStalled(t *testing.T) {
 	if last2, _ := again.value("statefulset_rollout_last_progress_timestamp_seconds", "namespace", ns); last2 != last {
 		t.Errorf("last progress moved from %v to %v although nothing changed", last, last2)
 	}
+
+	// A restarted exporter does not reset the stall clock: it starts from the newest pod
+	// creation or Ready transition, so its very first scrape after sync says stalled.
+	newest := time.Time{}
+	set, err := f.admin.AppsV1().StatefulSets(ns).Get(t.Context(), ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest = set.CreationTimestamp.Time
+	pods, err := f.admin.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.CreationTimestamp.After(newest) {
+			newest = p.CreationTimestamp.Time
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == "Ready" && c.LastTransitionTime.After(newest) {
+				newest = c.LastTransitionTime.Time
+			}
+		}
+	}
+	x := f.startExporter(t, "restarted", "--kubeconfig="+f.adminKubeconfig, "--rollout.stall-after="+stallAfter.String())
+	waitReady(t, x)
+	first, err := x.scrape(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(want, f.workload(first, ns)); d != "" {
+		t.Errorf("first scrape of a restarted exporter %s", d)
+	}
+	if got, _ := first.value("statefulset_rollout_last_progress_timestamp_seconds", "namespace", ns); got != float64(newest.Unix()) {
+		t.Errorf("restarted exporter: last progress %v, want the newest pod creation or Ready transition %v (%s)",
+			got, newest.Unix(), newest.Format(time.RFC3339))
+	}
 }
 
 // TestStuckTerminating: a pod on an unreachable node was deleted (a finalizer stands in
@@ -554,4 +605,53 @@ func TestStuckTerminating(t *testing.T) {
 	`), firstSeen)
 	t.Logf("deletionTimestamp %s (grace %s): stuck reported %s after it (--terminating.stuck-after=%s)",
 		deletedAt.Format(time.RFC3339), grace, s.end.Sub(deletedAt).Round(time.Millisecond), stuckAfter)
+}
+
+// knownBugsEnv, when set, runs the tests of bugs that are reported but not fixed yet.
+const knownBugsEnv = "STATEFULSET_EXPORTER_KNOWN_BUGS"
+
+// TestStuckTerminatingCountsGraceOnce deletes a pod with a 4s grace period. Kubernetes
+// sets deletionTimestamp to the time of the delete call plus the grace period, so the
+// pod is past its grace period at deletionTimestamp and must be reported stuck
+// --terminating.stuck-after later (2s), not a grace period later still (6s).
+//
+// Known bug: collector/derive_pods.go adds the grace period to deletionTimestamp again.
+// Run with STATEFULSET_EXPORTER_KNOWN_BUGS=1.
+func TestStuckTerminatingCountsGraceOnce(t *testing.T) {
+	if os.Getenv(knownBugsEnv) == "" {
+		t.Skipf("known bug: the grace period is counted twice (collector/derive_pods.go); set %s=1 to run", knownBugsEnv)
+	}
+	t.Parallel()
+	f := env(t)
+	const ns = "terminating-grace"
+	f.apply(t, ns)
+	pod, err := f.admin.CoreV1().Pods(ns).Get(t.Context(), ns+"-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.DeletionTimestamp == nil {
+		t.Fatal("pod is not terminating")
+	}
+	// deletionTimestamp has whole seconds: the true one is up to 1s later.
+	deletedAt := pod.DeletionTimestamp.Time
+	latest := deletedAt.Add(time.Second + stuckAfter + 1500*time.Millisecond)
+	begin := time.Now()
+	for {
+		s, err := f.shared.scrape(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.find("statefulset_pod_stuck_terminating", "namespace", ns)) > 0 {
+			t.Logf("stuck %s after deletionTimestamp %s", s.end.Sub(deletedAt).Round(time.Millisecond), deletedAt.Format(time.RFC3339))
+			return
+		}
+		if s.begin.After(latest) {
+			t.Fatalf("pod deleted with grace %s not stuck %s after its deletionTimestamp %s (--terminating.stuck-after=%s): the grace period is counted twice",
+				scenario.TerminatingGrace, s.begin.Sub(deletedAt).Round(time.Millisecond), deletedAt.Format(time.RFC3339), stuckAfter)
+		}
+		if time.Since(begin) > waitTimeout {
+			t.Fatal("timeout")
+		}
+		time.Sleep(pollEvery)
+	}
 }
