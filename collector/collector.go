@@ -43,9 +43,11 @@ type Collector struct {
 	bindDurations *prometheus.HistogramVec
 	self          *selfMetrics
 
-	// progressMu serialises collections, which update progress.
+	// progressMu serialises collections, which update progress and memos.
 	progressMu sync.Mutex
 	progress   map[string]*rolloutProgress
+	memos      map[string]*setMemo // see scrapecache.go
+	noMemo     bool                // derive every StatefulSet on every collection (tests)
 
 	startOnce sync.Once
 }
@@ -73,6 +75,7 @@ func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...O
 		binds:    newBindTracker(),
 		leases:   newLeaseTracker(),
 		progress: map[string]*rolloutProgress{},
+		memos:    map[string]*setMemo{},
 		self:     newSelfMetrics(),
 		bindDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "statefulset_pvc_bind_duration_seconds",
@@ -93,37 +96,37 @@ func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...O
 	return c, nil
 }
 
-// Start checks which optional kinds RBAC allows, starts the informers and the API probe,
-// and returns at once; everything stops when ctx is done.
+// Start starts the informers and the API probe and returns at once; everything stops
+// when ctx is done.
 func (c *Collector) Start(ctx context.Context) {
 	c.startOnce.Do(func() {
-		c.preflight(ctx)
 		for _, name := range allResources {
-			r := c.resources[name]
-			if r.enabled {
-				go r.informer.RunWithContext(ctx)
-			}
+			go c.resources[name].informer.RunWithContext(ctx)
 		}
 		go c.probeLoop(ctx)
 	})
 }
 
-// WaitForSync blocks until every enabled informer has listed once, or ctx ends. It
-// reports whether all synced.
+// WaitForSync blocks until the collector is Ready, or ctx ends. It reports whether it
+// became Ready.
 func (c *Collector) WaitForSync(ctx context.Context) bool {
-	var synced []cache.InformerSynced
-	for _, r := range c.resources {
-		if r.enabled {
-			synced = append(synced, r.informer.HasSynced)
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	for !c.Ready() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ticker.C:
 		}
 	}
-	return cache.WaitForCacheSync(ctx.Done(), synced...)
+	return true
 }
 
-// Ready tells whether every enabled informer has completed its first list.
+// Ready tells whether every enabled informer has completed its first list. An optional
+// kind that RBAC forbids does not hold readiness back.
 func (c *Collector) Ready() bool {
 	for _, r := range c.resources {
-		if r.enabled && !r.informer.HasSynced() {
+		if r.enabled() && !r.informer.HasSynced() {
 			return false
 		}
 	}
@@ -179,8 +182,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.bindDurations.Collect(ch)
 	for _, name := range allResources {
 		r := c.resources[name]
-		c.self.enabled.WithLabelValues(name).Set(boolFloat(r.enabled))
-		c.self.synced.WithLabelValues(name).Set(boolFloat(r.enabled && r.informer.HasSynced()))
+		enabled := r.enabled()
+		c.self.enabled.WithLabelValues(name).Set(boolFloat(enabled))
+		c.self.synced.WithLabelValues(name).Set(boolFloat(enabled && r.informer.HasSynced()))
 	}
 	c.self.collectDuration.Set(time.Since(start).Seconds())
 	c.self.collect(ch)
@@ -189,10 +193,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 	now := c.now()
 	view := c.clusterView()
+	globals := view.globals()
+	var deps viewDeps
+	recording := view.recording(&deps)
 	sets := c.resources[resStatefulSets].informer.GetStore().List()
 	sort.Slice(sets, func(i, j int) bool {
 		a, b := sets[i].(*appsv1.StatefulSet), sets[j].(*appsv1.StatefulSet)
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
 	})
 	podIndex := c.resources[resPods].informer.GetIndexer()
 	pvcIndex := c.resources[resPVCs].informer.GetIndexer()
@@ -209,6 +219,7 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 		seen[key] = true
 		in := statefulSetInputs{set: set}
 		pods, _ := podIndex.ByIndex(byStatefulSet, key)
+		in.pods = make([]*corev1.Pod, 0, len(pods))
 		for _, p := range pods {
 			in.pods = append(in.pods, p.(*corev1.Pod))
 		}
@@ -219,14 +230,31 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 				in.pvcs = append(in.pvcs, pvc.(*corev1.PersistentVolumeClaim))
 			}
 		}
-		h, next := derive(in, view, c.progress[key], now, &c.cfg)
-		c.progress[key] = next
-		emitWorkload(ch, h)
-		ch <- prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, c.restarts.total(key), set.Namespace, set.Name)
+		sortByName(in.pods)
+		sortByName(in.pvcs)
+		prev := c.progress[key]
+		m := c.memos[key]
+		if c.noMemo || m == nil || !m.valid(in, view, globals, prev, now, &c.cfg) {
+			deps.reset()
+			h, next := derive(in, recording, prev, now, &c.cfg)
+			c.progress[key] = next
+			m = newSetMemo(in, &deps, globals, h, next, now, &c.cfg, workloadSamples(h, nil))
+			m.restartLabels = []string{set.Namespace, set.Name}
+			c.memos[key] = m
+		}
+		for _, s := range m.samples {
+			ch <- s
+		}
+		ch <- newConstSample(restartsDesc, prometheus.CounterValue, c.restarts.total(key), m.restartLabels)
 	}
 	for key := range c.progress {
 		if !seen[key] {
 			delete(c.progress, key)
+		}
+	}
+	for key := range c.memos {
+		if !seen[key] {
+			delete(c.memos, key)
 		}
 	}
 }
@@ -289,7 +317,7 @@ func (c *Collector) clusterView() *clusterView {
 		}
 		return obj.(*storagev1.StorageClass)
 	}
-	if r := c.resources[resVolumeAttachments]; r.enabled {
+	if r := c.resources[resVolumeAttachments]; r.enabled() {
 		index := r.informer.GetIndexer()
 		v.attachments = func(pvName string) []*storagev1.VolumeAttachment {
 			objs, _ := index.ByIndex(byVolume, pvName)
@@ -300,7 +328,7 @@ func (c *Collector) clusterView() *clusterView {
 			return out
 		}
 	}
-	if r := c.resources[resPodDisruptionBudgets]; r.enabled {
+	if r := c.resources[resPodDisruptionBudgets]; r.enabled() {
 		index := r.informer.GetIndexer()
 		v.pdbs = func(namespace string) []*policyv1.PodDisruptionBudget {
 			objs, _ := index.ByIndex(cache.NamespaceIndex, namespace)
@@ -316,7 +344,7 @@ func (c *Collector) clusterView() *clusterView {
 
 func (c *Collector) collectLeases(ch chan<- prometheus.Metric) {
 	r := c.resources[resLeases]
-	if !r.enabled {
+	if !r.enabled() {
 		return
 	}
 	for _, obj := range r.informer.GetStore().List() {

@@ -142,7 +142,7 @@ func derive(in statefulSetInputs, view *clusterView, prev *rolloutProgress, now 
 // podOrdinal returns the ordinal of a pod named <set>-<ordinal>.
 func podOrdinal(setName, podName string) (int, bool) {
 	rest, ok := strings.CutPrefix(podName, setName+"-")
-	if !ok || rest == "" || (len(rest) > 1 && rest[0] == '0') || rest[0] == '+' {
+	if !ok || rest == "" || (len(rest) > 1 && rest[0] == '0') || rest[0] < '0' || rest[0] > '9' {
 		return 0, false
 	}
 	n, err := strconv.Atoi(rest)

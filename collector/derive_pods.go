@@ -6,9 +6,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// defaultGracePeriod is what Kubernetes uses when a pod sets no grace period.
-const defaultGracePeriod = 30 * time.Second
-
 func derivePods(h *health, in statefulSetInputs, view *clusterView, now time.Time, stuckAfter time.Duration) {
 	h.podsByPhase = make(map[corev1.PodPhase]int, len(podPhases))
 	for _, phase := range podPhases {
@@ -40,7 +37,7 @@ func derivePods(h *health, in statefulSetInputs, view *clusterView, now time.Tim
 		}
 		if p.DeletionTimestamp != nil {
 			h.terminating++
-			if now.Sub(p.DeletionTimestamp.Time) > gracePeriod(p)+stuckAfter {
+			if podStuck(p, now, stuckAfter) {
 				if status == "" {
 					status = nodeUnknown
 				}
@@ -55,13 +52,9 @@ func derivePods(h *health, in statefulSetInputs, view *clusterView, now time.Tim
 	}
 }
 
-// gracePeriod is the grace period a terminating pod was given.
-func gracePeriod(p *corev1.Pod) time.Duration {
-	switch {
-	case p.DeletionGracePeriodSeconds != nil:
-		return time.Duration(max(*p.DeletionGracePeriodSeconds, 0)) * time.Second
-	case p.Spec.TerminationGracePeriodSeconds != nil:
-		return time.Duration(max(*p.Spec.TerminationGracePeriodSeconds, 0)) * time.Second
-	}
-	return defaultGracePeriod
+// podStuck tells whether a terminating pod has outlived its deletion timestamp by more
+// than stuckAfter. The API server sets the deletion timestamp to the time of the delete
+// request plus the pod's grace period, so the grace period is already in it.
+func podStuck(p *corev1.Pod, now time.Time, stuckAfter time.Duration) bool {
+	return now.Sub(p.DeletionTimestamp.Time) > stuckAfter
 }

@@ -49,6 +49,8 @@ func deriveRisks(h *health, in statefulSetInputs, view *clusterView) {
 				break
 			}
 		}
-		h.risks[riskNoPDB] = !covered
+		// With no replica there is nothing a disruption could take down.
+		scaledToZero := set.Spec.Replicas != nil && *set.Spec.Replicas == 0
+		h.risks[riskNoPDB] = !covered && !scaledToZero
 	}
 }

@@ -70,10 +70,13 @@ func podVolumes(p *corev1.Pod, view *clusterView, fn func(pvc *corev1.Persistent
 	if view.pvc == nil || view.pv == nil {
 		return
 	}
+	// Several volumes may mount the same claim; it yields one sample.
+	seen := make(map[string]bool, len(p.Spec.Volumes))
 	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim == nil {
+		if v.PersistentVolumeClaim == nil || seen[v.PersistentVolumeClaim.ClaimName] {
 			continue
 		}
+		seen[v.PersistentVolumeClaim.ClaimName] = true
 		pvc := view.pvc(p.Namespace, v.PersistentVolumeClaim.ClaimName)
 		if pvc == nil || pvc.Spec.VolumeName == "" {
 			continue

@@ -16,7 +16,8 @@ type family struct {
 var workloadLabels = []string{"namespace", "statefulset"}
 
 func workloadDesc(name, help string, extraLabels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append(append([]string(nil), workloadLabels...), extraLabels...), nil)
+	labels := append(append([]string(nil), workloadLabels...), extraLabels...)
+	return shapedDesc(prometheus.NewDesc(name, help, labels, nil), labels)
 }
 
 func gauge(name, help string, extraLabels []string, samples func(h *health, add func(float64, ...string))) family {
@@ -39,13 +40,27 @@ func concat(lists ...[]family) []family {
 }
 
 func emitWorkload(ch chan<- prometheus.Metric, h *health) {
+	for _, m := range workloadSamples(h, nil) {
+		ch <- m
+	}
+}
+
+// workloadSamples appends the samples of every workload family to out. The samples
+// without extra labels share one label slice.
+func workloadSamples(h *health, out []prometheus.Metric) []prometheus.Metric {
+	base := []string{boundedLabel(h.namespace), boundedLabel(h.name)}
 	for _, f := range workloadFamilies {
 		f.samples(h, func(value float64, extra ...string) {
-			labels := append([]string{h.namespace, h.name}, extra...)
-			for i := range labels {
-				labels[i] = boundedLabel(labels[i])
+			labels := base
+			if len(extra) > 0 {
+				labels = make([]string, 0, len(base)+len(extra))
+				labels = append(labels, base...)
+				for _, v := range extra {
+					labels = append(labels, boundedLabel(v))
+				}
 			}
-			ch <- prometheus.MustNewConstMetric(f.desc, f.valueType, value, labels...)
+			out = append(out, newConstSample(f.desc, f.valueType, value, labels))
 		})
 	}
+	return out
 }

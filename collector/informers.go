@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -14,9 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -87,7 +86,11 @@ func statefulSetByClaimBase(obj any) ([]string, error) {
 	}
 	keys := make([]string, 0, len(s.Spec.VolumeClaimTemplates))
 	for _, t := range s.Spec.VolumeClaimTemplates {
-		keys = append(keys, s.Namespace+"/"+t.Name+"-"+s.Name)
+		// The API accepts two templates of the same name (they make one volume); their
+		// PVCs must be counted once.
+		if key := s.Namespace + "/" + t.Name + "-" + s.Name; !contains(keys, key) {
+			keys = append(keys, key)
+		}
 	}
 	return keys, nil
 }
@@ -104,7 +107,44 @@ func attachmentByVolume(obj any) ([]string, error) {
 type watchedResource struct {
 	name     string
 	informer cache.SharedIndexInformer
-	enabled  bool
+	optional bool
+
+	mu sync.Mutex
+	// forbidden is set while an optional kind's list or watch answers Forbidden;
+	// forbiddenAt is the informer's resource version at that moment.
+	forbidden   bool
+	forbiddenAt string
+}
+
+// markForbidden switches an optional kind off until its informer syncs again. It
+// reports whether this switched it off.
+func (r *watchedResource) markForbidden() bool {
+	if !r.optional {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.forbidden
+	r.forbidden = true
+	r.forbiddenAt = r.informer.LastSyncResourceVersion()
+	return !was
+}
+
+// enabled tells whether the resource's metrics are exported. An optional kind that RBAC
+// forbids is off; the informer keeps retrying with backoff, and the kind comes back on
+// as soon as a list or watch succeeds again (its resource version moves), so neither a
+// start during an API outage nor a passing 403 during a failover switches it off for
+// good.
+func (r *watchedResource) enabled() bool {
+	if !r.optional {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.forbidden && r.informer.LastSyncResourceVersion() != r.forbiddenAt {
+		r.forbidden = false
+	}
+	return !r.forbidden
 }
 
 // buildInformers creates one informer per resource from two factories: one for
@@ -139,18 +179,44 @@ func (c *Collector) buildInformers() error {
 	// alone (pods are tied to their StatefulSet by owner reference, not by labels).
 	selector := cfg.StatefulSetSelector
 	exclude := excludeSelector(cfg.ExcludeNamespaces)
-	stsInformer := c.namespaced.InformerFor(&appsv1.StatefulSet{}, func(client kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		ns := metav1.NamespaceAll
-		if len(cfg.Namespaces) == 1 {
-			ns = cfg.Namespaces[0]
-		}
-		return appsinformers.NewFilteredStatefulSetInformer(client, ns, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
+	ns := metav1.NamespaceAll
+	if len(cfg.Namespaces) == 1 {
+		ns = cfg.Namespaces[0]
+	}
+	client := c.client
+	stsInformer := slimInformer(c.namespaced, client, &appsv1.StatefulSet{}, transformStatefulSet,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.AppsV1().StatefulSets(ns).List(ctx, o)
+		}, client.AppsV1().StatefulSets(ns).Watch,
+		func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
 			o.FieldSelector = exclude
 		})
-	})
 
+	// The kinds with an object per pod (or per node) list in slimmed pages (listpages.go).
+	excludeNamespaces := func(o *metav1.ListOptions) { o.FieldSelector = exclude }
+	podInformer := slimInformer(c.namespaced, client, &corev1.Pod{}, transformPod,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.CoreV1().Pods(ns).List(ctx, o)
+		}, client.CoreV1().Pods(ns).Watch, excludeNamespaces)
+	pvcInformer := slimInformer(c.namespaced, client, &corev1.PersistentVolumeClaim{}, transformPVC,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.CoreV1().PersistentVolumeClaims(ns).List(ctx, o)
+		}, client.CoreV1().PersistentVolumeClaims(ns).Watch, excludeNamespaces)
 	zt := zoneTransforms{zoneKeys: cfg.ZoneLabels}
+	pvInformer := slimInformer(c.cluster, client, &corev1.PersistentVolume{}, zt.transformPV,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.CoreV1().PersistentVolumes().List(ctx, o)
+		}, client.CoreV1().PersistentVolumes().Watch, nil)
+	nodeInformer := slimInformer(c.cluster, client, &corev1.Node{}, zt.transformNode,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.CoreV1().Nodes().List(ctx, o)
+		}, client.CoreV1().Nodes().Watch, nil)
+	vaInformer := slimInformer(c.cluster, client, &storagev1.VolumeAttachment{}, transformVolumeAttachment,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.StorageV1().VolumeAttachments().List(ctx, o)
+		}, client.StorageV1().VolumeAttachments().Watch, nil)
+
 	specs := []struct {
 		name      string
 		informer  cache.SharedIndexInformer
@@ -158,18 +224,22 @@ func (c *Collector) buildInformers() error {
 		indexers  cache.Indexers
 	}{
 		{resStatefulSets, stsInformer, transformStatefulSet, cache.Indexers{byClaimBase: statefulSetByClaimBase}},
-		{resPods, c.namespaced.Core().V1().Pods().Informer(), transformPod, cache.Indexers{byStatefulSet: podByStatefulSet}},
-		{resPVCs, c.namespaced.Core().V1().PersistentVolumeClaims().Informer(), transformPVC, cache.Indexers{byClaimBase: pvcByClaimBase}},
-		{resPVs, c.cluster.Core().V1().PersistentVolumes().Informer(), zt.transformPV, nil},
-		{resNodes, c.cluster.Core().V1().Nodes().Informer(), zt.transformNode, nil},
+		{resPods, podInformer, transformPod, cache.Indexers{byStatefulSet: podByStatefulSet}},
+		{resPVCs, pvcInformer, transformPVC, cache.Indexers{byClaimBase: pvcByClaimBase}},
+		{resPVs, pvInformer, zt.transformPV, nil},
+		{resNodes, nodeInformer, zt.transformNode, nil},
 		{resStorageClasses, c.cluster.Storage().V1().StorageClasses().Informer(), transformStorageClass, nil},
-		{resVolumeAttachments, c.cluster.Storage().V1().VolumeAttachments().Informer(), transformVolumeAttachment, cache.Indexers{byVolume: attachmentByVolume}},
+		{resVolumeAttachments, vaInformer, transformVolumeAttachment, cache.Indexers{byVolume: attachmentByVolume}},
 		{resPodDisruptionBudgets, c.namespaced.Policy().V1().PodDisruptionBudgets().Informer(), transformPDB, nil},
 		{resLeases, c.leaseFactory.Coordination().V1().Leases().Informer(), transformLease, nil},
 	}
 	c.resources = map[string]*watchedResource{}
 	for _, s := range specs {
-		if err := s.informer.SetTransform(s.transform); err != nil {
+		transform := s.transform
+		if s.name != resLeases { // the lease tracker wants every renewal
+			transform = keepUnchanged(s.informer.GetIndexer(), transform)
+		}
+		if err := s.informer.SetTransform(transform); err != nil {
 			return fmt.Errorf("%s informer: %w", s.name, err)
 		}
 		if len(s.indexers) > 0 {
@@ -186,7 +256,7 @@ func (c *Collector) buildInformers() error {
 		if _, err := s.informer.AddEventHandler(c.eventHandler(name)); err != nil {
 			return fmt.Errorf("%s informer: %w", s.name, err)
 		}
-		c.resources[name] = &watchedResource{name: name, informer: s.informer, enabled: true}
+		c.resources[name] = &watchedResource{name: name, informer: s.informer, optional: optionalResources[name]}
 	}
 	return nil
 }
@@ -211,46 +281,14 @@ func (c *Collector) recordWatchError(resource string, err error) {
 	}
 	reason := classifyAPIError(err)
 	c.self.apiErrors.WithLabelValues(resource, reason).Inc()
+	// An optional kind that RBAC forbids, or that the API server does not serve, is
+	// switched off rather than holding readiness back.
+	if (reason == reasonForbidden || apierrors.IsNotFound(err)) && c.resources[resource].markForbidden() {
+		c.logger.Warn("optional resource switched off until RBAC allows it: the metrics that need it are not exported",
+			"resource", resource, "reason", reason, "err", err)
+		return
+	}
 	c.logger.Warn("list/watch failed", "resource", resource, "reason", reason, "err", err)
-}
-
-// preflight switches off the optional kinds that RBAC forbids (or that the API server
-// does not serve), so that the rest keeps working. An unreachable API leaves them on:
-// their informers retry like the others.
-func (c *Collector) preflight(ctx context.Context) {
-	checks := map[string]func(ctx context.Context) error{
-		resPodDisruptionBudgets: func(ctx context.Context) error {
-			ns := metav1.NamespaceAll
-			if len(c.cfg.Namespaces) == 1 {
-				ns = c.cfg.Namespaces[0]
-			}
-			_, err := c.client.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{Limit: 1})
-			return err
-		},
-		resVolumeAttachments: func(ctx context.Context) error {
-			_, err := c.client.StorageV1().VolumeAttachments().List(ctx, metav1.ListOptions{Limit: 1})
-			return err
-		},
-		resLeases: func(ctx context.Context) error {
-			_, err := c.client.CoordinationV1().Leases(c.cfg.LeaseNamespace).List(ctx, metav1.ListOptions{Limit: 1})
-			return err
-		},
-	}
-	for _, name := range allResources {
-		check, ok := checks[name]
-		if !ok {
-			continue
-		}
-		checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := check(checkCtx)
-		cancel()
-		if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
-			c.resources[name].enabled = false
-			c.self.apiErrors.WithLabelValues(name, classifyAPIError(err)).Inc()
-			c.logger.Warn("optional resource switched off: the metrics that need it are not exported",
-				"resource", name, "reason", classifyAPIError(err), "err", err)
-		}
-	}
 }
 
 // eventHandler keeps the trackers and the last-event timestamps up to date.

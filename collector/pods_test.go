@@ -182,12 +182,13 @@ func TestPodsTerminating(t *testing.T) {
 	nodeA := newNode("node-a", "topology.kubernetes.io/zone", "a")
 	runPodCases(t, []podCase{
 		{
-			// deletionGracePeriodSeconds wins over the spec; stuck once now - deletion > 60s + 5m.
-			name: "deletionGracePeriodSeconds: boundary",
+			// The deletion timestamp already holds the grace period: stuck once now - deletion > 5m,
+			// whatever the grace fields say.
+			name: "deletionGracePeriodSeconds is not added again: boundary",
 			set:  newStatefulSet("ns", "web", 2),
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
 				return []runtime.Object{nodeA,
-					newPod(s, 0, deletedAt(6*time.Minute, ptr.To[int64](60), ptr.To[int64](3600))),
+					newPod(s, 0, deletedAt(5*time.Minute, ptr.To[int64](60), ptr.To[int64](3600))),
 					newPod(s, 1)}
 			},
 			names:   names,
@@ -198,10 +199,10 @@ func TestPodsTerminating(t *testing.T) {
 				statefulset_pod_stuck_terminating{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
 		},
 		{
-			name: "spec terminationGracePeriodSeconds when the deletion grace is unset: boundary",
+			name: "spec terminationGracePeriodSeconds is not added either: boundary",
 			set:  newStatefulSet("ns", "web", 1),
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				return []runtime.Object{nodeA, newPod(s, 0, deletedAt(7*time.Minute, nil, ptr.To[int64](120)))}
+				return []runtime.Object{nodeA, newPod(s, 0, deletedAt(5*time.Minute, nil, ptr.To[int64](120)))}
 			},
 			names:   names,
 			want:    `statefulset_pods_terminating{namespace="ns",statefulset="web"} 1`,
@@ -211,10 +212,10 @@ func TestPodsTerminating(t *testing.T) {
 				statefulset_pod_stuck_terminating{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
 		},
 		{
-			name: "default 30s grace when neither is set: boundary",
+			name: "no grace fields: boundary",
 			set:  newStatefulSet("ns", "web", 1),
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				return []runtime.Object{nodeA, newPod(s, 0, deletedAt(5*time.Minute+30*time.Second, nil, nil))}
+				return []runtime.Object{nodeA, newPod(s, 0, deletedAt(5*time.Minute, nil, nil))}
 			},
 			names:   names,
 			want:    `statefulset_pods_terminating{namespace="ns",statefulset="web"} 1`,

@@ -42,18 +42,26 @@ func desiredLines(namespaces ...string) string {
 	return lines(out...)
 }
 
-func TestFakeClientsetIgnoresFieldSelectors(t *testing.T) {
-	// The collector cannot rely on the field selector that excludes namespaces being
-	// honoured (the fake clientset ignores it), so it filters again; this documents why
-	// the namespace tests below pass through that second filter.
-	client := fake.NewClientset(scopeObjects()...)
-	list, err := client.AppsV1().StatefulSets("").List(context.Background(), metav1.ListOptions{FieldSelector: excludeSelector([]string{"b"})})
+func TestFakeClientsetSelectors(t *testing.T) {
+	// What the scope tests below rely on. The StatefulSet transform drops labels, so
+	// --statefulset.selector works only if the List honours label selectors, which the
+	// fake clientset does. The fake ignores field selectors, so the excluded-namespace
+	// tests exercise the collector's own namespace filter.
+	objs := scopeObjects()
+	objs = append(objs, newStatefulSet("a", "labelled", 1, withLabels("tier", "db")))
+	client := fake.NewClientset(objs...)
+	list, err := client.AppsV1().StatefulSets("").List(context.Background(), metav1.ListOptions{LabelSelector: "tier=db"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Items) != 3 {
-		t.Skipf("the fake clientset now honours field selectors (%d items); the second filter is still exercised", len(list.Items))
+	if len(list.Items) != 1 || list.Items[0].Name != "labelled" {
+		t.Fatalf("label selector not honoured: %d items", len(list.Items))
 	}
+	list, err = client.AppsV1().StatefulSets("").List(context.Background(), metav1.ListOptions{FieldSelector: excludeSelector([]string{"b"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("field selector %q: the fake lists %d of 4 StatefulSets", excludeSelector([]string{"b"}), len(list.Items))
 }
 
 func TestNamespaceScope(t *testing.T) {

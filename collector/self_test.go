@@ -11,10 +11,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -187,26 +189,78 @@ func TestForbiddenOptionalResources(t *testing.T) {
 	}
 }
 
-func TestPreflightLeavesResourcesOnWhenUnreachable(t *testing.T) {
-	refused := envReactor{verb: "list", resource: "leases", fn: func(k8stesting.Action) (bool, runtime.Object, error) {
+// TestOptionalKindFollowsRBAC: a connection error leaves an optional kind on, Forbidden
+// switches it off without holding readiness back, and once RBAC allows it again it comes
+// back by itself, so an outage at start-up or a passing 403 never switches it off for good.
+func TestOptionalKindFollowsRBAC(t *testing.T) {
+	var pdbAllowed atomic.Bool
+	refused := func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, &url.Error{Op: "Get", URL: "https://10.0.0.1/apis", Err: &net.OpError{Op: "dial", Net: "tcp",
 			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
-	}}
+	}
+	forbiddenUntilAllowed := func(k8stesting.Action) (bool, runtime.Object, error) {
+		if pdbAllowed.Load() {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "policy", Resource: "poddisruptionbudgets"}, "", errors.New("RBAC: access denied"))
+	}
 	d := DefaultConfig()
 	cfg := &d
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	client := newFakeClient(newLease("kube-scheduler", "a", 0))
-	client.PrependReactor(refused.verb, refused.resource, refused.fn)
-	c, err := New(client, *cfg, discardLogger())
+	set := newStatefulSet("ns", "web", 3)
+	client := newFakeClient(set, newLease("kube-scheduler", "a", 0), newPDB("ns", "web", set.Spec.Selector))
+	client.PrependReactor("list", "leases", refused)
+	client.PrependReactor("list", "poddisruptionbudgets", forbiddenUntilAllowed)
+	c, err := New(client, *cfg, discardLogger(), WithProbe(func(context.Context) error { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.preflight(context.Background())
-	if !c.resources[resLeases].enabled {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Start(ctx)
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("the PDB list to be refused", func() bool { return !c.resources[resPodDisruptionBudgets].enabled() })
+	waitFor("the lease list to fail", func() bool {
+		return testutil.ToFloat64(c.self.apiErrors.WithLabelValues(resLeases, reasonConnectionRefused)) > 0
+	})
+	if !c.resources[resLeases].enabled() {
 		t.Fatal("leases switched off on a connection error; only RBAC refusals switch a kind off")
 	}
+	if c.Ready() {
+		t.Fatal("ready although the leases never listed")
+	}
+	expectExposition(t, c, `
+		statefulset_ha_risk{namespace="ns",risk="no_readiness_probe",statefulset="web"} 0
+		statefulset_ha_risk{namespace="ns",risk="singleton",statefulset="web"} 0
+		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="web"} 0
+	`, "statefulset_ha_risk")
+	if v := testutil.ToFloat64(c.self.enabled.WithLabelValues(resPodDisruptionBudgets)); v != 0 {
+		t.Fatalf("statefulset_exporter_resource_enabled{resource=\"poddisruptionbudgets\"} = %v, want 0", v)
+	}
+
+	pdbAllowed.Store(true)
+	waitFor("the PDBs to come back", func() bool {
+		r := c.resources[resPodDisruptionBudgets]
+		return r.enabled() && r.informer.HasSynced()
+	})
+	expectExposition(t, c, `
+		statefulset_ha_risk{namespace="ns",risk="no_pdb",statefulset="web"} 0
+		statefulset_ha_risk{namespace="ns",risk="no_readiness_probe",statefulset="web"} 0
+		statefulset_ha_risk{namespace="ns",risk="singleton",statefulset="web"} 0
+		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="web"} 0
+	`, "statefulset_ha_risk")
 }
 
 // probeSwitch is a probe whose result the test changes.

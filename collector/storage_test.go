@@ -196,6 +196,19 @@ func TestPVCNaming(t *testing.T) {
 	`, "statefulset_pvcs")
 }
 
+func TestDuplicateClaimTemplates(t *testing.T) {
+	// The API accepts two volume claim templates of the same name; the PVCs count once.
+	set := newStatefulSet("ns", "db", 2, withClaimTemplates("data", "data"))
+	env := newTestEnv(t, nil, set, newStorageClass("gp3", storagev1.VolumeBindingImmediate, ebs, false),
+		newPVC(set, "data", 0, corev1.ClaimBound), newPVC(set, "data", 1, corev1.ClaimPending))
+	env.expect(lines(
+		`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 1`,
+		`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
+		`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
+		pendingLine("data-db-1", "provisioning", testNow.Add(-20*time.Minute)),
+	), "statefulset_pvcs", "statefulset_pvc_pending_created_timestamp_seconds")
+}
+
 func TestClaimBaseAndPodOrdinal(t *testing.T) {
 	for _, tc := range []struct {
 		name, base string
@@ -232,6 +245,8 @@ func TestClaimBaseAndPodOrdinal(t *testing.T) {
 		{"web", "web-01", 0, false},
 		{"web", "web-+1", 0, false},
 		{"web", "web--1", 0, false},
+		{"web", "web--0", 0, false},
+		{"web", "web- 1", 0, false},
 		{"web", "web-", 0, false},
 		{"web", "web-x", 0, false},
 		{"web", "web-1x", 0, false},

@@ -25,7 +25,7 @@ var (
 // fullMeta is object metadata with every commonly set field populated.
 func fullMeta(ns, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
-		Namespace: ns, Name: name, UID: "uid-" + "x", ResourceVersion: "42", Generation: 7,
+		Namespace: ns, Name: name, UID: "uid-x", ResourceVersion: "42", Generation: 7,
 		CreationTimestamp: tCreated,
 		GenerateName:      name + "-",
 		Labels:            map[string]string{"app": "web", "tier": "db"},

@@ -187,6 +187,23 @@ func TestVolumeZoneMismatch(t *testing.T) {
 			},
 		},
 		{
+			// Volume names are unique in a pod, claim names need not be: one sample per claim.
+			name: "two volumes of the pod mount the same claim",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				pvc := newPVC(s, "data", 0, corev1.ClaimBound)
+				pod := newPod(s, 0)
+				pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "again", VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name, ReadOnly: true}}})
+				unsched := newPod(s, 1, unscheduled)
+				unsched.Spec.Volumes = append(unsched.Spec.Volumes, unsched.Spec.Volumes[0])
+				unsched.Spec.Volumes[1].Name = "again"
+				pvc1 := newPVC(s, "data", 1, corev1.ClaimBound)
+				return []runtime.Object{newNode("node-a", zoneKey, "b"), pod, pvc, newZonalPV(pvc, zoneKey, "a"),
+					unsched, pvc1, newZonalPV(pvc1, zoneKey, "a")}
+			},
+			want: mismatchLine("web-0", "data-web-0", "a", "b", 1),
+		},
+		{
 			name: "PV object missing or PVC missing: no sample",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
 				return []runtime.Object{newNode("node-a", zoneKey, "a"), newPod(s, 0), newPod(s, 1), newPVC(s, "data", 0, corev1.ClaimBound)}

@@ -75,7 +75,9 @@ func (k *kubeFlags) load() (*rest.Config, string, error) {
 }
 
 // newAPIProbe returns the reachability probe: a GET of /version with its own timeout,
-// on a client separate from the watches (a client-wide timeout would cut them).
+// on a client separate from the watches (a client-wide timeout would cut them). It does
+// not retry: client-go would otherwise retry a 429 or a 5xx with Retry-After up to 10
+// times within the probe's timeout, and report API throttling as a timeout.
 func newAPIProbe(cfg *rest.Config, interval time.Duration) (func(context.Context) error, error) {
 	probeCfg := rest.CopyConfig(cfg)
 	probeCfg.Timeout = min(max(interval, time.Second), 10*time.Second)
@@ -84,6 +86,6 @@ func newAPIProbe(cfg *rest.Config, interval time.Duration) (func(context.Context
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		return client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
+		return client.Discovery().RESTClient().Get().AbsPath("/version").MaxRetries(0).Do(ctx).Error()
 	}, nil
 }

@@ -78,7 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *webFlags.WebConfigFile != "" {
 		if err := web.Validate(*webFlags.WebConfigFile); err != nil {
-			fmt.Fprintf(stderr, "statefulset-exporter: --web.config.file: %v\n", err)
+			// YAML errors span several lines ("yaml: unmarshal errors:\n  line 4: ...").
+			fmt.Fprintf(stderr, "statefulset-exporter: --web.config.file: %s\n", strings.Join(strings.Fields(err.Error()), " "))
 			return exitUsage
 		}
 	}

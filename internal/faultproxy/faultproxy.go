@@ -104,7 +104,7 @@ type Proxy struct {
 	server   *http.Server
 	certPEM  []byte // nil for plain HTTP
 
-	mode    atomic.Value // Mode
+	mode    atomic.Value  // Mode
 	changed chan struct{} // closed and replaced on every mode change
 
 	mu      sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/statefulset-exporter/statefulset-exporter/mixin"
@@ -45,6 +46,13 @@ const durationScale = 10
 
 // testMixinConfig returns mixin.TestConfig with every time.Duration field divided by
 // durationScale. Fields added to mixin.Config later are shortened too.
+//
+// One exception: StatefulSetHighRestartRate reads a 5-minute rate (the recording rule),
+// which no configuration shortens. Its "for" keeps the default so that it never fires
+// here: the scenarios write a pod's restartCount in one jump right after creating it,
+// which a scrape can catch in between, and a 5-minute rate of that jump with a
+// seconds-long "for" would fire at random, unlike a real crash loop, whose restarts the
+// kubelet's back-off spreads over minutes.
 func testMixinConfig() mixin.Config {
 	c := mixin.TestConfig()
 	v := reflect.ValueOf(&c).Elem()
@@ -54,6 +62,7 @@ func testMixinConfig() mixin.Config {
 			f.SetInt(f.Int() / durationScale)
 		}
 	}
+	c.RestartRateFor = mixin.DefaultConfig().RestartRateFor
 	return c
 }
 
@@ -78,7 +87,7 @@ scrape_configs:
     honor_labels: true
     static_configs:
       - targets: ['%[5]s']
-`, scrapeInterval, clusterLabel, ruleFileName, alertmanagerAddr, exporterAddr)
+`, promDuration(scrapeInterval), clusterLabel, ruleFileName, alertmanagerAddr, exporterAddr)
 }
 
 // alertmanagerConfig returns the shipped Alertmanager configuration with two kinds of
@@ -107,7 +116,7 @@ func alertmanagerConfig(shipped []byte, webhookURL string) ([]byte, error) {
 	}
 	// The root route always gets the test timers (a missing key would mean Alertmanager's
 	// defaults, which are minutes); child routes only where they override them.
-	route["group_wait"], route["group_interval"], route["repeat_interval"] = groupWait.String(), groupInterval.String(), repeatInterval.String()
+	route["group_wait"], route["group_interval"], route["repeat_interval"] = promDuration(groupWait), promDuration(groupInterval), promDuration(repeatInterval)
 	shortenTimers(route)
 
 	receivers, ok := doc["receivers"].([]any)
@@ -140,7 +149,7 @@ func alertmanagerConfig(shipped []byte, webhookURL string) ([]byte, error) {
 func shortenTimers(route map[string]any) {
 	for key, d := range map[string]time.Duration{"group_wait": groupWait, "group_interval": groupInterval, "repeat_interval": repeatInterval} {
 		if _, ok := route[key]; ok {
-			route[key] = d.String()
+			route[key] = promDuration(d)
 		}
 	}
 	children, _ := route["routes"].([]any)
@@ -150,6 +159,9 @@ func shortenTimers(route map[string]any) {
 		}
 	}
 }
+
+// promDuration formats d the way Prometheus and Alertmanager write durations ("1h").
+func promDuration(d time.Duration) string { return model.Duration(d).String() }
 
 // receiverPath returns the webhook path of the shipped receiver for a severity.
 func receiverPath(severity string) string {

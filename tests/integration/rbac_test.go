@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -405,15 +404,7 @@ func TestOptionalResourcesForbidden(t *testing.T) {
 // forbidden, while the API server refuses connections (a control-plane failover), then
 // lets the API server through. The exporter must end up as if it had started with the
 // API up: the forbidden kinds switched off and /readyz 200.
-//
-// Known bug: the preflight RBAC check runs once at start-up (collector/informers.go
-// preflight); when it cannot reach the API server it leaves the optional kinds on, their
-// informers then fail with Forbidden forever and /readyz stays 503. Run with
-// STATEFULSET_EXPORTER_KNOWN_BUGS=1.
 func TestOptionalForbiddenAfterStartupOutage(t *testing.T) {
-	if os.Getenv(knownBugsEnv) == "" {
-		t.Skipf("known bug: an API outage at start-up keeps forbidden optional kinds on and /readyz 503 for good (collector/informers.go); set %s=1 to run", knownBugsEnv)
-	}
 	t.Parallel()
 	f := env(t)
 	kubeconfig := f.reducedRBAC(t)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -326,7 +325,7 @@ func TestScenarios(t *testing.T) {
 			statefulset_container_restarts_total 0
 		`)},
 		// Scaled to 0: ratio 1, no rollout, no stall; single_zone has no sample (no Ready
-		// pod has a zone). no_pdb still applies: no PodDisruptionBudget selects the pods.
+		// pod has a zone), and no_pdb is 0: with no replica nothing can be disrupted.
 		{name: "scaled-to-zero", want: static(`
 			statefulset_replicas_desired 0
 			statefulset_replicas_current 0
@@ -355,7 +354,7 @@ func TestScenarios(t *testing.T) {
 			statefulset_ready_zones 0
 			statefulset_volume_attachment_errors 0
 			statefulset_ha_risk{risk="singleton"} 0
-			statefulset_ha_risk{risk="no_pdb"} 1
+			statefulset_ha_risk{risk="no_pdb"} 0
 			statefulset_ha_risk{risk="zero_grace_period"} 0
 			statefulset_ha_risk{risk="no_readiness_probe"} 0
 			statefulset_container_restarts_total 0
@@ -607,20 +606,11 @@ func TestStuckTerminating(t *testing.T) {
 		deletedAt.Format(time.RFC3339), grace, s.end.Sub(deletedAt).Round(time.Millisecond), stuckAfter)
 }
 
-// knownBugsEnv, when set, runs the tests of bugs that are reported but not fixed yet.
-const knownBugsEnv = "STATEFULSET_EXPORTER_KNOWN_BUGS"
-
 // TestStuckTerminatingCountsGraceOnce deletes a pod with a 4s grace period. Kubernetes
 // sets deletionTimestamp to the time of the delete call plus the grace period, so the
 // pod is past its grace period at deletionTimestamp and must be reported stuck
 // --terminating.stuck-after later (2s), not a grace period later still (6s).
-//
-// Known bug: collector/derive_pods.go adds the grace period to deletionTimestamp again.
-// Run with STATEFULSET_EXPORTER_KNOWN_BUGS=1.
 func TestStuckTerminatingCountsGraceOnce(t *testing.T) {
-	if os.Getenv(knownBugsEnv) == "" {
-		t.Skipf("known bug: the grace period is counted twice (collector/derive_pods.go); set %s=1 to run", knownBugsEnv)
-	}
 	t.Parallel()
 	f := env(t)
 	const ns = "terminating-grace"

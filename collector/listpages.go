@@ -1,0 +1,156 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// listPageSize is how many objects one page of an initial list holds.
+const listPageSize = 500
+
+// Lists in pages, slimmed page by page.
+//
+// A reflector lists with resourceVersion=0, which the API server answers from its watch
+// cache in one response however large: on 150,000 pods that is several hundred
+// megabytes of protobuf, held twice while decoding, plus every decoded pod, before the
+// transform functions drop what the exporter does not keep. slimPagedList asks for pages
+// instead (resourceVersion="" or resourceVersionMatch=NotOlderThan, which the watch
+// cache paginates) and applies the transform to each page as it arrives, so that only
+// one page of full objects is alive at a time. It returns the slimmed items in a
+// metav1.List, from which the reflector takes them without copying.
+//
+// When the API server supports streaming lists (WatchList), the reflector does not list
+// at all and transforms the objects as they stream in.
+
+type listFunc func(ctx context.Context, opts metav1.ListOptions) (k8sruntime.Object, error)
+
+type watchFunc func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+
+// slimListWatch lists in slimmed pages and watches as usual. tweak, when set, adjusts
+// the options of both.
+func slimListWatch(list listFunc, watchFn watchFunc, tweak func(*metav1.ListOptions), transform cache.TransformFunc) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (k8sruntime.Object, error) {
+			if tweak != nil {
+				tweak(&opts)
+			}
+			return slimPagedList(ctx, opts, list, transform)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			if tweak != nil {
+				tweak(&opts)
+			}
+			return watchFn(ctx, opts)
+		},
+	}
+}
+
+// slimPagedList lists everything opts selects, page by page, transforming every item.
+func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, transform cache.TransformFunc) (k8sruntime.Object, error) {
+	if opts.Limit == 0 || opts.Continue != "" {
+		opts.Limit = listPageSize
+	}
+	opts.Continue = ""
+	switch {
+	case opts.ResourceVersion == "0":
+		// "Any version" ignores the limit; the most recent version honours it.
+		opts.ResourceVersion = ""
+	case opts.ResourceVersion != "" && opts.ResourceVersionMatch == "":
+		// What a reflector means by a version, and what the watch cache paginates.
+		opts.ResourceVersionMatch = metav1.ResourceVersionMatchNotOlderThan
+	}
+	out := &metav1.List{}
+	for {
+		page, err := list(ctx, opts)
+		if err != nil {
+			if opts.Continue != "" && apierrors.IsResourceExpired(err) {
+				// The snapshot the pages came from is gone: start over in one piece, as
+				// client-go's pager does.
+				opts.Limit, opts.Continue, opts.ResourceVersion, opts.ResourceVersionMatch = 0, "", "", ""
+				out.Items = out.Items[:0]
+				if page, err = list(ctx, opts); err != nil {
+					return nil, err
+				}
+			} else {
+				return nil, err
+			}
+		}
+		if err := meta.EachListItem(page, func(obj k8sruntime.Object) error {
+			slim, err := transform(obj)
+			if err != nil {
+				return err
+			}
+			o, ok := slim.(k8sruntime.Object)
+			if !ok {
+				return fmt.Errorf("transform returned %T, not a runtime.Object", slim)
+			}
+			out.Items = append(out.Items, k8sruntime.RawExtension{Object: o})
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		lm, err := meta.ListAccessor(page)
+		if err != nil {
+			return nil, err
+		}
+		if lm.GetContinue() == "" || opts.Limit == 0 {
+			out.ResourceVersion = lm.GetResourceVersion()
+			return out, nil
+		}
+		opts.Continue = lm.GetContinue()
+		// Continuation pages must not repeat the version.
+		opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
+	}
+}
+
+// slimInformer makes the factory's informer of obj's kind, listing in slimmed pages
+// with list, watching with watchFn, both with tweak applied.
+func slimInformer(factory informers.SharedInformerFactory, client kubernetes.Interface, obj k8sruntime.Object, transform cache.TransformFunc, list listFunc, watchFn watchFunc, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	return factory.InformerFor(obj, func(_ kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		lw := slimListWatch(list, watchFn, tweak, transform)
+		return cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, client), obj, resync, cache.Indexers{})
+	})
+}
+
+// keepUnchanged wraps an informer's transform: when the slimmed object equals the one
+// cached under its key except for its resourceVersion, it returns the cached object, so
+// that updates that change nothing the exporter keeps (node heartbeats, PDB status,
+// annotations) leave the cache as it is and do not invalidate the memoised derivations
+// (scrapecache.go). The cached object may lag behind the latest resourceVersion, which
+// nothing reads.
+func keepUnchanged(store cache.Store, transform cache.TransformFunc) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		slim, err := transform(obj)
+		if err != nil || slim == obj {
+			return slim, err
+		}
+		cached, ok, err := store.Get(slim)
+		if err != nil || !ok {
+			return slim, nil
+		}
+		newMeta, err1 := meta.Accessor(slim)
+		oldMeta, err2 := meta.Accessor(cached)
+		if err1 != nil || err2 != nil {
+			return slim, nil
+		}
+		rv := newMeta.GetResourceVersion()
+		newMeta.SetResourceVersion(oldMeta.GetResourceVersion())
+		same := equality.Semantic.DeepEqual(cached, slim)
+		newMeta.SetResourceVersion(rv)
+		if same {
+			return cached, nil
+		}
+		return slim, nil
+	}
+}

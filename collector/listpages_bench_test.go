@@ -1,0 +1,106 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
+)
+
+// TestSlimPagedList checks the paginated, slimmed initial list of listpages.go against a
+// lister that pages like the API server, and its fallback when a continue token expires.
+func TestSlimPagedList(t *testing.T) {
+	var all []corev1.Pod
+	for i := range 1234 {
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("p-%d", i),
+			Annotations: map[string]string{"big": "dropped by the transform"}}}
+		all = append(all, p)
+	}
+	for _, expire := range []bool{false, true} {
+		var calls []metav1.ListOptions
+		list := func(_ context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			calls = append(calls, o)
+			start := 0
+			if o.Continue != "" {
+				if expire {
+					return nil, apierrors.NewResourceExpired("continue token expired")
+				}
+				fmt.Sscan(o.Continue, &start)
+			}
+			end := len(all)
+			if o.Limit > 0 {
+				end = min(start+int(o.Limit), len(all))
+			}
+			out := &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "42"}, Items: append([]corev1.Pod(nil), all[start:end]...)}
+			if end < len(all) {
+				out.Continue = fmt.Sprint(end)
+			}
+			return out, nil
+		}
+		obj, err := slimPagedList(context.Background(), metav1.ListOptions{ResourceVersion: "0", Limit: 500}, list, transformPod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := meta.ExtractListWithAlloc(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != len(all) {
+			t.Fatalf("expire=%v: %d items, want %d", expire, len(items), len(all))
+		}
+		for i, it := range items {
+			p := it.(*corev1.Pod)
+			if p.Name != all[i].Name || p.Annotations != nil {
+				t.Fatalf("expire=%v: item %d is %s with annotations %v", expire, i, p.Name, p.Annotations)
+			}
+		}
+		if rv := obj.(*metav1.List).ResourceVersion; rv != "42" {
+			t.Errorf("list resourceVersion %q", rv)
+		}
+		if calls[0].ResourceVersion != "" || calls[0].Limit != listPageSize {
+			t.Errorf("first page asked with %+v, want the latest version in pages", calls[0])
+		}
+		if want := map[bool]int{false: 3, true: 3}[expire]; len(calls) != want {
+			t.Errorf("expire=%v: %d list calls, want %d", expire, len(calls), want)
+		}
+	}
+	// A relist at a known version keeps it, as NotOlderThan, which the watch cache pages.
+	var got metav1.ListOptions
+	_, _ = slimPagedList(context.Background(), metav1.ListOptions{ResourceVersion: "17"}, func(_ context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+		got = o
+		return &corev1.PodList{}, nil
+	}, transformPod)
+	if got.ResourceVersion != "17" || got.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan || got.Limit != listPageSize {
+		t.Errorf("relist asked with %+v", got)
+	}
+}
+
+// TestKeepUnchanged checks that an update changing only what the transform drops keeps
+// the cached object, and that any kept change replaces it.
+func TestKeepUnchanged(t *testing.T) {
+	store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	transform := keepUnchanged(store, transformPod)
+	pod := func(rv, note string, ready corev1.ConditionStatus) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", ResourceVersion: rv, Annotations: map[string]string{"note": note}},
+			Status:     corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}},
+		}
+	}
+	first, _ := transform(pod("1", "a", corev1.ConditionTrue))
+	if err := store.Add(first); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := transform(pod("2", "b", corev1.ConditionTrue)); got != first {
+		t.Error("an update of dropped fields replaced the cached pod")
+	}
+	changed, _ := transform(pod("3", "b", corev1.ConditionFalse))
+	if changed == first || changed.(*corev1.Pod).ResourceVersion != "3" {
+		t.Error("a kept change did not replace the cached pod")
+	}
+}

@@ -1,0 +1,302 @@
+package collector
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+
+	"github.com/statefulset-exporter/statefulset-exporter/tests/bench/fixture"
+)
+
+// TestMemoMatchesFreshDerivation checks the memoised collection (scrapecache.go)
+// against one that derives every StatefulSet on every collection: two collectors hold
+// the same fixture cluster, receive the same random changes of every kind the
+// derivations read, and their clocks advance past the rollout-stall and stuck-terminating
+// thresholds. After every step their whole expositions must be equal.
+func TestMemoMatchesFreshDerivation(t *testing.T) {
+	clock := &testClock{t: benchNow}
+	memo := newBenchEnv(t, 400, WithClock(clock.Now))
+	fresh := newBenchEnv(t, 400, WithClock(clock.Now))
+	fresh.c.noMemo = true
+	envs := []*benchEnv{memo, fresh}
+	rnd := rand.New(rand.NewPCG(1, 2))
+
+	// change applies fn to a copy of the cached object of resource at key, in both envs.
+	change := func(resource, key string, fn func(obj any) any) {
+		for _, e := range envs {
+			old, ok, _ := e.c.resources[resource].informer.GetIndexer().GetByKey(key)
+			if !ok {
+				continue
+			}
+			obj := fn(old.(k8sruntime.Object).DeepCopyObject())
+			if obj == nil {
+				if err := e.c.resources[resource].informer.GetIndexer().Delete(old); err != nil {
+					t.Fatal(err)
+				}
+				e.handler(resource).OnDelete(old)
+				continue
+			}
+			e.update(t, resource, old, obj)
+		}
+	}
+	keys := func(resource string) []string { return memo.c.resources[resource].informer.GetIndexer().ListKeys() }
+	pick := func(resource string) string {
+		ks := keys(resource)
+		if len(ks) == 0 {
+			return ""
+		}
+		return ks[rnd.IntN(len(ks))]
+	}
+	add := func(resource string, obj any) {
+		for _, e := range envs {
+			if err := e.c.resources[resource].informer.GetIndexer().Add(obj); err != nil {
+				t.Fatal(err)
+			}
+			e.handler(resource).OnAdd(obj, false)
+		}
+	}
+
+	steps := []func(){
+		func() { // a pod restarts and crash-loops, or recovers
+			change(resPods, pick(resPods), func(o any) any {
+				p := o.(*corev1.Pod)
+				if len(p.Status.ContainerStatuses) == 0 {
+					return p
+				}
+				cs := &p.Status.ContainerStatuses[0]
+				if cs.State.Waiting == nil {
+					cs.RestartCount++
+					cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
+				} else {
+					cs.State.Waiting = nil
+				}
+				return p
+			})
+		},
+		func() { // a pod turns NotReady or Ready
+			change(resPods, pick(resPods), func(o any) any {
+				p := o.(*corev1.Pod)
+				for i := range p.Status.Conditions {
+					if p.Status.Conditions[i].Type == corev1.PodReady {
+						p.Status.Conditions[i].Status = map[bool]corev1.ConditionStatus{true: corev1.ConditionFalse, false: corev1.ConditionTrue}[p.Status.Conditions[i].Status == corev1.ConditionTrue]
+					}
+				}
+				return p
+			})
+		},
+		func() { // a pod starts terminating
+			ago, grace := time.Duration(rnd.IntN(600))*time.Second, int64(rnd.IntN(120))
+			change(resPods, pick(resPods), func(o any) any {
+				p := o.(*corev1.Pod)
+				if p.DeletionTimestamp == nil {
+					p.DeletionTimestamp = &metav1.Time{Time: clock.Now().Add(-ago)}
+					p.DeletionGracePeriodSeconds = ptr.To(grace)
+				}
+				return p
+			})
+		},
+		func() { change(resPods, pick(resPods), func(any) any { return nil }) }, // a pod is deleted
+		func() { // a pod is rescheduled on another node
+			nodes := keys(resNodes)
+			if len(nodes) == 0 {
+				return
+			}
+			node := nodes[rnd.IntN(len(nodes))]
+			change(resPods, pick(resPods), func(o any) any {
+				p := o.(*corev1.Pod)
+				p.Spec.NodeName = node
+				return p
+			})
+		},
+		func() { // a node's Ready condition flips, it is cordoned or becomes unreachable
+			what := rnd.IntN(3)
+			change(resNodes, pick(resNodes), func(o any) any {
+				n := o.(*corev1.Node)
+				switch what {
+				case 0:
+					for i := range n.Status.Conditions {
+						n.Status.Conditions[i].Status = map[bool]corev1.ConditionStatus{true: corev1.ConditionFalse, false: corev1.ConditionTrue}[n.Status.Conditions[i].Status == corev1.ConditionTrue]
+					}
+				case 1:
+					n.Spec.Unschedulable = !n.Spec.Unschedulable
+				case 2:
+					n.Spec.Taints = []corev1.Taint{{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}
+				}
+				return n
+			})
+		},
+		func() { // a node moves zone, or is deleted
+			del, zone := rnd.IntN(3) == 0, fixture.Zones[rnd.IntN(len(fixture.Zones))]
+			change(resNodes, pick(resNodes), func(o any) any {
+				if del {
+					return nil
+				}
+				n := o.(*corev1.Node)
+				n.Labels = map[string]string{fixture.NodeZoneKey: zone}
+				return n
+			})
+		},
+		func() { // a volume's zone changes, or the volume is deleted
+			del, zone := rnd.IntN(4) == 0, fixture.Zones[rnd.IntN(len(fixture.Zones))]
+			change(resPVs, pick(resPVs), func(o any) any {
+				if del {
+					return nil
+				}
+				pv := o.(*corev1.PersistentVolume)
+				pv.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: fixture.VolumeZoneKey, Operator: corev1.NodeSelectorOpIn, Values: []string{zone}}},
+				}}}}
+				return pv
+			})
+		},
+		func() { // a claim goes Pending, loses its volume, or is deleted
+			what := rnd.IntN(3)
+			change(resPVCs, pick(resPVCs), func(o any) any {
+				c := o.(*corev1.PersistentVolumeClaim)
+				switch what {
+				case 0:
+					c.Status.Phase = corev1.ClaimPending
+				case 1:
+					c.Spec.VolumeName = ""
+				case 2:
+					return nil
+				}
+				return c
+			})
+		},
+		func() { // the default storage class moves, or a class is deleted
+			del := rnd.IntN(4) == 0
+			change(resStorageClasses, pick(resStorageClasses), func(o any) any {
+				if del {
+					return nil
+				}
+				sc := o.(*storagev1.StorageClass)
+				if sc.Annotations[annDefaultStorageClass] == "true" {
+					sc.Annotations = nil
+				} else {
+					sc.Annotations = map[string]string{annDefaultStorageClass: "true"}
+				}
+				sc.VolumeBindingMode = ptr.To(storagev1.VolumeBindingImmediate)
+				return sc
+			})
+		},
+		func() { // a PDB is deleted, or one is added
+			if rnd.IntN(2) == 0 {
+				change(resPodDisruptionBudgets, pick(resPodDisruptionBudgets), func(any) any { return nil })
+				return
+			}
+			set := pick(resStatefulSets)
+			ns, name, _ := cacheSplit(set)
+			add(resPodDisruptionBudgets, &policyv1.PodDisruptionBudget{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("pdb-%d", rnd.Int())},
+				Spec:       policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": name}}},
+			})
+		},
+		func() { // a volume attachment fails
+			pv := pick(resPVs)
+			if pv == "" {
+				return
+			}
+			// One node per attachment: two failing attachments of one volume to one node
+			// would make duplicate series (a case of its own, not the memo's).
+			id := rnd.Int()
+			add(resVolumeAttachments, &storagev1.VolumeAttachment{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("csi-%d", id)},
+				Spec:       storagev1.VolumeAttachmentSpec{NodeName: fmt.Sprintf("node-%d", id), Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: &pv}},
+				Status:     storagev1.VolumeAttachmentStatus{AttachError: &storagev1.VolumeError{Time: metav1.Time{Time: clock.Now()}}},
+			})
+		},
+		func() { // a StatefulSet starts a rollout, or is deleted
+			del := rnd.IntN(40) == 0
+			change(resStatefulSets, pick(resStatefulSets), func(o any) any {
+				if del {
+					return nil
+				}
+				s := o.(*appsv1.StatefulSet)
+				s.Status.UpdateRevision += "-next"
+				s.Status.UpdatedReplicas = 0
+				return s
+			})
+		},
+		func() { clock.Advance(time.Duration(rnd.IntN(300)) * time.Second) }, // time passes
+	}
+
+	for step := range memoTestSteps {
+		steps[rnd.IntN(len(steps))]()
+		got, want := benchExposition(t, memo.c), benchExposition(t, fresh.c)
+		if got != want {
+			t.Fatalf("step %d: memoised exposition differs from a fresh derivation\n%s", step, firstDiff(got, want))
+		}
+	}
+
+	// With nothing changed, a collection reuses every memo.
+	before := map[string]*setMemo{}
+	for k, m := range memo.c.memos {
+		before[k] = m
+	}
+	benchExposition(t, memo.c)
+	reused := 0
+	for k, m := range memo.c.memos {
+		if before[k] == m {
+			reused++
+		}
+	}
+	if reused != len(before) || reused == 0 {
+		t.Errorf("a collection without changes reused %d of %d memos", reused, len(before))
+	}
+}
+
+// memoTestSteps is the number of random changes of TestMemoMatchesFreshDerivation.
+var memoTestSteps = 300
+
+func cacheSplit(key string) (namespace, name string, ok bool) {
+	for i := range key {
+		if key[i] == '/' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return "", key, false
+}
+
+// benchExposition is the text exposition of the collector's workload families.
+func benchExposition(t testing.TB, c *Collector) string {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, mf := range mfs {
+		if mf.GetName() == "statefulset_exporter_collect_duration_seconds" || mf.GetName() == "statefulset_exporter_last_event_timestamp_seconds" {
+			continue
+		}
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.String()
+}
+
+func firstDiff(got, want string) string {
+	gl, wl := bytes.Split([]byte(got), []byte("\n")), bytes.Split([]byte(want), []byte("\n"))
+	for i := range min(len(gl), len(wl)) {
+		if !bytes.Equal(gl[i], wl[i]) {
+			return fmt.Sprintf("line %d\n--- memoised\n%s\n--- fresh\n%s", i, gl[i], wl[i])
+		}
+	}
+	return fmt.Sprintf("lengths differ: %d memoised lines, %d fresh", len(gl), len(wl))
+}

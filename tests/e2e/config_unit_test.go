@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
+)
+
+// These tests need no binaries: they check the configurations TestPipeline derives, so
+// that a skipped TestPipeline still catches a shipped file the derivation cannot handle.
+
+// TestAlertmanagerConfigKeepsShippedRouting checks that the test configuration differs
+// from the shipped one only in the receivers' host and the grouping timers.
+func TestAlertmanagerConfigKeepsShippedRouting(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(exporterbin.RepoRoot(), alertmanagerConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hook = "http://127.0.0.1:12345"
+	out, err := alertmanagerConfig(shipped, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after map[string]any
+	if err := yaml.Unmarshal(shipped, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(out, &after); err != nil {
+		t.Fatal(err)
+	}
+	timers := map[string]string{
+		"group_wait": promDuration(groupWait), "group_interval": promDuration(groupInterval), "repeat_interval": promDuration(repeatInterval),
+	}
+	var walk func(path string, a, b any)
+	walk = func(path string, a, b any) {
+		switch av := a.(type) {
+		case map[string]any:
+			bv, _ := b.(map[string]any)
+			for k := range bv {
+				// The root route always gets the test timers, set or not in the shipped file.
+				if _, ok := av[k]; !ok && (path != ".route" || timers[k] == "") {
+					t.Errorf("%s.%s added", path, k)
+				}
+			}
+			for k, v := range av {
+				p := path + "." + k
+				switch {
+				case timers[k] != "":
+					if bv[k] != timers[k] {
+						t.Errorf("%s = %v, want the test timer %s", p, bv[k], timers[k])
+					}
+				case k == "url":
+					u, err := url.Parse(v.(string))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := hook + u.Path; bv[k] != want {
+						t.Errorf("%s = %v, want %q", p, bv[k], want)
+					}
+				default:
+					walk(p, v, bv[k])
+				}
+			}
+		case []any:
+			bv, _ := b.([]any)
+			if len(av) != len(bv) {
+				t.Errorf("%s: %d items, want %d", path, len(bv), len(av))
+				return
+			}
+			for i := range av {
+				walk(path+"[]", av[i], bv[i])
+			}
+		default:
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("%s = %v, want the shipped %v", path, b, a)
+			}
+		}
+	}
+	walk("", before, after)
+	for _, path := range []string{"/pager", "/ticket", "/low-priority"} {
+		if !strings.Contains(string(out), hook+path) {
+			t.Errorf("no receiver posts to %s%s", hook, path)
+		}
+	}
+}
+
+// TestMixinConfigForSeconds checks the shortened rule configuration.
+func TestMixinConfigForSeconds(t *testing.T) {
+	cfg := testMixinConfig()
+	if _, err := rules.Groups(cfg); err != nil {
+		t.Fatal(err)
+	}
+	base := mixin.TestConfig()
+	v, b := reflect.ValueOf(cfg), reflect.ValueOf(base)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Type != reflect.TypeFor[time.Duration]() || f.Name == "RestartRateFor" {
+			continue
+		}
+		got, was := time.Duration(v.Field(i).Int()), time.Duration(b.Field(i).Int())
+		if got != was/durationScale {
+			t.Errorf("%s = %s, want %s / %d", f.Name, got, was, durationScale)
+		}
+		// Anything shorter than two evaluation intervals would fire on a single scrape.
+		if got < 2*scrapeInterval {
+			t.Errorf("%s = %s is shorter than two evaluation intervals", f.Name, got)
+		}
+	}
+	if cfg.RestartRateFor != mixin.DefaultConfig().RestartRateFor {
+		t.Errorf("RestartRateFor = %s, want the default", cfg.RestartRateFor)
+	}
+}
