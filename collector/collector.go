@@ -42,6 +42,7 @@ type Collector struct {
 	leases        *leaseTracker
 	bindDurations *prometheus.HistogramVec
 	self          *selfMetrics
+	recovery      *recoverySignal // fired when the API probe succeeds after failing
 
 	// progressMu serialises collections, which update progress and memos.
 	progressMu sync.Mutex
@@ -77,6 +78,7 @@ func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...O
 		progress: map[string]*rolloutProgress{},
 		memos:    map[string]*setMemo{},
 		self:     newSelfMetrics(),
+		recovery: newRecoverySignal(),
 		bindDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "statefulset_pvc_bind_duration_seconds",
 			Help:    "Pending to Bound durations of the StatefulSet's PVCs observed by the exporter.",
@@ -136,6 +138,7 @@ func (c *Collector) Ready() bool {
 func (c *Collector) probeLoop(ctx context.Context) {
 	ticker := time.NewTicker(c.cfg.APIProbeInterval)
 	defer ticker.Stop()
+	failing := false
 	for {
 		probeCtx, cancel := context.WithTimeout(ctx, max(c.cfg.APIProbeInterval, time.Second))
 		err := c.probe(probeCtx)
@@ -148,7 +151,14 @@ func (c *Collector) probeLoop(ctx context.Context) {
 			c.self.apiErrors.WithLabelValues("probe", reason).Inc()
 			c.self.apiReachable.Set(0)
 			c.logger.Warn("API server probe failed", "reason", reason, "err", err)
+			failing = true
 		} else {
+			if failing {
+				// Wake the list/watch retries at once instead of at their next backoff.
+				c.recovery.fire()
+				c.logger.Info("API server reachable again")
+				failing = false
+			}
 			c.self.apiReachable.Set(1)
 			c.self.apiLastSuccess.Set(float64(c.now().UnixNano()) / 1e9)
 			c.self.probeSucceeded.Store(true)
@@ -239,13 +249,13 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 			h, next := derive(in, recording, prev, now, &c.cfg)
 			c.progress[key] = next
 			m = newSetMemo(in, &deps, globals, h, next, now, &c.cfg, workloadSamples(h, nil))
-			m.restartLabels = []string{set.Namespace, set.Name}
+			m.restartLabels, m.restartPairs = []string{set.Namespace, set.Name}, labelPairs{}
 			c.memos[key] = m
 		}
 		for _, s := range m.samples {
 			ch <- s
 		}
-		ch <- newConstSample(restartsDesc, prometheus.CounterValue, c.restarts.total(key), m.restartLabels)
+		ch <- newConstSample(restartsDesc, prometheus.CounterValue, c.restarts.total(key), m.restartLabels, m.restartPairs)
 	}
 	for key := range c.progress {
 		if !seen[key] {

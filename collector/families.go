@@ -46,20 +46,18 @@ func emitWorkload(ch chan<- prometheus.Metric, h *health) {
 }
 
 // workloadSamples appends the samples of every workload family to out. The samples
-// without extra labels share one label slice.
+// share their label pairs (see constSample).
 func workloadSamples(h *health, out []prometheus.Metric) []prometheus.Metric {
 	base := []string{boundedLabel(h.namespace), boundedLabel(h.name)}
+	lp := labelPairs{}
+	labels := make([]string, 0, 8)
 	for _, f := range workloadFamilies {
 		f.samples(h, func(value float64, extra ...string) {
-			labels := base
-			if len(extra) > 0 {
-				labels = make([]string, 0, len(base)+len(extra))
-				labels = append(labels, base...)
-				for _, v := range extra {
-					labels = append(labels, boundedLabel(v))
-				}
+			labels = append(labels[:0], base...)
+			for _, v := range extra {
+				labels = append(labels, boundedLabel(v))
 			}
-			out = append(out, newConstSample(f.desc, f.valueType, value, labels))
+			out = append(out, newConstSample(f.desc, f.valueType, value, labels, lp))
 		})
 	}
 	return out

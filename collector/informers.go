@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -163,17 +164,7 @@ func (c *Collector) buildInformers() error {
 	}
 	c.namespaced = informers.NewSharedInformerFactoryWithOptions(c.client, 0, namespacedOpts...)
 	c.cluster = informers.NewSharedInformerFactory(c.client, 0)
-	leaseOpts := []informers.SharedInformerOption{informers.WithNamespace(cfg.LeaseNamespace)}
-	leaseSelector := cfg.LeaseSelector
-	leaseField := ""
-	if len(cfg.LeaseNames) == 1 {
-		leaseField = fields.OneTermEqualSelector("metadata.name", cfg.LeaseNames[0]).String()
-	}
-	leaseOpts = append(leaseOpts, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.LabelSelector = leaseSelector
-		o.FieldSelector = leaseField
-	}))
-	c.leaseFactory = informers.NewSharedInformerFactoryWithOptions(c.client, 0, leaseOpts...)
+	c.leaseFactory = informers.NewSharedInformerFactory(c.client, 0)
 
 	// StatefulSets get their own informer so that --statefulset.selector applies to them
 	// alone (pods are tied to their StatefulSet by owner reference, not by labels).
@@ -184,7 +175,7 @@ func (c *Collector) buildInformers() error {
 		ns = cfg.Namespaces[0]
 	}
 	client := c.client
-	stsInformer := slimInformer(c.namespaced, client, &appsv1.StatefulSet{}, transformStatefulSet,
+	stsInformer := c.slimInformer(resStatefulSets, c.namespaced, client, &appsv1.StatefulSet{}, transformStatefulSet,
 		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			return client.AppsV1().StatefulSets(ns).List(ctx, o)
 		}, client.AppsV1().StatefulSets(ns).Watch,
@@ -195,27 +186,49 @@ func (c *Collector) buildInformers() error {
 
 	// The kinds with an object per pod (or per node) list in slimmed pages (listpages.go).
 	excludeNamespaces := func(o *metav1.ListOptions) { o.FieldSelector = exclude }
-	podInformer := slimInformer(c.namespaced, client, &corev1.Pod{}, transformPod,
+	podInformer := c.slimInformer(resPods, c.namespaced, client, &corev1.Pod{}, transformPod,
 		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			return client.CoreV1().Pods(ns).List(ctx, o)
 		}, client.CoreV1().Pods(ns).Watch, excludeNamespaces)
-	pvcInformer := slimInformer(c.namespaced, client, &corev1.PersistentVolumeClaim{}, transformPVC,
+	pvcInformer := c.slimInformer(resPVCs, c.namespaced, client, &corev1.PersistentVolumeClaim{}, transformPVC,
 		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			return client.CoreV1().PersistentVolumeClaims(ns).List(ctx, o)
 		}, client.CoreV1().PersistentVolumeClaims(ns).Watch, excludeNamespaces)
 	zt := zoneTransforms{zoneKeys: cfg.ZoneLabels}
-	pvInformer := slimInformer(c.cluster, client, &corev1.PersistentVolume{}, zt.transformPV,
+	pvInformer := c.slimInformer(resPVs, c.cluster, client, &corev1.PersistentVolume{}, zt.transformPV,
 		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			return client.CoreV1().PersistentVolumes().List(ctx, o)
 		}, client.CoreV1().PersistentVolumes().Watch, nil)
-	nodeInformer := slimInformer(c.cluster, client, &corev1.Node{}, zt.transformNode,
+	nodeInformer := c.slimInformer(resNodes, c.cluster, client, &corev1.Node{}, zt.transformNode,
 		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			return client.CoreV1().Nodes().List(ctx, o)
 		}, client.CoreV1().Nodes().Watch, nil)
-	vaInformer := slimInformer(c.cluster, client, &storagev1.VolumeAttachment{}, transformVolumeAttachment,
+	vaInformer := c.slimInformer(resVolumeAttachments, c.cluster, client, &storagev1.VolumeAttachment{}, transformVolumeAttachment,
 		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			return client.StorageV1().VolumeAttachments().List(ctx, o)
 		}, client.StorageV1().VolumeAttachments().Watch, nil)
+	scInformer := c.slimInformer(resStorageClasses, c.cluster, client, &storagev1.StorageClass{}, transformStorageClass,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.StorageV1().StorageClasses().List(ctx, o)
+		}, client.StorageV1().StorageClasses().Watch, nil)
+	pdbInformer := c.slimInformer(resPodDisruptionBudgets, c.namespaced, client, &policyv1.PodDisruptionBudget{}, transformPDB,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.PolicyV1().PodDisruptionBudgets(ns).List(ctx, o)
+		}, client.PolicyV1().PodDisruptionBudgets(ns).Watch, excludeNamespaces)
+	leaseSelector := cfg.LeaseSelector
+	leaseField := ""
+	if len(cfg.LeaseNames) == 1 {
+		leaseField = fields.OneTermEqualSelector("metadata.name", cfg.LeaseNames[0]).String()
+	}
+	leaseNamespace := cfg.LeaseNamespace
+	leaseInformer := c.slimInformer(resLeases, c.leaseFactory, client, &coordinationv1.Lease{}, transformLease,
+		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
+			return client.CoordinationV1().Leases(leaseNamespace).List(ctx, o)
+		}, client.CoordinationV1().Leases(leaseNamespace).Watch,
+		func(o *metav1.ListOptions) {
+			o.LabelSelector = leaseSelector
+			o.FieldSelector = leaseField
+		})
 
 	specs := []struct {
 		name      string
@@ -228,10 +241,10 @@ func (c *Collector) buildInformers() error {
 		{resPVCs, pvcInformer, transformPVC, cache.Indexers{byClaimBase: pvcByClaimBase}},
 		{resPVs, pvInformer, zt.transformPV, nil},
 		{resNodes, nodeInformer, zt.transformNode, nil},
-		{resStorageClasses, c.cluster.Storage().V1().StorageClasses().Informer(), transformStorageClass, nil},
+		{resStorageClasses, scInformer, transformStorageClass, nil},
 		{resVolumeAttachments, vaInformer, transformVolumeAttachment, cache.Indexers{byVolume: attachmentByVolume}},
-		{resPodDisruptionBudgets, c.namespaced.Policy().V1().PodDisruptionBudgets().Informer(), transformPDB, nil},
-		{resLeases, c.leaseFactory.Coordination().V1().Leases().Informer(), transformLease, nil},
+		{resPodDisruptionBudgets, pdbInformer, transformPDB, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}},
+		{resLeases, leaseInformer, transformLease, nil},
 	}
 	c.resources = map[string]*watchedResource{}
 	for _, s := range specs {
@@ -271,6 +284,15 @@ func excludeSelector(namespaces []string) string {
 		sel = append(sel, fields.OneTermNotEqualSelector("metadata.namespace", ns))
 	}
 	return fields.AndSelectors(sel...).String()
+}
+
+// recordRetriedError counts a transient list or watch failure that resilientListWatch
+// retries in place. It logs at debug level only: the API probe already warns while the
+// API server is unreachable, and a failover must not flood the log.
+func (c *Collector) recordRetriedError(resource string, err error) {
+	reason := classifyAPIError(err)
+	c.self.apiErrors.WithLabelValues(resource, reason).Inc()
+	c.logger.Debug("list/watch failed, retrying", "resource", resource, "reason", reason, "err", err)
 }
 
 // recordWatchError counts a failed list or watch. Watches that end normally (EOF) or

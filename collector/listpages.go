@@ -115,11 +115,13 @@ func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, 
 }
 
 // slimInformer makes the factory's informer of obj's kind, listing in slimmed pages
-// with list, watching with watchFn, both with tweak applied.
-func slimInformer(factory informers.SharedInformerFactory, client kubernetes.Interface, obj k8sruntime.Object, transform cache.TransformFunc, list listFunc, watchFn watchFunc, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+// with list, watching with watchFn, both with tweak applied, and retrying transient API
+// failures in place (resilient.go), counted against resource.
+func (c *Collector) slimInformer(resource string, factory informers.SharedInformerFactory, client kubernetes.Interface, obj k8sruntime.Object, transform cache.TransformFunc, list listFunc, watchFn watchFunc, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
 	return factory.InformerFor(obj, func(_ kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		lw := slimListWatch(list, watchFn, tweak, transform)
-		return cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, client), obj, resync, cache.Indexers{})
+		lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(list, watchFn, tweak, transform), client)
+		return cache.NewSharedIndexInformer(newResilientListWatch(lw, func(err error) { c.recordRetriedError(resource, err) }, c.recovery.wait),
+			obj, resync, cache.Indexers{})
 	})
 }
 

@@ -41,7 +41,9 @@ type setMemo struct {
 	inProgress, stalled bool
 	terminating         []terminatingPod
 	samples             []prometheus.Metric
-	restartLabels       []string // of statefulset_container_restarts_total, emitted fresh each time
+	// The labels of statefulset_container_restarts_total, emitted fresh each time.
+	restartLabels []string
+	restartPairs  labelPairs
 }
 
 type terminatingPod struct {

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,14 +29,10 @@ const (
 	recoveryBudget = 30 * time.Second
 	// recoveryPatience is how long the test keeps measuring a recovery that overruns
 	// recoveryBudget, so that a failure reports the real figure.
-	recoveryPatience = cacheRecoveryBudget + 10*time.Second
+	recoveryPatience = recoveryBudget + 30*time.Second
 	// probeInterval is the exporter's --api.probe-interval in these tests. The probe's
 	// timeout equals it; 1s proved too tight on a loaded 2-core CI machine.
 	probeInterval = 2 * time.Second
-	// strictRecoveryEnv, when set, makes a recovery of the informer caches slower than
-	// recoveryBudget fail the tests. It is off by default because client-go's reflector
-	// back-off (see cacheRecoveryBudget) makes such recoveries routine today.
-	strictRecoveryEnv = "STATEFULSET_EXPORTER_STRICT_RECOVERY"
 
 	failoverNS = "failover" // namespace of the objects the outage tests change
 )
@@ -253,19 +248,15 @@ func TestAPIServerKilledAndRestarted(t *testing.T) {
 	})
 }
 
-// checkCacheRecovery fails the test when the informer caches showed a change made after
-// the API came back later than cacheRecoveryBudget, or later than recoveryBudget with
-// strictRecoveryEnv set; otherwise it logs when recoveryBudget was missed.
+// checkCacheRecovery fails the test when a change made after the API came back took
+// longer than recoveryBudget to show in /metrics. The exporter's list/watch calls retry
+// transient failures in place, at most 5s apart and at once when its API probe sees the
+// server return (collector/resilient.go), instead of waiting out client-go's reflector
+// back-off of up to a minute.
 func checkCacheRecovery(t *testing.T, what string, took time.Duration) {
 	t.Helper()
-	switch {
-	case took == 0 || took > cacheRecoveryBudget:
-		t.Errorf("%s visible in /metrics after %s, want within %s", what, orNever(took), cacheRecoveryBudget)
-	case took > recoveryBudget && os.Getenv(strictRecoveryEnv) != "":
-		t.Errorf("%s visible in /metrics after %s, want within %s (%s is set)", what, orNever(took), recoveryBudget, strictRecoveryEnv)
-	case took > recoveryBudget:
-		t.Logf("KNOWN ISSUE: %s visible only after %s, beyond the %s target: client-go reflector back-off, see cacheRecoveryBudget (set %s=1 to fail on it)",
-			what, orNever(took), recoveryBudget, strictRecoveryEnv)
+	if took == 0 || took > recoveryBudget {
+		t.Errorf("%s visible in /metrics after %s, want within %s", what, orNever(took), recoveryBudget)
 	}
 }
 

@@ -27,15 +27,12 @@ const (
 	// goroutineSlack is how many more goroutines than before the fault cycle the
 	// exporter may run after it (HTTP/2 connections, timers in flight).
 	goroutineSlack = 15
-	// cacheRecoveryBudget bounds how long after the API answers again the informers may
-	// take to show a change. client-go's reflector backs off from 0.8s, doubling up to
-	// 30s with a jitter factor of 1 (so waits of 30 to 60s once an outage has lasted a
-	// while) and resets only every 2 minutes; a watch that the restarted API server
-	// closes at once ("very short watch") costs one more such wait. The exporter cannot
-	// tune that back-off through SharedInformerFactory, so two capped waits plus a
-	// margin is what it can promise today; the tests log a KNOWN ISSUE line when the
-	// 30s target (recoveryBudget) is missed, and fail on it with strictRecoveryEnv set.
-	cacheRecoveryBudget = 130 * time.Second
+	// cutWatchBudget bounds how long a change takes to show while every watch is cut
+	// 500ms after it starts. A watch that breaks mid-stream ends inside client-go's
+	// reflector, whose back-off (0.8s doubling to 30s, jitter 1) the exporter cannot
+	// tune through its informers; the retries of collector/resilient.go only cover
+	// calls that fail outright. Two capped waits plus a margin.
+	cutWatchBudget = 130 * time.Second
 	// faultPatience bounds a fault phase that waits for the probe to meet the fault.
 	faultPatience = 30 * time.Second
 )
@@ -218,7 +215,7 @@ func TestFaultProxy(t *testing.T) {
 		if err := setReadyReplicas(ctx, admin, failoverNS, "doomed", 0); err != nil {
 			t.Fatal(err)
 		}
-		d := waitFor(t, cacheRecoveryBudget, 250*time.Millisecond, "change seen while watches are cut every 500ms", func() (bool, string) {
+		d := waitFor(t, cutWatchBudget, 250*time.Millisecond, "change seen while watches are cut every 500ms", func() (bool, string) {
 			s := mustScrape(t, exp)
 			v, _ := s.get("statefulset_replicas_ready", "namespace", failoverNS, "statefulset", "doomed")
 			return v == 0, fmt.Sprintf("doomed ready replicas %g", v)
@@ -269,7 +266,11 @@ func TestFaultProxy(t *testing.T) {
 
 		proxy.SetMode(faultproxy.PassThrough)
 		back := time.Now()
-		d := waitFor(t, cacheRecoveryBudget, 250*time.Millisecond, "every change of the outage visible", func() (bool, string) {
+		// What this asserts is that no update is missed. The latency after a failover is
+		// held to recoveryBudget by TestAPIServerKilledAndRestarted; here the 403s and cut
+		// watches of the earlier phases, which go to the reflector by design, may have
+		// left its back-off at up to a minute.
+		d := waitFor(t, cutWatchBudget, 250*time.Millisecond, "every change of the outage visible", func() (bool, string) {
 			s := mustScrape(t, exp)
 			ratio, _ := s.get("statefulset_ready_ratio", "namespace", failoverNS, "statefulset", "grow")
 			readyPods := s.sum("statefulset_pods_ready_per_zone", "namespace", failoverNS, "statefulset", "grow")
