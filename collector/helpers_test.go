@@ -2,8 +2,6 @@ package collector
 
 import (
 	"bytes"
-	"context"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -47,29 +45,7 @@ type testEnv struct {
 // newTestEnv starts a collector on a fake clientset holding objs and waits for its caches.
 func newTestEnv(t *testing.T, cfg *Config, objs ...runtime.Object) *testEnv {
 	t.Helper()
-	if cfg == nil {
-		d := DefaultConfig()
-		cfg = &d
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	client := fake.NewClientset(objs...)
-	clock := &testClock{t: testNow}
-	c, err := New(client, *cfg, slog.New(slog.DiscardHandler),
-		WithClock(clock.Now), WithProbe(func(context.Context) error { return nil }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	c.Start(ctx)
-	syncCtx, syncCancel := context.WithTimeout(ctx, 10*time.Second)
-	defer syncCancel()
-	if !c.WaitForSync(syncCtx) {
-		t.Fatal("caches did not sync")
-	}
-	return &testEnv{t: t, collector: c, client: client, clock: clock}
+	return newTestEnvWith(t, cfg, envOptions{}, objs...)
 }
 
 // exposition renders the collector's samples of the named families in text format,
