@@ -48,6 +48,7 @@ type Collector struct {
 	progressMu sync.Mutex
 	progress   map[string]*rolloutProgress
 	memos      map[string]*setMemo // see scrapecache.go
+	blocks     map[string]*nsBlock // by namespace
 	noMemo     bool                // derive every StatefulSet on every collection (tests)
 
 	startOnce sync.Once
@@ -77,6 +78,7 @@ func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...O
 		leases:   newLeaseTracker(),
 		progress: map[string]*rolloutProgress{},
 		memos:    map[string]*setMemo{},
+		blocks:   map[string]*nsBlock{},
 		self:     newSelfMetrics(),
 		recovery: newRecoverySignal(),
 		bindDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -220,13 +222,18 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 	c.progressMu.Lock()
 	defer c.progressMu.Unlock()
 	seen := make(map[string]bool, len(sets))
+	var nsMemos []*setMemo // of the namespace being collected; sets come by namespace
 	for _, obj := range sets {
 		set := obj.(*appsv1.StatefulSet)
 		if !c.cfg.watchesNamespace(set.Namespace) {
 			continue
 		}
+		if len(nsMemos) > 0 && nsMemos[0].set.Namespace != set.Namespace {
+			c.emitNamespace(ch, nsMemos)
+			nsMemos = nsMemos[:0]
+		}
 		key := set.Namespace + "/" + set.Name
-		seen[key] = true
+		seen[key], seen[set.Namespace] = true, true
 		in := statefulSetInputs{set: set}
 		pods, _ := podIndex.ByIndex(byStatefulSet, key)
 		in.pods = make([]*corev1.Pod, 0, len(pods))
@@ -252,10 +259,16 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 			m.restartLabels, m.restartPairs = []string{set.Namespace, set.Name}, labelPairs{}
 			c.memos[key] = m
 		}
-		for _, s := range m.samples {
-			ch <- s
+		m.restarts = c.restarts.total(key)
+		nsMemos = append(nsMemos, m)
+	}
+	if len(nsMemos) > 0 {
+		c.emitNamespace(ch, nsMemos)
+	}
+	for ns := range c.blocks {
+		if !seen[ns] {
+			delete(c.blocks, ns)
 		}
-		ch <- newConstSample(restartsDesc, prometheus.CounterValue, c.restarts.total(key), m.restartLabels, m.restartPairs)
 	}
 	for key := range c.progress {
 		if !seen[key] {

@@ -10,7 +10,7 @@ set -euo pipefail
 
 want=(etcd:etcd-server)
 if [[ "${1:-}" != "--demo" ]]; then
-  want+=(prometheus:prometheus alertmanager:prometheus-alertmanager buildah:buildah)
+  want+=(prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager buildah:buildah)
 fi
 
 missing=()
