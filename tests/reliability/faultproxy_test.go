@@ -265,7 +265,6 @@ func TestFaultProxy(t *testing.T) {
 		}
 
 		proxy.SetMode(faultproxy.PassThrough)
-		back := time.Now()
 		// What this asserts is that no update is missed. The latency after a failover is
 		// held to recoveryBudget by TestAPIServerKilledAndRestarted; here the 403s and cut
 		// watches of the earlier phases, which go to the reflector by design, may have
@@ -280,7 +279,6 @@ func TestFaultProxy(t *testing.T) {
 			return ok, fmt.Sprintf("grow ratio %g, grow Ready pods %g, newcomer ready %g, doomed present %v", ratio, readyPods, newcomer, doomed)
 		})
 		t.Logf("after the outage every change was visible %s after pass-through", d.Round(time.Millisecond))
-		checkCacheRecovery(t, "every change made during the outage", time.Since(back))
 	})
 
 	t.Run("no goroutine leak", func(t *testing.T) {
