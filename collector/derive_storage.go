@@ -128,6 +128,14 @@ func deriveAttachments(h *health, in statefulSetInputs, view *clusterView) {
 		return
 	}
 	h.attachmentsWatched = true
+	// Two attachers may report the same PV on the same node: one sample per labels.
+	seen := map[attachmentError]bool{}
+	add := func(e attachmentError) {
+		if !seen[e] {
+			seen[e] = true
+			h.attachmentErrors = append(h.attachmentErrors, e)
+		}
+	}
 	for _, c := range in.pvcs {
 		if c.Spec.VolumeName == "" {
 			continue
@@ -137,10 +145,10 @@ func deriveAttachments(h *health, in statefulSetInputs, view *clusterView) {
 				h.failingAttachments++
 			}
 			if va.Status.AttachError != nil {
-				h.attachmentErrors = append(h.attachmentErrors, attachmentError{pvc: c.Name, node: va.Spec.NodeName, operation: "attach"})
+				add(attachmentError{pvc: c.Name, node: va.Spec.NodeName, operation: "attach"})
 			}
 			if va.Status.DetachError != nil {
-				h.attachmentErrors = append(h.attachmentErrors, attachmentError{pvc: c.Name, node: va.Spec.NodeName, operation: "detach"})
+				add(attachmentError{pvc: c.Name, node: va.Spec.NodeName, operation: "detach"})
 			}
 		}
 	}

@@ -350,3 +350,19 @@ func TestVolumeAttachmentErrors(t *testing.T) {
 		t.Errorf("error text leaked into the exposition:\n%s", got)
 	}
 }
+
+// TestAttachmentErrorsOfTwoAttachers: two failing VolumeAttachments of one PV on one node
+// (two attachers) count as two failing attachments but give one sample per labels, which
+// the registry requires.
+func TestAttachmentErrorsOfTwoAttachers(t *testing.T) {
+	set := newStatefulSet("ns", "db", 1, withClaimTemplates("data"))
+	pvc := newPVC(set, "data", 0, corev1.ClaimBound)
+	pv := newZonalPV(pvc, "topology.kubernetes.io/zone", "a")
+	env := newTestEnv(t, nil, set, pvc, pv,
+		newAttachment("csi-1", pv.Name, "node-a", true, false),
+		newAttachment("csi-2", pv.Name, "node-a", true, false))
+	env.expect(`
+		statefulset_volume_attachment_errors{namespace="ns",statefulset="db"} 2
+		statefulset_volume_attachment_error{namespace="ns",node="node-a",operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1
+	`, "statefulset_volume_attachment_errors", "statefulset_volume_attachment_error")
+}
