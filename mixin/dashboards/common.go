@@ -347,6 +347,20 @@ func tableOf(columns ...string) *table.PanelBuilder {
 		})
 }
 
+// countTimeseries is a time series of replica or pod counts whose "desired" series is
+// drawn dashed, as the target the other series should reach.
+func countTimeseries() *timeseries.PanelBuilder {
+	return defaultTimeseries().
+		Unit("short").
+		Decimals(0).
+		Min(0).
+		LineInterpolation(common.LineInterpolationStepAfter).
+		OverrideByName("desired", []dashboard.DynamicConfigValue{
+			{Id: "custom.lineStyle", Value: map[string]any{"fill": "dash", "dash": []int{10, 10}}},
+			{Id: "custom.fillOpacity", Value: 0},
+		})
+}
+
 func defaultStateTimeline() *statetimeline.PanelBuilder {
 	return statetimeline.NewPanelBuilder().
 		Datasource(datasourceRef()).

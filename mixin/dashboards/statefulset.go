@@ -129,23 +129,15 @@ func readyZonesStat(s scope) *stat.PanelBuilder {
 }
 
 func replicasTimeseries(s scope) *timeseries.PanelBuilder {
-	return defaultTimeseries().
+	return countTimeseries().
 		Title("Replicas").
-		Description("Desired (spec.replicas), current (on the current revision), ready, available (ready for minReadySeconds) "+
+		Description("Desired (spec.replicas), current (on the current revision), ready, available (ready for minReadySeconds) " +
 			"and updated (on the update revision) replicas.").
 		WithTarget(timeseriesQuery(s.one("statefulset_replicas_desired"), "desired")).
 		WithTarget(timeseriesQuery(s.one("statefulset_replicas_current"), "current")).
 		WithTarget(timeseriesQuery(s.one("statefulset_replicas_ready"), "ready")).
 		WithTarget(timeseriesQuery(s.one("statefulset_replicas_available"), "available")).
-		WithTarget(timeseriesQuery(s.one("statefulset_replicas_updated"), "updated")).
-		Unit("short").
-		Decimals(0).
-		Min(0).
-		LineInterpolation(common.LineInterpolationStepAfter).
-		OverrideByName("desired", []dashboard.DynamicConfigValue{
-			{Id: "custom.lineStyle", Value: map[string]any{"fill": "dash", "dash": []int{10, 10}}},
-			{Id: "custom.fillOpacity", Value: 0},
-		})
+		WithTarget(timeseriesQuery(s.one("statefulset_replicas_updated"), "updated"))
 }
 
 func readyRatioTimeseries(s scope) *timeseries.PanelBuilder {

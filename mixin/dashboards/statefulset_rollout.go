@@ -71,20 +71,12 @@ func partitionStat(s scope) *stat.PanelBuilder {
 }
 
 func rolloutProgressTimeseries(s scope) *timeseries.PanelBuilder {
-	return defaultTimeseries().
+	return countTimeseries().
 		Title("Rollout progress").
 		Description("Pods on the update revision against desired replicas, and pods still on an older revision.").
 		WithTarget(timeseriesQuery(s.one("statefulset_replicas_desired"), "desired")).
 		WithTarget(timeseriesQuery(s.one("statefulset_replicas_updated"), "updated")).
-		WithTarget(timeseriesQuery(s.one("statefulset_pods_outdated"), "outdated")).
-		Unit("short").
-		Decimals(0).
-		Min(0).
-		LineInterpolation(common.LineInterpolationStepAfter).
-		OverrideByName("desired", []dashboard.DynamicConfigValue{
-			{Id: "custom.lineStyle", Value: map[string]any{"fill": "dash", "dash": []int{10, 10}}},
-			{Id: "custom.fillOpacity", Value: 0},
-		})
+		WithTarget(timeseriesQuery(s.one("statefulset_pods_outdated"), "outdated"))
 }
 
 func blockingPodTable(s scope) *table.PanelBuilder {
