@@ -203,3 +203,30 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Cached builds the binary at most once, for test packages that start the exporter many
+// times. The zero value is ready; call Remove when done (e.g. from TestMain).
+type Cached struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// Path builds the binary on first use (into a temporary directory) and returns its path.
+func (c *Cached) Path(ctx context.Context) (string, error) {
+	c.once.Do(func() {
+		if c.dir, c.err = os.MkdirTemp("", "statefulset-exporter-bin-"); c.err != nil {
+			return
+		}
+		c.path, c.err = Build(ctx, c.dir)
+	})
+	return c.path, c.err
+}
+
+// Remove deletes the built binary, if any.
+func (c *Cached) Remove() {
+	if c.dir != "" {
+		os.RemoveAll(c.dir)
+	}
+}

@@ -19,35 +19,23 @@ import (
 	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binary    string
-	buildErr  error
-)
+// exporter is built once for the whole test binary.
+var exporter exporterbin.Cached
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	exporter.Remove()
 	os.Exit(code)
 }
 
 // exporterBinary builds the exporter once per test binary.
 func exporterBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "reliability-exporter-")
-		if buildErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		binary, buildErr = exporterbin.Build(ctx, buildDir)
-	})
-	if buildErr != nil {
-		t.Fatalf("building the exporter: %v", buildErr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	binary, err := exporter.Path(ctx)
+	if err != nil {
+		t.Fatalf("building the exporter: %v", err)
 	}
 	return binary
 }
