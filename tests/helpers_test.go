@@ -2,17 +2,17 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 
+	"github.com/statefulset-exporter/statefulset-exporter/internal/gotool"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
 )
 
@@ -36,28 +36,16 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-var (
-	toolMu    sync.Mutex
-	toolPaths = map[string]string{}
-)
+var tools gotool.Cache
 
 // goTool returns the path of a tool of the module's tool directives (promtool, amtool),
 // built once: running the binary directly avoids the go command's start-up on every call.
 func goTool(t testing.TB, name string) string {
 	t.Helper()
-	toolMu.Lock()
-	defer toolMu.Unlock()
-	if p, ok := toolPaths[name]; ok {
-		return p
-	}
-	cmd := exec.Command("go", "tool", "-n", name)
-	cmd.Dir = repoRoot(t)
-	out, err := cmd.CombinedOutput()
+	p, err := tools.Path(context.Background(), repoRoot(t), name)
 	if err != nil {
-		t.Fatalf("go tool -n %s: %v\n%s", name, err, out)
+		t.Fatal(err)
 	}
-	p := strings.TrimSpace(string(out))
-	toolPaths[name] = p
 	return p
 }
 

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"math"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/gotool"
 )
 
 // The generated alerting-rule test.
@@ -414,22 +417,14 @@ func checkRulesOverRecording(t *testing.T, records []scrapeRecord, markers []mar
 	}
 }
 
-var promtoolBin string
-
-// promtoolPath builds the module's promtool tool once.
+// promtoolPath returns the module's promtool, built on first use.
 func promtoolPath(t *testing.T, root string) string {
 	t.Helper()
-	if promtoolBin != "" {
-		return promtoolBin
-	}
-	cmd := exec.Command("go", "tool", "-n", "promtool")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
+	p, err := gotool.Path(context.Background(), root, "promtool")
 	if err != nil {
-		t.Fatalf("go tool -n promtool: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	promtoolBin = strings.TrimSpace(string(out))
-	return promtoolBin
+	return p
 }
 
 func runIn(dir, bin string, args ...string) (string, error) {
