@@ -38,6 +38,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/statefulset-exporter/statefulset-exporter/tests/bench/fixture"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 var benchLarge = flag.Bool("bench.large", false, "also run the benchmarks at 150,000 pods (5,000 nodes)")
@@ -96,24 +98,15 @@ func newBenchCollector(b testing.TB, opts ...Option) *Collector {
 
 // benchResource maps a fixture kind to the watched resource and its transform.
 func benchResource(c *Collector, kind fixture.Kind) (string, cache.TransformFunc) {
-	zt := zoneTransforms{zoneKeys: c.cfg.ZoneLabels}
-	switch kind {
-	case fixture.KindStatefulSet:
-		return resStatefulSets, transformStatefulSet
-	case fixture.KindPod:
-		return resPods, transformPod
-	case fixture.KindPVC:
-		return resPVCs, transformPVC
-	case fixture.KindPV:
-		return resPVs, zt.transformPV
-	case fixture.KindNode:
-		return resNodes, zt.transformNode
-	case fixture.KindStorageClass:
-		return resStorageClasses, transformStorageClass
-	case fixture.KindPDB:
-		return resPodDisruptionBudgets, transformPDB
-	case fixture.KindLease:
-		return resLeases, transformLease
+	name := map[fixture.Kind]string{
+		fixture.KindStatefulSet: resStatefulSets, fixture.KindPod: resPods, fixture.KindPVC: resPVCs,
+		fixture.KindPV: resPVs, fixture.KindNode: resNodes, fixture.KindStorageClass: resStorageClasses,
+		fixture.KindPDB: resPodDisruptionBudgets, fixture.KindLease: resLeases,
+	}[kind]
+	for _, s := range watchSpecs(c.client, &c.cfg) {
+		if s.name == name {
+			return name, s.transform
+		}
 	}
 	return "", nil // namespaces are not watched
 }
@@ -146,7 +139,7 @@ func (e *benchEnv) add(b testing.TB, kind fixture.Kind, obj k8sruntime.Object, r
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := e.c.resources[name].informer.GetIndexer().Add(slim); err != nil {
+	if err := e.c.watch.resources[name].informer.GetIndexer().Add(slim); err != nil {
 		b.Fatal(err)
 	}
 	e.handler(name).OnAdd(slim, true)
@@ -156,7 +149,7 @@ func (e *benchEnv) add(b testing.TB, kind fixture.Kind, obj k8sruntime.Object, r
 func (e *benchEnv) handler(name string) cache.ResourceEventHandler {
 	h, ok := e.handlers[name]
 	if !ok {
-		h = e.c.eventHandler(name)
+		h = e.c.watch.eventHandler(name)
 		e.handlers[name] = h
 	}
 	return h
@@ -164,7 +157,7 @@ func (e *benchEnv) handler(name string) cache.ResourceEventHandler {
 
 // update replaces a cached object the way an informer applies a watch event.
 func (e *benchEnv) update(b testing.TB, name string, old, obj any) {
-	r := e.c.resources[name]
+	r := e.c.watch.resources[name]
 	if err := r.informer.GetIndexer().Update(obj); err != nil {
 		b.Fatal(err)
 	}
@@ -194,7 +187,7 @@ func (w *countingWriter) WriteHeader(status int)      { w.status = status }
 // BenchmarkScrape measures a full /metrics request: the promhttp handler gathers the
 // registry holding the collector and encodes the text format, uncompressed (plain) and
 // with Accept-Encoding: gzip. The caches do not change between scrapes, so the
-// collector reuses its memoised derivations (scrapecache.go); gzip-fresh derives every
+// collector reuses its memoised derivations (memo.go); gzip-fresh derives every
 // StatefulSet on every scrape, as after a relist or when everything changed (and as
 // every scrape did before the memo). It reports the response size and the number of
 // samples.
@@ -288,7 +281,7 @@ func BenchmarkPodUpdate(b *testing.B) {
 	for _, pods := range benchSizes() {
 		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
 			e := newBenchEnv(b, pods)
-			indexer := e.c.resources[resPods].informer.GetIndexer()
+			indexer := e.c.watch.resources[resPods].informer.GetIndexer()
 			reg := benchRegistry(b, e.c)
 			handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -314,7 +307,7 @@ func BenchmarkPodUpdate(b *testing.B) {
 				e.update(b, resPods, old, slim)
 				applied := time.Now()
 
-				set := ownerStatefulSetKey(old)
+				set := derive.OwnerStatefulSetKey(old)
 				want := e.c.restarts.total(set)
 				w := &countingWriter{header: http.Header{}}
 				handler.ServeHTTP(w, req)
@@ -339,7 +332,7 @@ func benchRestarts(b testing.TB, c *Collector, setKey string) float64 {
 	go func() { c.Collect(ch); close(ch) }()
 	value := -1.0
 	for m := range ch {
-		if m.Desc() != restartsDesc {
+		if m.Desc() != restartsFamilies[0].desc {
 			continue
 		}
 		var d dto.Metric
@@ -455,13 +448,13 @@ func TestBenchFixtureScrapes(t *testing.T) {
 		}
 	}
 
-	indexer := e.c.resources[resPods].informer.GetIndexer()
+	indexer := e.c.watch.resources[resPods].informer.GetIndexer()
 	obj, ok, _ := indexer.GetByKey(e.podKeys[0])
 	if !ok {
 		t.Fatal("first pod not cached")
 	}
 	old := obj.(*corev1.Pod)
-	set := ownerStatefulSetKey(old)
+	set := derive.OwnerStatefulSetKey(old)
 	before := benchRestarts(t, e.c, set)
 	raw := old.DeepCopy()
 	raw.Status.ContainerStatuses[0].RestartCount += 2

@@ -7,6 +7,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // DefaultZoneLabels are the node and PersistentVolume label keys that carry an
@@ -122,6 +124,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--lease.namespace must not be empty")
 	}
 	return nil
+}
+
+// thresholds are the durations the derivations compare against.
+func (c *Config) thresholds() derive.Thresholds {
+	return derive.Thresholds{RolloutStallAfter: c.RolloutStallAfter, TerminatingStuckAfter: c.TerminatingStuckAfter}
 }
 
 // watchesNamespace tells whether objects of namespace ns are in scope.

@@ -18,9 +18,6 @@ import (
 	"github.com/statefulset-exporter/statefulset-exporter/internal/metricsdoc"
 )
 
-// programName is what main passes to the version collector.
-const programName = "statefulset_exporter"
-
 var fqNamePattern = regexp.MustCompile(`fqName: "([^"]+)"`)
 
 // descName reads the metric name out of a descriptor.
@@ -108,14 +105,14 @@ func newBareCollector(t *testing.T) *Collector {
 }
 
 func TestDocsListEveryDescribedMetric(t *testing.T) {
-	described := describedNames(t, newBareCollector(t), versioncollector.NewCollector(programName))
+	described := describedNames(t, newBareCollector(t), versioncollector.NewCollector(ProgramName))
 	for _, p := range checkDocumented(described, documentedMetrics(t)) {
 		t.Error(p)
 	}
 }
 
 func TestDocsCheckFailsOnAMissingName(t *testing.T) {
-	described := describedNames(t, newBareCollector(t), versioncollector.NewCollector(programName))
+	described := describedNames(t, newBareCollector(t), versioncollector.NewCollector(ProgramName))
 	documented := documentedMetrics(t)
 	if len(checkDocumented(described, documented)) != 0 {
 		t.Skip("the reference is out of date; TestDocsListEveryDescribedMetric reports how")
@@ -176,7 +173,7 @@ func richEnv(t *testing.T) *testEnv {
 
 func TestEveryDocumentedMetricIsProduced(t *testing.T) {
 	env := richEnv(t)
-	mfs := gather(t, env.collector, versioncollector.NewCollector(programName))
+	mfs := gather(t, env.collector, versioncollector.NewCollector(ProgramName))
 	produced := map[string]*dto.MetricFamily{}
 	for name, mf := range mfs {
 		if len(mf.GetMetric()) > 0 {

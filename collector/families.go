@@ -4,61 +4,77 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// family is one workload metric family: its descriptor and how its samples come out of
-// a StatefulSet's health. Every workload family starts with the namespace and
-// statefulset labels; add takes the values of the extra labels.
-type family struct {
+// family is one metric family: its descriptor and how its samples come out of a source
+// S, such as a StatefulSet's health, a Lease or the exporter's own state. Every metric
+// the exporter emits is declared as a family, in the families_*.go tables.
+//
+// samples calls out.add once per sample (out.addHistogram for a histogram family) with
+// the values of the family's own labels; the labels every family of a source starts
+// with (namespace and statefulset for workload families) are out's.
+type family[S any] struct {
 	desc      *prometheus.Desc
 	valueType prometheus.ValueType
-	samples   func(h *health, add func(value float64, extraLabels ...string))
+	samples   func(src S, out *sampleOut)
 }
 
-var workloadLabels = []string{"namespace", "statefulset"}
-
-func workloadDesc(name, help string, extraLabels ...string) *prometheus.Desc {
-	labels := append(append([]string(nil), workloadLabels...), extraLabels...)
-	return shapedDesc(prometheus.NewDesc(name, help, labels, nil), labels)
+func newFamily[S any](valueType prometheus.ValueType, name, help string, labels []string, samples func(S, *sampleOut)) family[S] {
+	return family[S]{desc: shapedDesc(name, help, labels), valueType: valueType, samples: samples}
 }
 
-func gauge(name, help string, extraLabels []string, samples func(h *health, add func(float64, ...string))) family {
-	return family{desc: workloadDesc(name, help, extraLabels...), valueType: prometheus.GaugeValue, samples: samples}
-}
-
-// workloadFamilies is every per-StatefulSet family, gathered from the families_*.go
-// tables.
-var workloadFamilies = concat(statefulSetFamilies, rolloutFamilies, podFamilies, storageFamilies, riskFamilies)
-
-var restartsDesc = workloadDesc("statefulset_container_restarts_total",
-	"Container restarts of the StatefulSet's pods, kept per pod UID so it does not drop when a pod is recreated.")
-
-func concat(lists ...[]family) []family {
-	var out []family
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	return out
-}
-
-func emitWorkload(ch chan<- prometheus.Metric, h *health) {
-	for _, m := range workloadSamples(h, nil) {
-		ch <- m
+// collectFamilies passes every sample of fams for src to out.
+func collectFamilies[S any](fams []family[S], src S, out *sampleOut) {
+	for i := range fams {
+		out.desc, out.valueType = fams[i].desc, fams[i].valueType
+		fams[i].samples(src, out)
 	}
 }
 
-// workloadSamples appends the samples of every workload family to out. The samples
-// share their label pairs (see constSample).
-func workloadSamples(h *health, out []prometheus.Metric) []prometheus.Metric {
-	base := []string{boundedLabel(h.namespace), boundedLabel(h.name)}
-	lp := labelPairs{}
-	labels := make([]string, 0, 8)
-	for _, f := range workloadFamilies {
-		f.samples(h, func(value float64, extra ...string) {
-			labels = append(labels[:0], base...)
-			for _, v := range extra {
-				labels = append(labels, boundedLabel(v))
-			}
-			out = append(out, newConstSample(f.desc, f.valueType, value, labels, lp))
-		})
+func describeFamilies[S any](ch chan<- *prometheus.Desc, fams []family[S]) {
+	for _, f := range fams {
+		ch <- f.desc
 	}
-	return out
+}
+
+// sampleOut turns what a family's samples function adds into metrics.
+type sampleOut struct {
+	base []string   // label values every sample starts with
+	lp   labelPairs // label pairs shared between samples; nil shares none
+	emit func(prometheus.Metric)
+
+	desc      *prometheus.Desc // of the family being collected
+	valueType prometheus.ValueType
+	labels    []string // scratch
+}
+
+func (o *sampleOut) labelValues(extra []string) []string {
+	o.labels = append(o.labels[:0], o.base...)
+	for _, v := range extra {
+		o.labels = append(o.labels, boundedLabel(v))
+	}
+	return o.labels
+}
+
+// add emits one gauge or counter sample.
+func (o *sampleOut) add(value float64, labels ...string) {
+	o.emit(newConstSample(o.desc, o.valueType, value, o.labelValues(labels), o.lp))
+}
+
+// addHistogram emits one histogram sample; buckets are cumulative counts by upper bound.
+func (o *sampleOut) addHistogram(count uint64, sum float64, buckets map[float64]uint64, labels ...string) {
+	o.emit(prometheus.MustNewConstHistogram(o.desc, count, sum, buckets, o.labelValues(labels)...))
+}
+
+// Label names every family of a source starts with.
+var (
+	workloadLabels = []string{"namespace", "statefulset"}
+	leaseLabels    = []string{"namespace", "lease"}
+)
+
+func joinLabels(base []string, extra ...string) []string {
+	return append(append([]string(nil), base...), extra...)
+}
+
+// histogramFamily declares a family whose samples are histograms (out.addHistogram).
+func histogramFamily[S any](name, help string, labels []string, samples func(S, *sampleOut)) family[S] {
+	return newFamily(prometheus.UntypedValue, name, help, labels, samples)
 }

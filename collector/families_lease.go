@@ -14,53 +14,40 @@ type leaseView struct {
 	observedChangeAt time.Time
 }
 
-type leaseFamily struct {
-	desc      *prometheus.Desc
-	valueType prometheus.ValueType
-	samples   func(l leaseView, add func(value float64, extraLabels ...string))
+// leaseFamily declares a Lease family: its samples carry the namespace and lease labels,
+// then extraLabels.
+func leaseFamily(valueType prometheus.ValueType, name, help string, extraLabels []string, samples func(l leaseView, out *sampleOut)) family[leaseView] {
+	return newFamily(valueType, name, help, joinLabels(leaseLabels, extraLabels...), samples)
 }
 
-func leaseDesc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append([]string{"namespace", "lease"}, extra...), nil)
-}
-
-var leaseFamilies = []leaseFamily{
-	{leaseDesc("control_plane_lease_holder_info", "Current holder of a control-plane Lease, without the per-process UUID; always 1.", "holder"),
-		prometheus.GaugeValue, func(l leaseView, add func(float64, ...string)) {
+var leaseFamilies = []family[leaseView]{
+	leaseFamily(prometheus.GaugeValue, "control_plane_lease_holder_info", "Current holder of a control-plane Lease, without the per-process UUID; always 1.", []string{"holder"},
+		func(l leaseView, out *sampleOut) {
 			if id := l.lease.Spec.HolderIdentity; id != nil && *id != "" {
-				add(1, holderLabel(*id))
+				out.add(1, holderLabel(*id))
 			}
-		}},
-	{leaseDesc("control_plane_lease_transitions_total", "Holder changes observed since the exporter started."),
-		prometheus.CounterValue, func(l leaseView, add func(float64, ...string)) { add(l.transitions) }},
-	{leaseDesc("control_plane_lease_renew_timestamp_seconds", "spec.renewTime of the Lease."),
-		prometheus.GaugeValue, func(l leaseView, add func(float64, ...string)) {
+		}),
+	leaseFamily(prometheus.CounterValue, "control_plane_lease_transitions_total", "Holder changes observed since the exporter started.", nil,
+		func(l leaseView, out *sampleOut) { out.add(l.transitions) }),
+	leaseFamily(prometheus.GaugeValue, "control_plane_lease_renew_timestamp_seconds", "spec.renewTime of the Lease.", nil,
+		func(l leaseView, out *sampleOut) {
 			if t := l.lease.Spec.RenewTime; t != nil {
-				add(float64(t.UnixNano()) / 1e9)
+				out.add(unixSeconds(t.Time))
 			}
-		}},
-	{leaseDesc("control_plane_lease_last_transition_timestamp_seconds", "When the current holder acquired the Lease."),
-		prometheus.GaugeValue, func(l leaseView, add func(float64, ...string)) {
+		}),
+	leaseFamily(prometheus.GaugeValue, "control_plane_lease_last_transition_timestamp_seconds", "When the current holder acquired the Lease.", nil,
+		func(l leaseView, out *sampleOut) {
 			switch {
 			case l.lease.Spec.AcquireTime != nil:
-				add(float64(l.lease.Spec.AcquireTime.UnixNano()) / 1e9)
+				out.add(unixSeconds(l.lease.Spec.AcquireTime.Time))
 			case !l.observedChangeAt.IsZero():
-				add(float64(l.observedChangeAt.UnixNano()) / 1e9)
+				out.add(unixSeconds(l.observedChangeAt))
 			}
-		}},
-	{leaseDesc("control_plane_lease_duration_seconds", "spec.leaseDurationSeconds of the Lease."),
-		prometheus.GaugeValue, func(l leaseView, add func(float64, ...string)) {
+		}),
+	leaseFamily(prometheus.GaugeValue, "control_plane_lease_duration_seconds", "spec.leaseDurationSeconds of the Lease.", nil,
+		func(l leaseView, out *sampleOut) {
 			if d := l.lease.Spec.LeaseDurationSeconds; d != nil {
-				add(float64(*d))
+				out.add(float64(*d))
 			}
-		}},
-}
-
-func emitLease(ch chan<- prometheus.Metric, l leaseView) {
-	for _, f := range leaseFamilies {
-		f.samples(l, func(value float64, extra ...string) {
-			labels := append([]string{boundedLabel(l.lease.Namespace), boundedLabel(l.lease.Name)}, extra...)
-			ch <- prometheus.MustNewConstMetric(f.desc, f.valueType, value, labels...)
-		})
-	}
+		}),
 }

@@ -1,29 +1,31 @@
 package collector
 
-var podFamilies = []family{
+import "github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+
+var podFamilies = []family[*derive.Health]{
 	gauge("statefulset_pods", "Pods of the StatefulSet by phase.", []string{"phase"},
-		func(h *health, add func(float64, ...string)) {
-			for _, phase := range podPhases {
-				add(float64(h.podsByPhase[phase]), string(phase))
+		func(h *derive.Health, out *sampleOut) {
+			for _, phase := range derive.PodPhases {
+				out.add(float64(h.PodsByPhase[phase]), string(phase))
 			}
 		}),
 	gauge("statefulset_pods_waiting", "Pods with a waiting container, by waiting reason.", []string{"reason"},
-		func(h *health, add func(float64, ...string)) {
-			for _, reason := range sortedKeys(h.waitingByReason) {
-				add(float64(h.waitingByReason[reason]), reason)
+		func(h *derive.Health, out *sampleOut) {
+			for _, reason := range sortedKeys(h.WaitingByReason) {
+				out.add(float64(h.WaitingByReason[reason]), reason)
 			}
 		}),
 	gauge("statefulset_pods_unschedulable", "Pods the scheduler could not place.", nil,
-		func(h *health, add func(float64, ...string)) { add(float64(h.unschedulable)) }),
+		func(h *derive.Health, out *sampleOut) { out.add(float64(h.Unschedulable)) }),
 	gauge("statefulset_pods_terminating", "Pods with a deletion timestamp.", nil,
-		func(h *health, add func(float64, ...string)) { add(float64(h.terminating)) }),
+		func(h *derive.Health, out *sampleOut) { out.add(float64(h.Terminating)) }),
 	gauge("statefulset_pod_stuck_terminating", "Pods terminating for longer than their grace period plus --terminating.stuck-after; always 1.",
 		[]string{"pod", "node", "node_status"},
-		func(h *health, add func(float64, ...string)) {
-			for _, s := range h.stuckTerminating {
-				add(1, s.pod, s.node, s.nodeStatus)
+		func(h *derive.Health, out *sampleOut) {
+			for _, s := range h.StuckTerminating {
+				out.add(1, s.Pod, s.Node, s.NodeStatus)
 			}
 		}),
 	gauge("statefulset_pods_on_unready_nodes", "Pods bound to a node that is not ready, unreachable or missing.", nil,
-		func(h *health, add func(float64, ...string)) { add(float64(h.podsOnUnreadyNodes)) }),
+		func(h *derive.Health, out *sampleOut) { out.add(float64(h.PodsOnUnreadyNodes)) }),
 }

@@ -1,14 +1,13 @@
 package collector
 
-// riskOrder is the exposition order of the risk label.
-var riskOrder = []string{riskSingleton, riskNoPDB, riskSingleZone, riskZeroGracePeriod, riskNoReadinessProbe}
+import "github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 
-var riskFamilies = []family{
+var riskFamilies = []family[*derive.Health]{
 	gauge("statefulset_ha_risk", "1 when the high-availability risk applies, else 0.", []string{"risk"},
-		func(h *health, add func(float64, ...string)) {
-			for _, risk := range riskOrder {
-				if v, known := h.risks[risk]; known {
-					add(boolFloat(v), risk)
+		func(h *derive.Health, out *sampleOut) {
+			for _, risk := range derive.RiskNames {
+				if v, known := h.Risks[risk]; known {
+					out.add(boolFloat(v), risk)
 				}
 			}
 		}),

@@ -1,54 +1,71 @@
 package collector
 
-var storageFamilies = []family{
+import "github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+
+var storageFamilies = []family[*derive.Health]{
 	gauge("statefulset_pvcs", "PVCs of the StatefulSet by phase.", []string{"phase"},
-		func(h *health, add func(float64, ...string)) {
-			for _, phase := range pvcPhases {
-				add(float64(h.pvcsByPhase[phase]), string(phase))
+		func(h *derive.Health, out *sampleOut) {
+			for _, phase := range derive.PVCPhases {
+				out.add(float64(h.PVCsByPhase[phase]), string(phase))
 			}
 		}),
 	gauge("statefulset_pvc_pending_created_timestamp_seconds", "Creation time of each Pending PVC, with why it is Pending.",
 		[]string{"persistentvolumeclaim", "reason"},
-		func(h *health, add func(float64, ...string)) {
-			for _, p := range h.pendingPVCs {
-				if !p.created.IsZero() {
-					add(float64(p.created.UnixNano())/1e9, p.name, p.reason)
+		func(h *derive.Health, out *sampleOut) {
+			for _, p := range h.PendingPVCs {
+				if !p.Created.IsZero() {
+					out.add(unixSeconds(p.Created), p.Name, p.Reason)
 				}
 			}
 		}),
 	gauge("statefulset_pod_volume_zone_mismatch", "1 when a pod's node is outside its volume's zones, else 0.",
 		[]string{"pod", "persistentvolumeclaim", "volume_zone", "node_zone"},
-		func(h *health, add func(float64, ...string)) {
-			for _, s := range h.zoneMismatch {
-				add(boolFloat(s.value), s.pod, s.pvc, s.volumeZone, s.nodeZone)
+		func(h *derive.Health, out *sampleOut) {
+			for _, s := range h.ZoneMismatch {
+				out.add(boolFloat(s.Value), s.Pod, s.PVC, s.VolumeZone, s.NodeZone)
 			}
 		}),
 	gauge("statefulset_pod_volume_zone_without_nodes", "1 when an unscheduled pod's volume zones have no Ready, schedulable node, else 0.",
 		[]string{"pod", "persistentvolumeclaim", "volume_zone"},
-		func(h *health, add func(float64, ...string)) {
-			for _, s := range h.zoneWithoutNodes {
-				add(boolFloat(s.value), s.pod, s.pvc, s.volumeZone)
+		func(h *derive.Health, out *sampleOut) {
+			for _, s := range h.ZoneWithoutNodes {
+				out.add(boolFloat(s.Value), s.Pod, s.PVC, s.VolumeZone)
 			}
 		}),
 	gauge("statefulset_pods_ready_per_zone", "Ready pods per node zone.", []string{"node_zone"},
-		func(h *health, add func(float64, ...string)) {
-			for _, zone := range sortedKeys(h.readyPerZone) {
-				add(float64(h.readyPerZone[zone]), zone)
+		func(h *derive.Health, out *sampleOut) {
+			for _, zone := range sortedKeys(h.ReadyPerZone) {
+				out.add(float64(h.ReadyPerZone[zone]), zone)
 			}
 		}),
 	gauge("statefulset_ready_zones", "Distinct node zones with a Ready pod.", nil,
-		func(h *health, add func(float64, ...string)) { add(float64(len(h.readyPerZone))) }),
+		func(h *derive.Health, out *sampleOut) { out.add(float64(len(h.ReadyPerZone))) }),
 	gauge("statefulset_volume_attachment_errors", "VolumeAttachments of the StatefulSet's PVs with an attach or detach error.", nil,
-		func(h *health, add func(float64, ...string)) {
-			if h.attachmentsWatched {
-				add(float64(h.failingAttachments))
+		func(h *derive.Health, out *sampleOut) {
+			if h.AttachmentsWatched {
+				out.add(float64(h.FailingAttachments))
 			}
 		}),
 	gauge("statefulset_volume_attachment_error", "A failing VolumeAttachment of the StatefulSet; always 1.",
 		[]string{"persistentvolumeclaim", "node", "operation"},
-		func(h *health, add func(float64, ...string)) {
-			for _, e := range h.attachmentErrors {
-				add(1, e.pvc, e.node, e.operation)
+		func(h *derive.Health, out *sampleOut) {
+			for _, e := range h.AttachmentErrors {
+				out.add(1, e.PVC, e.Node, e.Operation)
 			}
+		}),
+}
+
+// bindDurationFamilies come from the bind-duration tracker, one histogram per
+// StatefulSet.
+var bindDurationFamilies = []family[*bindDurations]{
+	histogramFamily("statefulset_pvc_bind_duration_seconds", "Pending to Bound durations of the StatefulSet's PVCs observed by the exporter.", workloadLabels,
+		func(t *bindDurations, out *sampleOut) {
+			t.eachHistogram(func(namespace, name string, h *bindHistogram) {
+				buckets := make(map[float64]uint64, len(bindBuckets))
+				for i, bound := range bindBuckets {
+					buckets[bound] = h.buckets[i]
+				}
+				out.addHistogram(h.count, h.sum, buckets, namespace, name)
+			})
 		}),
 }

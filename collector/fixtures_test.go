@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // Builders for the test objects. Each takes options that mutate the object.
@@ -204,7 +206,7 @@ func annotated(key, value string) func(*corev1.PersistentVolumeClaim) {
 func newStorageClass(name string, mode storagev1.VolumeBindingMode, provisioner string, isDefault bool) *storagev1.StorageClass {
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Provisioner: provisioner, VolumeBindingMode: ptr.To(mode)}
 	if isDefault {
-		sc.Annotations = map[string]string{annDefaultStorageClass: "true"}
+		sc.Annotations = map[string]string{derive.AnnDefaultStorageClass: "true"}
 	}
 	return sc
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"slices"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -16,8 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // Watched resources, as named in the resource label of the self-metrics.
@@ -49,21 +54,12 @@ const (
 	byVolume      = "volume"      // VolumeAttachments by PersistentVolume name
 )
 
-// ownerStatefulSetKey returns namespace/name of the StatefulSet controlling the pod.
-func ownerStatefulSetKey(p *corev1.Pod) string {
-	ref := metav1.GetControllerOfNoCopy(p)
-	if ref == nil || ref.Kind != "StatefulSet" {
-		return ""
-	}
-	return p.Namespace + "/" + ref.Name
-}
-
 func podByStatefulSet(obj any) ([]string, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil, nil
 	}
-	if key := ownerStatefulSetKey(p); key != "" {
+	if key := derive.OwnerStatefulSetKey(p); key != "" {
 		return []string{key}, nil
 	}
 	return nil, nil
@@ -74,7 +70,7 @@ func pvcByClaimBase(obj any) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	if base, ok := claimBase(c.Name); ok {
+	if base, ok := derive.ClaimBase(c.Name); ok {
 		return []string{c.Namespace + "/" + base}, nil
 	}
 	return nil, nil
@@ -89,7 +85,7 @@ func statefulSetByClaimBase(obj any) ([]string, error) {
 	for _, t := range s.Spec.VolumeClaimTemplates {
 		// The API accepts two templates of the same name (they make one volume); their
 		// PVCs must be counted once.
-		if key := s.Namespace + "/" + t.Name + "-" + s.Name; !contains(keys, key) {
+		if key := s.Namespace + "/" + t.Name + "-" + s.Name; !slices.Contains(keys, key) {
 			keys = append(keys, key)
 		}
 	}
@@ -148,128 +144,117 @@ func (r *watchedResource) enabled() bool {
 	return !r.forbidden
 }
 
-// buildInformers creates one informer per resource from two factories: one for
-// namespaced kinds (scoped by --namespaces/--namespaces-exclude) and one for
-// cluster-scoped kinds, plus one scoped to --lease.namespace for Leases.
-func (c *Collector) buildInformers() error {
-	cfg := &c.cfg
-	var namespacedOpts []informers.SharedInformerOption
-	if len(cfg.Namespaces) == 1 {
-		namespacedOpts = append(namespacedOpts, informers.WithNamespace(cfg.Namespaces[0]))
-	}
-	if exclude := excludeSelector(cfg.ExcludeNamespaces); exclude != "" {
-		namespacedOpts = append(namespacedOpts, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = exclude
-		}))
-	}
-	c.namespaced = informers.NewSharedInformerFactoryWithOptions(c.client, 0, namespacedOpts...)
-	c.cluster = informers.NewSharedInformerFactory(c.client, 0)
-	c.leaseFactory = informers.NewSharedInformerFactory(c.client, 0)
+// watchSpec is how one resource is watched: listed in slimmed pages with list, watched
+// with watch, both with tweak applied, cached after transform, with indexers.
+type watchSpec struct {
+	name      string
+	obj       k8sruntime.Object
+	transform cache.TransformFunc
+	list      listFunc
+	watch     watchFunc
+	tweak     func(*metav1.ListOptions)
+	indexers  cache.Indexers
+}
 
-	// StatefulSets get their own informer so that --statefulset.selector applies to them
-	// alone (pods are tied to their StatefulSet by owner reference, not by labels).
-	selector := cfg.StatefulSetSelector
-	exclude := excludeSelector(cfg.ExcludeNamespaces)
+// watchSpecs lists every watched resource. Namespaced kinds are scoped by --namespaces
+// (one namespace scopes the calls, several are filtered in the exporter) and
+// --namespaces-exclude; cluster-scoped kinds are not; Leases are read in
+// --lease.namespace only.
+func watchSpecs(client kubernetes.Interface, cfg *Config) []watchSpec {
 	ns := metav1.NamespaceAll
 	if len(cfg.Namespaces) == 1 {
 		ns = cfg.Namespaces[0]
 	}
-	client := c.client
-	stsInformer := c.slimInformer(resStatefulSets, c.namespaced, client, &appsv1.StatefulSet{}, transformStatefulSet,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.AppsV1().StatefulSets(ns).List(ctx, o)
-		}, client.AppsV1().StatefulSets(ns).Watch,
-		func(o *metav1.ListOptions) {
-			o.LabelSelector = selector
-			o.FieldSelector = exclude
-		})
-
-	// The kinds with an object per pod (or per node) list in slimmed pages (listpages.go).
+	exclude := excludeSelector(cfg.ExcludeNamespaces)
 	excludeNamespaces := func(o *metav1.ListOptions) { o.FieldSelector = exclude }
-	podInformer := c.slimInformer(resPods, c.namespaced, client, &corev1.Pod{}, transformPod,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.CoreV1().Pods(ns).List(ctx, o)
-		}, client.CoreV1().Pods(ns).Watch, excludeNamespaces)
-	pvcInformer := c.slimInformer(resPVCs, c.namespaced, client, &corev1.PersistentVolumeClaim{}, transformPVC,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.CoreV1().PersistentVolumeClaims(ns).List(ctx, o)
-		}, client.CoreV1().PersistentVolumeClaims(ns).Watch, excludeNamespaces)
-	zt := zoneTransforms{zoneKeys: cfg.ZoneLabels}
-	pvInformer := c.slimInformer(resPVs, c.cluster, client, &corev1.PersistentVolume{}, zt.transformPV,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.CoreV1().PersistentVolumes().List(ctx, o)
-		}, client.CoreV1().PersistentVolumes().Watch, nil)
-	nodeInformer := c.slimInformer(resNodes, c.cluster, client, &corev1.Node{}, zt.transformNode,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.CoreV1().Nodes().List(ctx, o)
-		}, client.CoreV1().Nodes().Watch, nil)
-	vaInformer := c.slimInformer(resVolumeAttachments, c.cluster, client, &storagev1.VolumeAttachment{}, transformVolumeAttachment,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.StorageV1().VolumeAttachments().List(ctx, o)
-		}, client.StorageV1().VolumeAttachments().Watch, nil)
-	scInformer := c.slimInformer(resStorageClasses, c.cluster, client, &storagev1.StorageClass{}, transformStorageClass,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.StorageV1().StorageClasses().List(ctx, o)
-		}, client.StorageV1().StorageClasses().Watch, nil)
-	pdbInformer := c.slimInformer(resPodDisruptionBudgets, c.namespaced, client, &policyv1.PodDisruptionBudget{}, transformPDB,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.PolicyV1().PodDisruptionBudgets(ns).List(ctx, o)
-		}, client.PolicyV1().PodDisruptionBudgets(ns).Watch, excludeNamespaces)
-	leaseSelector := cfg.LeaseSelector
-	leaseField := ""
+	// --statefulset.selector applies to StatefulSets alone: pods are tied to their
+	// StatefulSet by owner reference, not by labels.
+	selector := cfg.StatefulSetSelector
+	leaseSelector, leaseField := cfg.LeaseSelector, ""
 	if len(cfg.LeaseNames) == 1 {
 		leaseField = fields.OneTermEqualSelector("metadata.name", cfg.LeaseNames[0]).String()
 	}
-	leaseNamespace := cfg.LeaseNamespace
-	leaseInformer := c.slimInformer(resLeases, c.leaseFactory, client, &coordinationv1.Lease{}, transformLease,
-		func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
-			return client.CoordinationV1().Leases(leaseNamespace).List(ctx, o)
-		}, client.CoordinationV1().Leases(leaseNamespace).Watch,
-		func(o *metav1.ListOptions) {
-			o.LabelSelector = leaseSelector
-			o.FieldSelector = leaseField
-		})
-
-	specs := []struct {
-		name      string
-		informer  cache.SharedIndexInformer
-		transform cache.TransformFunc
-		indexers  cache.Indexers
-	}{
-		{resStatefulSets, stsInformer, transformStatefulSet, cache.Indexers{byClaimBase: statefulSetByClaimBase}},
-		{resPods, podInformer, transformPod, cache.Indexers{byStatefulSet: podByStatefulSet}},
-		{resPVCs, pvcInformer, transformPVC, cache.Indexers{byClaimBase: pvcByClaimBase}},
-		{resPVs, pvInformer, zt.transformPV, nil},
-		{resNodes, nodeInformer, zt.transformNode, nil},
-		{resStorageClasses, scInformer, transformStorageClass, nil},
-		{resVolumeAttachments, vaInformer, transformVolumeAttachment, cache.Indexers{byVolume: attachmentByVolume}},
-		{resPodDisruptionBudgets, pdbInformer, transformPDB, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}},
-		{resLeases, leaseInformer, transformLease, nil},
+	zt := zoneTransforms{zoneKeys: cfg.ZoneLabels}
+	apps, core, storage := client.AppsV1(), client.CoreV1(), client.StorageV1()
+	policy, coordination := client.PolicyV1(), client.CoordinationV1()
+	return []watchSpec{
+		{resStatefulSets, &appsv1.StatefulSet{}, transformStatefulSet,
+			lister(apps.StatefulSets(ns).List), apps.StatefulSets(ns).Watch,
+			func(o *metav1.ListOptions) { o.LabelSelector, o.FieldSelector = selector, exclude },
+			cache.Indexers{byClaimBase: statefulSetByClaimBase}},
+		{resPods, &corev1.Pod{}, transformPod,
+			lister(core.Pods(ns).List), core.Pods(ns).Watch, excludeNamespaces,
+			cache.Indexers{byStatefulSet: podByStatefulSet}},
+		{resPVCs, &corev1.PersistentVolumeClaim{}, transformPVC,
+			lister(core.PersistentVolumeClaims(ns).List), core.PersistentVolumeClaims(ns).Watch, excludeNamespaces,
+			cache.Indexers{byClaimBase: pvcByClaimBase}},
+		{resPVs, &corev1.PersistentVolume{}, zt.transformPV,
+			lister(core.PersistentVolumes().List), core.PersistentVolumes().Watch, nil, nil},
+		{resNodes, &corev1.Node{}, zt.transformNode,
+			lister(core.Nodes().List), core.Nodes().Watch, nil, nil},
+		{resStorageClasses, &storagev1.StorageClass{}, transformStorageClass,
+			lister(storage.StorageClasses().List), storage.StorageClasses().Watch, nil, nil},
+		{resVolumeAttachments, &storagev1.VolumeAttachment{}, transformVolumeAttachment,
+			lister(storage.VolumeAttachments().List), storage.VolumeAttachments().Watch, nil,
+			cache.Indexers{byVolume: attachmentByVolume}},
+		{resPodDisruptionBudgets, &policyv1.PodDisruptionBudget{}, transformPDB,
+			lister(policy.PodDisruptionBudgets(ns).List), policy.PodDisruptionBudgets(ns).Watch, excludeNamespaces,
+			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}},
+		{resLeases, &coordinationv1.Lease{}, transformLease,
+			lister(coordination.Leases(cfg.LeaseNamespace).List), coordination.Leases(cfg.LeaseNamespace).Watch,
+			func(o *metav1.ListOptions) { o.LabelSelector, o.FieldSelector = leaseSelector, leaseField },
+			nil},
 	}
-	c.resources = map[string]*watchedResource{}
-	for _, s := range specs {
+}
+
+// lister adapts a typed clientset List method to a listFunc.
+func lister[L k8sruntime.Object](list func(context.Context, metav1.ListOptions) (L, error)) listFunc {
+	return func(ctx context.Context, o metav1.ListOptions) (k8sruntime.Object, error) { return list(ctx, o) }
+}
+
+// watcher keeps one informer per watched resource and feeds every change to the
+// trackers.
+type watcher struct {
+	trackers
+	client    kubernetes.Interface
+	cfg       *Config
+	logger    *slog.Logger
+	now       func() time.Time
+	self      *selfMetrics
+	recovery  *recoverySignal // fired when the API probe succeeds after failing
+	resources map[string]*watchedResource
+}
+
+// buildInformers creates one informer per watched resource.
+func (w *watcher) buildInformers() error {
+	w.resources = map[string]*watchedResource{}
+	for _, s := range watchSpecs(w.client, w.cfg) {
+		name := s.name
+		lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(s.list, s.watch, s.tweak, s.transform), w.client)
+		informer := cache.NewSharedIndexInformer(
+			newResilientListWatch(lw, func(err error) { w.recordRetriedError(name, err) }, w.recovery.wait),
+			s.obj, 0, cache.Indexers{})
 		transform := s.transform
-		if s.name != resLeases { // the lease tracker wants every renewal
-			transform = keepUnchanged(s.informer.GetIndexer(), transform)
+		if name != resLeases { // the lease tracker wants every renewal
+			transform = keepUnchanged(informer.GetIndexer(), transform)
 		}
-		if err := s.informer.SetTransform(transform); err != nil {
-			return fmt.Errorf("%s informer: %w", s.name, err)
+		if err := informer.SetTransform(transform); err != nil {
+			return fmt.Errorf("%s informer: %w", name, err)
 		}
 		if len(s.indexers) > 0 {
-			if err := s.informer.AddIndexers(s.indexers); err != nil {
-				return fmt.Errorf("%s informer: %w", s.name, err)
+			if err := informer.AddIndexers(s.indexers); err != nil {
+				return fmt.Errorf("%s informer: %w", name, err)
 			}
 		}
-		name := s.name
-		if err := s.informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			c.recordWatchError(name, err)
+		if err := informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			w.recordWatchError(name, err)
 		}); err != nil {
-			return fmt.Errorf("%s informer: %w", s.name, err)
+			return fmt.Errorf("%s informer: %w", name, err)
 		}
-		if _, err := s.informer.AddEventHandler(c.eventHandler(name)); err != nil {
-			return fmt.Errorf("%s informer: %w", s.name, err)
+		if _, err := informer.AddEventHandler(w.eventHandler(name)); err != nil {
+			return fmt.Errorf("%s informer: %w", name, err)
 		}
-		c.resources[name] = &watchedResource{name: name, informer: s.informer, optional: optionalResources[name]}
+		w.resources[name] = &watchedResource{name: name, informer: informer, optional: optionalResources[name]}
 	}
 	return nil
 }
@@ -286,96 +271,124 @@ func excludeSelector(namespaces []string) string {
 	return fields.AndSelectors(sel...).String()
 }
 
+// start runs every informer until ctx is done.
+func (w *watcher) start(ctx context.Context) {
+	for _, name := range allResources {
+		go w.resources[name].informer.RunWithContext(ctx)
+	}
+}
+
+// ready tells whether every enabled informer has completed its first list. An optional
+// kind that RBAC forbids does not hold readiness back.
+func (w *watcher) ready() bool {
+	for _, r := range w.resources {
+		if r.enabled() && !r.informer.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+// states reports whether each resource is on and synced.
+func (w *watcher) states() []resourceState {
+	states := make([]resourceState, 0, len(allResources))
+	for _, name := range allResources {
+		r := w.resources[name]
+		states = append(states, resourceState{name: name, enabled: r.enabled(), synced: r.informer.HasSynced()})
+	}
+	return states
+}
+
 // recordRetriedError counts a transient list or watch failure that resilientListWatch
 // retries in place. It logs at debug level only: the API probe already warns while the
 // API server is unreachable, and a failover must not flood the log.
-func (c *Collector) recordRetriedError(resource string, err error) {
+func (w *watcher) recordRetriedError(resource string, err error) {
 	reason := classifyAPIError(err)
-	c.self.apiErrors.WithLabelValues(resource, reason).Inc()
-	c.logger.Debug("list/watch failed, retrying", "resource", resource, "reason", reason, "err", err)
+	w.self.countAPIError(resource, reason)
+	w.logger.Debug("list/watch failed, retrying", "resource", resource, "reason", reason, "err", err)
 }
 
 // recordWatchError counts a failed list or watch. Watches that end normally (EOF) or
 // whose resource version expired are part of normal operation and not counted.
-func (c *Collector) recordWatchError(resource string, err error) {
+func (w *watcher) recordWatchError(resource string, err error) {
 	if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 		return
 	}
 	reason := classifyAPIError(err)
-	c.self.apiErrors.WithLabelValues(resource, reason).Inc()
+	w.self.countAPIError(resource, reason)
 	// An optional kind that RBAC forbids, or that the API server does not serve, is
 	// switched off rather than holding readiness back.
-	if (reason == reasonForbidden || apierrors.IsNotFound(err)) && c.resources[resource].markForbidden() {
-		c.logger.Warn("optional resource switched off until RBAC allows it: the metrics that need it are not exported",
+	if (reason == reasonForbidden || apierrors.IsNotFound(err)) && w.resources[resource].markForbidden() {
+		w.logger.Warn("optional resource switched off until RBAC allows it: the metrics that need it are not exported",
 			"resource", resource, "reason", reason, "err", err)
 		return
 	}
-	c.logger.Warn("list/watch failed", "resource", resource, "reason", reason, "err", err)
+	w.logger.Warn("list/watch failed", "resource", resource, "reason", reason, "err", err)
 }
 
 // eventHandler keeps the trackers and the last-event timestamps up to date.
-func (c *Collector) eventHandler(resource string) cache.ResourceEventHandler {
+func (w *watcher) eventHandler(resource string) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			c.touch(resource)
-			c.onUpsert(obj)
+			w.touch(resource)
+			w.onUpsert(obj)
 		},
 		UpdateFunc: func(_, obj any) {
-			c.touch(resource)
-			c.onUpsert(obj)
+			w.touch(resource)
+			w.onUpsert(obj)
 		},
 		DeleteFunc: func(obj any) {
-			c.touch(resource)
+			w.touch(resource)
 			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = tomb.Obj
 			}
-			c.onDelete(obj)
+			w.onDelete(obj)
 		},
 	}
 }
 
-func (c *Collector) touch(resource string) {
-	c.self.lastEvent.WithLabelValues(resource).Set(float64(c.now().UnixNano()) / 1e9)
+func (w *watcher) touch(resource string) {
+	w.self.touch(resource, w.now())
 }
 
-func (c *Collector) onUpsert(obj any) {
+func (w *watcher) onUpsert(obj any) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		c.restarts.observe(o)
+		w.restarts.observe(o)
 	case *corev1.PersistentVolumeClaim:
-		if d, ok := c.binds.observe(o, c.now()); ok {
-			for _, set := range c.statefulSetsOfClaim(o) {
-				c.bindDurations.WithLabelValues(set.Namespace, set.Name).Observe(d.Seconds())
+		if d, ok := w.binds.observe(o, w.now()); ok {
+			for _, set := range w.statefulSetsOfClaim(o) {
+				w.binds.record(set.Namespace+"/"+set.Name, d)
 			}
 		}
 	case *coordinationv1.Lease:
-		c.leases.observe(o, c.now())
+		w.leases.observe(o, w.now())
 	}
 }
 
-func (c *Collector) onDelete(obj any) {
+func (w *watcher) onDelete(obj any) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		c.restarts.forgetPod(o.UID)
+		w.restarts.forgetPod(o.UID)
 	case *corev1.PersistentVolumeClaim:
-		c.binds.forget(o.UID)
+		w.binds.forget(o.UID)
 	case *appsv1.StatefulSet:
-		c.restarts.forgetSet(o.Namespace + "/" + o.Name)
-		c.bindDurations.DeleteLabelValues(o.Namespace, o.Name)
+		w.restarts.forgetSet(o.Namespace + "/" + o.Name)
+		w.binds.forgetSet(o.Namespace + "/" + o.Name)
 	case *coordinationv1.Lease:
-		c.leases.forget(o.Namespace, o.Name)
+		w.leases.forget(o.Namespace, o.Name)
 	}
 }
 
 // statefulSetsOfClaim finds the StatefulSets whose volume claim templates name the PVC,
 // in the watched namespaces (the informers see every namespace when several are
 // watched).
-func (c *Collector) statefulSetsOfClaim(pvc *corev1.PersistentVolumeClaim) []*appsv1.StatefulSet {
-	base, ok := claimBase(pvc.Name)
-	if !ok || !c.cfg.watchesNamespace(pvc.Namespace) {
+func (w *watcher) statefulSetsOfClaim(pvc *corev1.PersistentVolumeClaim) []*appsv1.StatefulSet {
+	base, ok := derive.ClaimBase(pvc.Name)
+	if !ok || !w.cfg.watchesNamespace(pvc.Namespace) {
 		return nil
 	}
-	objs, err := c.resources[resStatefulSets].informer.GetIndexer().ByIndex(byClaimBase, pvc.Namespace+"/"+base)
+	objs, err := w.resources[resStatefulSets].informer.GetIndexer().ByIndex(byClaimBase, pvc.Namespace+"/"+base)
 	if err != nil {
 		return nil
 	}

@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -11,8 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -114,22 +111,11 @@ func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, 
 	}
 }
 
-// slimInformer makes the factory's informer of obj's kind, listing in slimmed pages
-// with list, watching with watchFn, both with tweak applied, and retrying transient API
-// failures in place (resilient.go), counted against resource.
-func (c *Collector) slimInformer(resource string, factory informers.SharedInformerFactory, client kubernetes.Interface, obj k8sruntime.Object, transform cache.TransformFunc, list listFunc, watchFn watchFunc, tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
-	return factory.InformerFor(obj, func(_ kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(list, watchFn, tweak, transform), client)
-		return cache.NewSharedIndexInformer(newResilientListWatch(lw, func(err error) { c.recordRetriedError(resource, err) }, c.recovery.wait),
-			obj, resync, cache.Indexers{})
-	})
-}
-
 // keepUnchanged wraps an informer's transform: when the slimmed object equals the one
 // cached under its key except for its resourceVersion, it returns the cached object, so
 // that updates that change nothing the exporter keeps (node heartbeats, PDB status,
 // annotations) leave the cache as it is and do not invalidate the memoised derivations
-// (scrapecache.go). The cached object may lag behind the latest resourceVersion, which
+// (memo.go). The cached object may lag behind the latest resourceVersion, which
 // nothing reads.
 func keepUnchanged(store cache.Store, transform cache.TransformFunc) cache.TransformFunc {
 	return func(obj any) (any, error) {

@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // restartTracker keeps statefulset_container_restarts_total: per StatefulSet the sum of
@@ -38,7 +40,7 @@ func restartCount(p *corev1.Pod) int64 {
 
 // observe records the pod's current restart count.
 func (t *restartTracker) observe(p *corev1.Pod) {
-	set := ownerStatefulSetKey(p)
+	set := derive.OwnerStatefulSetKey(p)
 	if set == "" {
 		return
 	}

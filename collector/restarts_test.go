@@ -87,8 +87,8 @@ func TestContainerRestartsCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "condition update in cache", func() bool {
-		obj, _, _ := env.collector.resources[resPods].informer.GetStore().GetByKey("ns/web-0")
-		return obj != nil && !podReady(obj.(*corev1.Pod))
+		obj, _, _ := env.collector.watch.resources[resPods].informer.GetStore().GetByKey("ns/web-0")
+		return obj != nil && obj.(*corev1.Pod).Status.Conditions[1].Status == corev1.ConditionFalse
 	})
 	env.expect(`
 		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0

@@ -251,7 +251,7 @@ func TestRolloutProgressResetsStallTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "status update in cache", func() bool {
-		obj, _, _ := env.collector.resources[resStatefulSets].informer.GetStore().GetByKey("ns/web")
+		obj, _, _ := env.collector.watch.resources[resStatefulSets].informer.GetStore().GetByKey("ns/web")
 		return obj != nil && obj.(*appsv1.StatefulSet).Status.ReadyReplicas == 3
 	})
 	exposition(t, env.collector) // sees the move at testNow+8m

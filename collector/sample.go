@@ -28,15 +28,17 @@ type descShape struct {
 }
 
 // descShapes holds the shape of every desc made by shapedDesc, and labelNames one
-// shared string per label name. Both are written during package initialisation only.
+// shared string per label name. Both are written during package initialisation only:
+// every family is a package-level variable.
 var (
 	descShapes = map[*prometheus.Desc]*descShape{}
 	labelNames = map[string]*string{}
 )
 
-// shapedDesc records the variable label names of desc, which prometheus.Desc does not
-// expose, so that constSamples of it can be made.
-func shapedDesc(desc *prometheus.Desc, labels []string) *prometheus.Desc {
+// shapedDesc makes a desc and records its variable label names, which prometheus.Desc
+// does not expose, so that constSamples of it can be made.
+func shapedDesc(name, help string, labels []string) *prometheus.Desc {
+	desc := prometheus.NewDesc(name, help, labels, nil)
 	s := &descShape{order: make([]int, len(labels)), names: make([]*string, len(labels))}
 	for i := range labels {
 		s.order[i] = i

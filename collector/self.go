@@ -1,81 +1,70 @@
 package collector
 
 import (
-	"sync/atomic"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"slices"
+	"sync"
+	"time"
 )
 
-// selfMetrics are the exporter's metrics about itself and its view of the API server.
+// selfMetrics is the exporter's state about itself and its view of the API server: what
+// the probe, the watches and the collections report, read by the self families
+// (families_self.go).
 type selfMetrics struct {
-	apiReachable    prometheus.Gauge
-	apiLastSuccess  prometheus.Gauge
-	probeSucceeded  atomic.Bool // apiLastSuccess has no sample before the first success
-	apiErrors       *prometheus.CounterVec
-	enabled         *prometheus.GaugeVec
-	synced          *prometheus.GaugeVec
-	lastEvent       *prometheus.GaugeVec
-	collectDuration prometheus.Gauge
+	mu              sync.Mutex
+	apiReachable    bool
+	apiLastSuccess  time.Time             // zero before the first successful probe
+	apiErrors       map[[2]string]float64 // {resource, reason} → failures
+	lastEvent       map[string]time.Time  // resource → last add, update or delete
+	resources       []resourceState       // as of the last collection
+	collectDuration time.Duration
 }
 
-func newSelfMetrics() *selfMetrics {
-	m := &selfMetrics{
-		apiReachable: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "statefulset_exporter_api_reachable",
-			Help: "1 when the last API server probe succeeded, else 0.",
-		}),
-		apiLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "statefulset_exporter_api_last_success_timestamp_seconds",
-			Help: "Time of the last successful API server probe.",
-		}),
-		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "statefulset_exporter_api_errors_total",
-			Help: "Failed list/watch calls per resource and failed probes (resource=\"probe\"), by reason.",
-		}, []string{"resource", "reason"}),
-		enabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "statefulset_exporter_resource_enabled",
-			Help: "1 when the resource is watched, 0 when RBAC forbids an optional kind.",
-		}, []string{"resource"}),
-		synced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "statefulset_exporter_cache_synced",
-			Help: "1 once the resource's informer has completed its first list.",
-		}, []string{"resource"}),
-		lastEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "statefulset_exporter_last_event_timestamp_seconds",
-			Help: "Time of the last add, update or delete seen for the resource.",
-		}, []string{"resource"}),
-		collectDuration: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "statefulset_exporter_collect_duration_seconds",
-			Help: "Time the last collection of the derived metrics took.",
-		}),
-	}
-	// Every error series exists from the start, so increase() sees the first error.
-	for _, res := range append(append([]string(nil), allResources...), "probe") {
-		for _, reason := range apiErrorReasons {
-			m.apiErrors.WithLabelValues(res, reason)
+// resourceState is whether a watched resource is on and synced.
+type resourceState struct {
+	name            string
+	enabled, synced bool
+}
+
+// newSelfMetrics starts an error counter at 0 for every resource, the probe and every
+// reason, so that increase() sees the first error.
+func newSelfMetrics(resources, reasons []string) *selfMetrics {
+	m := &selfMetrics{apiErrors: map[[2]string]float64{}, lastEvent: map[string]time.Time{}}
+	for _, res := range append(slices.Clone(resources), "probe") {
+		for _, reason := range reasons {
+			m.apiErrors[[2]string{res, reason}] = 0
 		}
 	}
 	return m
 }
 
-func (m *selfMetrics) describe(ch chan<- *prometheus.Desc) {
-	m.apiReachable.Describe(ch)
-	m.apiLastSuccess.Describe(ch)
-	m.apiErrors.Describe(ch)
-	m.enabled.Describe(ch)
-	m.synced.Describe(ch)
-	m.lastEvent.Describe(ch)
-	m.collectDuration.Describe(ch)
+// probed records the outcome of an API server probe at now.
+func (m *selfMetrics) probed(ok bool, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.apiReachable = ok
+	if ok {
+		m.apiLastSuccess = now
+	}
 }
 
-func (m *selfMetrics) collect(ch chan<- prometheus.Metric) {
-	m.apiReachable.Collect(ch)
-	if m.probeSucceeded.Load() {
-		m.apiLastSuccess.Collect(ch)
-	}
-	m.apiErrors.Collect(ch)
-	m.enabled.Collect(ch)
-	m.synced.Collect(ch)
-	m.lastEvent.Collect(ch)
-	m.collectDuration.Collect(ch)
+// countAPIError counts a failed call against resource ("probe" for the probe).
+func (m *selfMetrics) countAPIError(resource, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.apiErrors[[2]string{resource, reason}]++
+}
+
+// touch records an event of resource at now.
+func (m *selfMetrics) touch(resource string, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastEvent[resource] = now
+}
+
+// collected records the resources' states and the duration of a collection.
+func (m *selfMetrics) collected(resources []resourceState, took time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resources = resources
+	m.collectDuration = took
 }

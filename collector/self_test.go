@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,7 +50,7 @@ func perResourceLines(name string, zero ...string) string {
 	var out []string
 	for _, res := range allResources {
 		v := 1
-		if contains(zero, res) {
+		if slices.Contains(zero, res) {
 			v = 0
 		}
 		out = append(out, fmt.Sprintf(`%s{resource=%q} %d`, name, res, v))
@@ -231,11 +231,11 @@ func TestOptionalKindFollowsRBAC(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	waitFor("the PDB list to be refused", func() bool { return !c.resources[resPodDisruptionBudgets].enabled() })
+	waitFor("the PDB list to be refused", func() bool { return !c.watch.resources[resPodDisruptionBudgets].enabled() })
 	waitFor("the lease list to fail", func() bool {
-		return testutil.ToFloat64(c.self.apiErrors.WithLabelValues(resLeases, reasonConnectionRefused)) > 0
+		return selfValue(c, func(m *selfMetrics) float64 { return m.apiErrors[[2]string{resLeases, reasonConnectionRefused}] }) > 0
 	})
-	if !c.resources[resLeases].enabled() {
+	if !c.watch.resources[resLeases].enabled() {
 		t.Fatal("leases switched off on a connection error; only RBAC refusals switch a kind off")
 	}
 	if c.Ready() {
@@ -246,13 +246,20 @@ func TestOptionalKindFollowsRBAC(t *testing.T) {
 		statefulset_ha_risk{namespace="ns",risk="singleton",statefulset="web"} 0
 		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="web"} 0
 	`, "statefulset_ha_risk")
-	if v := testutil.ToFloat64(c.self.enabled.WithLabelValues(resPodDisruptionBudgets)); v != 0 {
+	if v := selfValue(c, func(m *selfMetrics) float64 {
+		for _, r := range m.resources {
+			if r.name == resPodDisruptionBudgets {
+				return boolFloat(r.enabled)
+			}
+		}
+		return -1
+	}); v != 0 {
 		t.Fatalf("statefulset_exporter_resource_enabled{resource=\"poddisruptionbudgets\"} = %v, want 0", v)
 	}
 
 	pdbAllowed.Store(true)
 	waitFor("the PDBs to come back", func() bool {
-		r := c.resources[resPodDisruptionBudgets]
+		r := c.watch.resources[resPodDisruptionBudgets]
 		return r.enabled() && r.informer.HasSynced()
 	})
 	expectExposition(t, c, `
@@ -400,7 +407,7 @@ func TestClassifyAPIError(t *testing.T) {
 			if got := classifyAPIError(tc.err); got != tc.want {
 				t.Errorf("classifyAPIError(%v) = %q, want %q", tc.err, got, tc.want)
 			}
-			if tc.err != nil && !contains(apiErrorReasons, classifyAPIError(tc.err)) {
+			if tc.err != nil && !slices.Contains(apiErrorReasons, classifyAPIError(tc.err)) {
 				t.Errorf("reason %q is not in apiErrorReasons", classifyAPIError(tc.err))
 			}
 		})
@@ -410,14 +417,14 @@ func TestClassifyAPIError(t *testing.T) {
 func TestRecordWatchError(t *testing.T) {
 	env := newTestEnv(t, nil)
 	c := env.collector
-	c.recordWatchError(resPods, io.EOF)
-	c.recordWatchError(resPods, fmt.Errorf("watch closed: %w", io.EOF))
-	c.recordWatchError(resPods, apierrors.NewResourceExpired("too old resource version"))
-	c.recordWatchError(resPods, apierrors.NewGone("gone"))
-	c.recordWatchError(resPods, apierrors.NewTooManyRequests("", 1))
-	c.recordWatchError(resNodes, apierrors.NewUnauthorized(""))
-	c.recordWatchError(resNodes, apierrors.NewUnauthorized(""))
-	c.recordWatchError(resLeases, errors.New("weird"))
+	c.watch.recordWatchError(resPods, io.EOF)
+	c.watch.recordWatchError(resPods, fmt.Errorf("watch closed: %w", io.EOF))
+	c.watch.recordWatchError(resPods, apierrors.NewResourceExpired("too old resource version"))
+	c.watch.recordWatchError(resPods, apierrors.NewGone("gone"))
+	c.watch.recordWatchError(resPods, apierrors.NewTooManyRequests("", 1))
+	c.watch.recordWatchError(resNodes, apierrors.NewUnauthorized(""))
+	c.watch.recordWatchError(resNodes, apierrors.NewUnauthorized(""))
+	c.watch.recordWatchError(resLeases, errors.New("weird"))
 	env.expect(apiErrorLines(map[string]int{
 		"pods/throttled": 1, "nodes/unauthorized": 2, "leases/other": 1,
 	}), "statefulset_exporter_api_errors_total")
@@ -437,4 +444,11 @@ func TestAPIErrorReasonsAreDistinct(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("apiErrorReasons = %v, want the documented %v", got, want)
 	}
+}
+
+// selfValue reads the exporter's own state under its lock.
+func selfValue(c *Collector, read func(*selfMetrics) float64) float64 {
+	c.self.mu.Lock()
+	defer c.self.mu.Unlock()
+	return read(c.self)
 }

@@ -11,9 +11,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
-const ebs = "ebs.csi.aws.com"
+const (
+	ebs           = "ebs.csi.aws.com"
+	noProvisioner = "kubernetes.io/no-provisioner"
+)
 
 func pendingLine(pvc, reason string, created time.Time) string {
 	return fmt.Sprintf(`statefulset_pvc_pending_created_timestamp_seconds{namespace="ns",persistentvolumeclaim=%q,reason=%q,statefulset="db"} %s`,
@@ -48,12 +53,12 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 			name: "one reason per PVC",
 			objs: append(append([]runtime.Object(nil), classes...),
 				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(ptr.To("wffc"))),
-				newPVC(db, "data", 1, corev1.ClaimPending, storageClassName(ptr.To("wffc")), annotated(annSelectedNode, "node-a")),
+				newPVC(db, "data", 1, corev1.ClaimPending, storageClassName(ptr.To("wffc")), annotated(derive.AnnSelectedNode, "node-a")),
 				newPVC(db, "data", 2, corev1.ClaimPending, storageClassName(ptr.To("immediate"))),
 				newPVC(db, "data", 3, corev1.ClaimPending, storageClassName(ptr.To(""))),
 				newPVC(db, "data", 4, corev1.ClaimPending, storageClassName(ptr.To("missing"))),
 				newPVC(db, "data", 5, corev1.ClaimPending, storageClassName(ptr.To("local"))),
-				newPVC(db, "data", 6, corev1.ClaimPending, storageClassName(ptr.To("local-immediate")), annotated(annSelectedNode, "node-a")),
+				newPVC(db, "data", 6, corev1.ClaimPending, storageClassName(ptr.To("local-immediate")), annotated(derive.AnnSelectedNode, "node-a")),
 				newPVC(db, "data", 7, corev1.ClaimPending, storageClassName(nil)),
 				newPVC(db, "data", 8, corev1.ClaimBound),
 				newPVC(db, "data", 9, corev1.ClaimLost),
@@ -76,7 +81,7 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 			objs: []runtime.Object{
 				newStorageClass("wffc", storagev1.VolumeBindingWaitForFirstConsumer, ebs, true),
 				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
-				newPVC(db, "data", 1, corev1.ClaimPending, storageClassName(nil), annotated(annSelectedNode, "node-a")),
+				newPVC(db, "data", 1, corev1.ClaimPending, storageClassName(nil), annotated(derive.AnnSelectedNode, "node-a")),
 				newPVC(db, "data", 2, corev1.ClaimPending, storageClassName(ptr.To(""))),
 			},
 			want: lines(
@@ -92,13 +97,13 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 			objs: []runtime.Object{
 				func() *storagev1.StorageClass {
 					sc := newStorageClass("static", storagev1.VolumeBindingImmediate, noProvisioner, false)
-					sc.Annotations = map[string]string{annBetaDefaultStorageClass: "true"}
+					sc.Annotations = map[string]string{derive.AnnBetaDefaultStorageClass: "true"}
 					return sc
 				}(),
 				newStorageClass("not-default", storagev1.VolumeBindingImmediate, ebs, false),
 				func() *storagev1.StorageClass {
 					sc := newStorageClass("false-default", storagev1.VolumeBindingImmediate, ebs, false)
-					sc.Annotations = map[string]string{annDefaultStorageClass: "false"}
+					sc.Annotations = map[string]string{derive.AnnDefaultStorageClass: "false"}
 					return sc
 				}(),
 				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
@@ -207,58 +212,6 @@ func TestDuplicateClaimTemplates(t *testing.T) {
 		`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
 		pendingLine("data-db-1", "provisioning", testNow.Add(-20*time.Minute)),
 	), "statefulset_pvcs", "statefulset_pvc_pending_created_timestamp_seconds")
-}
-
-func TestClaimBaseAndPodOrdinal(t *testing.T) {
-	for _, tc := range []struct {
-		name, base string
-		ok         bool
-	}{
-		{"data-db-0", "data-db", true},
-		{"data-db-12", "data-db", true},
-		{"data-db-2147483647", "data-db", true},
-		{"data-db-2147483648", "", false},
-		{"data-db-01", "", false},
-		{"data-db-00", "", false},
-		{"data-db-+1", "", false},
-		{"data-db--1", "data-db-", true}, // a split, but no StatefulSet name ends with "-"
-		{"data-db-", "", false},
-		{"data-db-x", "", false},
-		{"-0", "", false},
-		{"0", "", false},
-		{"", "", false},
-		{"a-0", "a", true},
-	} {
-		base, ok := claimBase(tc.name)
-		if base != tc.base || ok != tc.ok {
-			t.Errorf("claimBase(%q) = %q, %v; want %q, %v", tc.name, base, ok, tc.base, tc.ok)
-		}
-	}
-	for _, tc := range []struct {
-		set, pod string
-		n        int
-		ok       bool
-	}{
-		{"web", "web-0", 0, true},
-		{"web", "web-10", 10, true},
-		{"web", "web-2147483647", 2147483647, true},
-		{"web", "web-01", 0, false},
-		{"web", "web-+1", 0, false},
-		{"web", "web--1", 0, false},
-		{"web", "web--0", 0, false},
-		{"web", "web- 1", 0, false},
-		{"web", "web-", 0, false},
-		{"web", "web-x", 0, false},
-		{"web", "web-1x", 0, false},
-		{"web", "webx-1", 0, false},
-		{"web", "other-1", 0, false},
-		{"web", "web-99999999999999999999", 0, false},
-	} {
-		n, ok := podOrdinal(tc.set, tc.pod)
-		if n != tc.n || ok != tc.ok {
-			t.Errorf("podOrdinal(%q, %q) = %d, %v; want %d, %v", tc.set, tc.pod, n, ok, tc.n, tc.ok)
-		}
-	}
 }
 
 func bindLines(ns, set string, durations ...float64) string {

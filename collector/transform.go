@@ -1,28 +1,22 @@
 package collector
 
 import (
+	"slices"
+
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // Informer transform functions. Each one replaces a listed or watched object with a copy
 // that keeps only what the derivations read, so the caches stay small on large clusters.
 // Every transform keeps the identity fields informers need (name, namespace, UID,
 // resourceVersion) and drops managedFields, annotations and labels unless listed.
-
-// Annotations read from PersistentVolumeClaims.
-const (
-	annSelectedNode            = "volume.kubernetes.io/selected-node"
-	annStorageProvisioner      = "volume.kubernetes.io/storage-provisioner"
-	annBetaStorageProvisioner  = "volume.beta.kubernetes.io/storage-provisioner"
-	annDefaultStorageClass     = "storageclass.kubernetes.io/is-default-class"
-	annBetaDefaultStorageClass = "storageclass.beta.kubernetes.io/is-default-class"
-)
 
 func slimMeta(in metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
@@ -148,7 +142,7 @@ func transformPVC(obj any) (any, error) {
 		return obj, nil
 	}
 	out := &corev1.PersistentVolumeClaim{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Annotations = keepKeys(in.Annotations, annSelectedNode, annStorageProvisioner, annBetaStorageProvisioner)
+	out.Annotations = keepKeys(in.Annotations, derive.AnnSelectedNode, derive.AnnStorageProvisioner, derive.AnnBetaStorageProvisioner)
 	out.Spec.StorageClassName = in.Spec.StorageClassName
 	out.Spec.VolumeName = in.Spec.VolumeName
 	out.Status.Phase = in.Status.Phase
@@ -178,7 +172,7 @@ func (z zoneTransforms) transformPV(obj any) (any, error) {
 		for _, t := range na.Required.NodeSelectorTerms {
 			var slim corev1.NodeSelectorTerm
 			for _, e := range t.MatchExpressions {
-				if contains(z.zoneKeys, e.Key) {
+				if slices.Contains(z.zoneKeys, e.Key) {
 					slim.MatchExpressions = append(slim.MatchExpressions, e)
 				}
 			}
@@ -221,7 +215,7 @@ func transformStorageClass(obj any) (any, error) {
 		return obj, nil
 	}
 	out := &storagev1.StorageClass{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Annotations = keepKeys(in.Annotations, annDefaultStorageClass, annBetaDefaultStorageClass)
+	out.Annotations = keepKeys(in.Annotations, derive.AnnDefaultStorageClass, derive.AnnBetaDefaultStorageClass)
 	out.Provisioner = in.Provisioner
 	out.VolumeBindingMode = in.VolumeBindingMode
 	return out, nil
@@ -265,15 +259,4 @@ func transformLease(obj any) (any, error) {
 		return obj, nil
 	}
 	return &coordinationv1.Lease{ObjectMeta: slimMeta(in.ObjectMeta), Spec: in.Spec}, nil
-}
-
-var _ cache.TransformFunc = transformPod
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

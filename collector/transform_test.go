@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 var (
@@ -235,12 +237,12 @@ func TestTransformPVC(t *testing.T) {
 		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
 			Conditions: []corev1.PersistentVolumeClaimCondition{{Type: corev1.PersistentVolumeClaimResizing, Status: corev1.ConditionTrue}}},
 	}
-	in.Annotations[annSelectedNode] = "node-a"
-	in.Annotations[annStorageProvisioner] = "ebs.csi.aws.com"
-	in.Annotations[annBetaStorageProvisioner] = "ebs.csi.aws.com"
+	in.Annotations[derive.AnnSelectedNode] = "node-a"
+	in.Annotations[derive.AnnStorageProvisioner] = "ebs.csi.aws.com"
+	in.Annotations[derive.AnnBetaStorageProvisioner] = "ebs.csi.aws.com"
 	in.Annotations["pv.kubernetes.io/bind-completed"] = "yes"
 	wantMeta := slim("ns", "data-web-0")
-	wantMeta.Annotations = map[string]string{annSelectedNode: "node-a", annStorageProvisioner: "ebs.csi.aws.com", annBetaStorageProvisioner: "ebs.csi.aws.com"}
+	wantMeta.Annotations = map[string]string{derive.AnnSelectedNode: "node-a", derive.AnnStorageProvisioner: "ebs.csi.aws.com", derive.AnnBetaStorageProvisioner: "ebs.csi.aws.com"}
 	want := &corev1.PersistentVolumeClaim{
 		ObjectMeta: wantMeta,
 		Spec:       corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3"), VolumeName: "pv-1"},
@@ -285,7 +287,7 @@ func TestTransformPVAndNode(t *testing.T) {
 	diffTransform(t, "transformPV", zt.transformPV, pv, wantPV)
 	// The slim PV keeps its zones: the second term frees it, so it falls back to labels.
 	got, _ := zt.transformPV(pv)
-	if z, zSlim := volumeZones(pv, DefaultZoneLabels), volumeZones(got.(*corev1.PersistentVolume), DefaultZoneLabels); !cmp.Equal(z, zSlim) {
+	if z, zSlim := derive.VolumeZones(pv, DefaultZoneLabels), derive.VolumeZones(got.(*corev1.PersistentVolume), DefaultZoneLabels); !cmp.Equal(z, zSlim) {
 		t.Errorf("volumeZones before %v, after the transform %v", z, zSlim)
 	}
 
@@ -334,10 +336,10 @@ func TestTransformStorageClassAttachmentPDBLease(t *testing.T) {
 		VolumeBindingMode:    ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
 		AllowedTopologies:    []corev1.TopologySelectorTerm{{}},
 	}
-	sc.Annotations[annDefaultStorageClass] = "true"
-	sc.Annotations[annBetaDefaultStorageClass] = "false"
+	sc.Annotations[derive.AnnDefaultStorageClass] = "true"
+	sc.Annotations[derive.AnnBetaDefaultStorageClass] = "false"
 	wantSCMeta := slim("", "gp3")
-	wantSCMeta.Annotations = map[string]string{annDefaultStorageClass: "true", annBetaDefaultStorageClass: "false"}
+	wantSCMeta.Annotations = map[string]string{derive.AnnDefaultStorageClass: "true", derive.AnnBetaDefaultStorageClass: "false"}
 	diffTransform(t, "transformStorageClass", transformStorageClass, sc, &storagev1.StorageClass{
 		ObjectMeta: wantSCMeta, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)})
 

@@ -29,10 +29,7 @@ import (
 	"github.com/statefulset-exporter/statefulset-exporter/collector"
 )
 
-const (
-	programName    = "statefulset_exporter"
-	defaultAddress = ":9817"
-)
+const defaultAddress = ":9817"
 
 // Exit codes.
 const (
@@ -46,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := kingpin.New("statefulset-exporter", "Prometheus exporter of derived Kubernetes StatefulSet health.")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
-	app.Version(version.Print(programName))
+	app.Version(version.Print(collector.ProgramName))
 	app.HelpFlag.Short('h')
 
 	var (
@@ -111,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(coll, versioncollector.NewCollector(programName))
+	registry.MustRegister(coll, versioncollector.NewCollector(collector.ProgramName))
 	if !*noSelfMetrics {
 		registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}

@@ -1,11 +1,8 @@
 package collector
 
 import (
-	"regexp"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 )
@@ -83,30 +80,4 @@ func copyInt32(p *int32) *int32 {
 	}
 	v := *p
 	return &v
-}
-
-// uuidSuffix matches the per-process suffix leader election appends to identities,
-// e.g. "ip-10-0-1-2.ec2.internal_4b6c5c1e-8f3a-4b8e-9d8e-2f1a0b9c7d6e".
-var uuidSuffix = regexp.MustCompile(`_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// maxLabelValueLength bounds label values taken from object fields.
-const maxLabelValueLength = 253
-
-// holderLabel turns a holder identity into a bounded label value: the UUID suffix is
-// dropped, invalid UTF-8 replaced and the length capped.
-func holderLabel(identity string) string {
-	return boundedLabel(uuidSuffix.ReplaceAllString(identity, ""))
-}
-
-// boundedLabel makes a string safe as a label value.
-func boundedLabel(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= maxLabelValueLength {
-		return s
-	}
-	cut := maxLabelValueLength
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
 }

@@ -18,6 +18,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/tests/bench/fixture"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // TestMemoMatchesFreshDerivation checks the memoised collection (scrapecache.go)
@@ -36,13 +38,13 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 	// change applies fn to a copy of the cached object of resource at key, in both envs.
 	change := func(resource, key string, fn func(obj any) any) {
 		for _, e := range envs {
-			old, ok, _ := e.c.resources[resource].informer.GetIndexer().GetByKey(key)
+			old, ok, _ := e.c.watch.resources[resource].informer.GetIndexer().GetByKey(key)
 			if !ok {
 				continue
 			}
 			obj := fn(old.(k8sruntime.Object).DeepCopyObject())
 			if obj == nil {
-				if err := e.c.resources[resource].informer.GetIndexer().Delete(old); err != nil {
+				if err := e.c.watch.resources[resource].informer.GetIndexer().Delete(old); err != nil {
 					t.Fatal(err)
 				}
 				e.handler(resource).OnDelete(old)
@@ -51,7 +53,9 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 			e.update(t, resource, old, obj)
 		}
 	}
-	keys := func(resource string) []string { return memo.c.resources[resource].informer.GetIndexer().ListKeys() }
+	keys := func(resource string) []string {
+		return memo.c.watch.resources[resource].informer.GetIndexer().ListKeys()
+	}
 	pick := func(resource string) string {
 		ks := keys(resource)
 		if len(ks) == 0 {
@@ -61,7 +65,7 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 	}
 	add := func(resource string, obj any) {
 		for _, e := range envs {
-			if err := e.c.resources[resource].informer.GetIndexer().Add(obj); err != nil {
+			if err := e.c.watch.resources[resource].informer.GetIndexer().Add(obj); err != nil {
 				t.Fatal(err)
 			}
 			e.handler(resource).OnAdd(obj, false)
@@ -183,10 +187,10 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 					return nil
 				}
 				sc := o.(*storagev1.StorageClass)
-				if sc.Annotations[annDefaultStorageClass] == "true" {
+				if sc.Annotations[derive.AnnDefaultStorageClass] == "true" {
 					sc.Annotations = nil
 				} else {
-					sc.Annotations = map[string]string{annDefaultStorageClass: "true"}
+					sc.Annotations = map[string]string{derive.AnnDefaultStorageClass: "true"}
 				}
 				sc.VolumeBindingMode = ptr.To(storagev1.VolumeBindingImmediate)
 				return sc

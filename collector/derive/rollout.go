@@ -1,4 +1,4 @@
-package collector
+package derive
 
 import (
 	"strconv"
@@ -8,41 +8,48 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// rolloutHealth is the strategy-aware rollout state of a StatefulSet.
-type rolloutHealth struct {
-	known        bool // false when spec.replicas is nil: no rollout samples
-	inProgress   bool
-	stalled      bool
-	partition    *int32 // nil for OnDelete
-	lastProgress time.Time
-	blocking     *blockingPod
-	outdatedPods *int // nil when the update revision is unknown
+// RolloutHealth is the strategy-aware rollout state of a StatefulSet.
+type RolloutHealth struct {
+	Known        bool // false when spec.replicas is nil: no rollout samples
+	InProgress   bool
+	Stalled      bool
+	Partition    *int32 // nil for OnDelete
+	LastProgress time.Time
+	Blocking     *BlockingPod
+	OutdatedPods *int // nil when the update revision is unknown
 }
 
-type blockingPod struct{ pod, reason string }
+// BlockingPod is the pod a rollout in progress waits on, and why it is not serving.
+type BlockingPod struct{ Pod, Reason string }
 
-// rolloutProgress is what the exporter remembers between derivations to tell when a
-// rollout last moved.
-type rolloutProgress struct {
+// Progress is what the exporter remembers between derivations to tell when a rollout
+// last moved.
+type Progress struct {
 	signature progressSignature
 	at        time.Time
 }
 
-// progressSignature changes whenever a rollout moves.
-type progressSignature struct {
-	observedGeneration                  int64
-	updateRevision, currentRevision     string
-	updated, ready, current             int32
-	updatedInScope, readyUpdatedInScope int
+// Stalled tells whether a rollout in progress whose progress this is has not moved for
+// stallAfter at now: the one stall predicate of derivations and memos alike.
+func (p *Progress) Stalled(now time.Time, stallAfter time.Duration) bool {
+	return now.Sub(p.at) >= stallAfter
 }
 
-func deriveRollout(in statefulSetInputs, prev *rolloutProgress, now time.Time, stallAfter time.Duration) (rolloutHealth, *rolloutProgress) {
-	set := in.set
-	var r rolloutHealth
+// progressSignature changes whenever a rollout moves.
+type progressSignature struct {
+	ObservedGeneration                  int64
+	UpdateRevision, CurrentRevision     string
+	Updated, Ready, Current             int32
+	UpdatedInScope, ReadyUpdatedInScope int
+}
+
+func deriveRollout(in Inputs, prev *Progress, now time.Time, stallAfter time.Duration) (RolloutHealth, *Progress) {
+	set := in.Set
+	var r RolloutHealth
 	if set.Spec.Replicas == nil {
 		return r, prev
 	}
-	r.known = true
+	r.Known = true
 	desired := int(max(*set.Spec.Replicas, 0))
 	onDelete := set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType
 	partition := 0
@@ -51,7 +58,7 @@ func deriveRollout(in statefulSetInputs, prev *rolloutProgress, now time.Time, s
 		if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
 			p = *ru.Partition
 		}
-		r.partition = &p
+		r.Partition = &p
 		partition = int(p)
 	}
 	start := 0
@@ -61,9 +68,9 @@ func deriveRollout(in statefulSetInputs, prev *rolloutProgress, now time.Time, s
 	updateRevision := set.Status.UpdateRevision
 
 	// Pods by index (ordinal minus the start ordinal), counted only within the desired range.
-	byIndex := make(map[int]*corev1.Pod, len(in.pods))
+	byIndex := make(map[int]*corev1.Pod, len(in.Pods))
 	outdated := 0
-	for _, p := range in.pods {
+	for _, p := range in.Pods {
 		if updateRevision != "" && p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRevision {
 			outdated++
 		}
@@ -72,67 +79,67 @@ func deriveRollout(in statefulSetInputs, prev *rolloutProgress, now time.Time, s
 		}
 	}
 	if updateRevision != "" {
-		r.outdatedPods = &outdated
+		r.OutdatedPods = &outdated
 	}
 
 	sig := progressSignature{
-		observedGeneration: set.Status.ObservedGeneration,
-		updateRevision:     updateRevision,
-		currentRevision:    set.Status.CurrentRevision,
-		updated:            set.Status.UpdatedReplicas,
-		ready:              set.Status.ReadyReplicas,
-		current:            set.Status.CurrentReplicas,
+		ObservedGeneration: set.Status.ObservedGeneration,
+		UpdateRevision:     updateRevision,
+		CurrentRevision:    set.Status.CurrentRevision,
+		Updated:            set.Status.UpdatedReplicas,
+		Ready:              set.Status.ReadyReplicas,
+		Current:            set.Status.CurrentReplicas,
 	}
 	for i, p := range byIndex {
 		if i < partition || updateRevision == "" || p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRevision {
 			continue
 		}
-		sig.updatedInScope++
+		sig.UpdatedInScope++
 		if podReady(p) && p.DeletionTimestamp == nil {
-			sig.readyUpdatedInScope++
+			sig.ReadyUpdatedInScope++
 		}
 	}
 
 	needed := max(desired-partition, 0)
 	switch {
 	case onDelete || desired == 0:
-		r.inProgress = false
+		r.InProgress = false
 	default:
-		r.inProgress = set.Generation > set.Status.ObservedGeneration
+		r.InProgress = set.Generation > set.Status.ObservedGeneration
 		switch {
 		case updateRevision == "":
-			r.inProgress = r.inProgress || int(set.Status.UpdatedReplicas) < needed
+			r.InProgress = r.InProgress || int(set.Status.UpdatedReplicas) < needed
 		case partition == 0 && set.Status.CurrentRevision != "":
 			// Kubernetes moves currentRevision to updateRevision once every pod is
 			// updated and Ready.
-			r.inProgress = r.inProgress || set.Status.CurrentRevision != updateRevision
+			r.InProgress = r.InProgress || set.Status.CurrentRevision != updateRevision
 		default:
 			// With a partition currentRevision stays behind for good: only the pods at
 			// or above the partition must be updated and Ready.
-			r.inProgress = r.inProgress || sig.readyUpdatedInScope < needed
+			r.InProgress = r.InProgress || sig.ReadyUpdatedInScope < needed
 		}
 	}
 
-	next := &rolloutProgress{signature: sig, at: now}
+	next := &Progress{signature: sig, at: now}
 	switch {
 	case prev == nil:
 		next.at = initialProgressTime(in, now)
 	case prev.signature == sig:
 		next.at = prev.at
 	}
-	r.lastProgress = next.at
-	r.stalled = r.inProgress && now.Sub(next.at) >= stallAfter
-	if r.inProgress {
-		r.blocking = findBlockingPod(set, byIndex, desired, partition, updateRevision)
+	r.LastProgress = next.at
+	r.Stalled = r.InProgress && next.Stalled(now, stallAfter)
+	if r.InProgress {
+		r.Blocking = findBlockingPod(set, byIndex, desired, partition, updateRevision)
 	}
 	return r, next
 }
 
 // initialProgressTime estimates when a rollout last moved from what the objects record:
 // the newest pod creation or Ready transition, else the StatefulSet's creation.
-func initialProgressTime(in statefulSetInputs, now time.Time) time.Time {
-	latest := in.set.CreationTimestamp.Time
-	for _, p := range in.pods {
+func initialProgressTime(in Inputs, now time.Time) time.Time {
+	latest := in.Set.CreationTimestamp.Time
+	for _, p := range in.Pods {
 		if t := p.CreationTimestamp.Time; t.After(latest) {
 			latest = t
 		}
@@ -152,13 +159,13 @@ func initialProgressTime(in statefulSetInputs, now time.Time) time.Time {
 // the controller stops at the lowest ordinal that is missing or not Ready. Otherwise the
 // rolling update walks down from the highest ordinal: it replaces pods on the old
 // revision and waits on an updated pod that is not Ready.
-func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*corev1.Pod, desired, partition int, updateRevision string) *blockingPod {
+func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*corev1.Pod, desired, partition int, updateRevision string) *BlockingPod {
 	name := func(i int) string { return podName(set, i) }
 	if set.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
 		// The first gap is at most len(byIndex), which bounds the walk for huge replicas.
 		for i := 0; i < min(desired, len(byIndex)+1); i++ {
 			if p := byIndex[i]; p == nil || !podReady(p) || p.DeletionTimestamp != nil {
-				return &blockingPod{pod: name(i), reason: podReason(p)}
+				return &BlockingPod{Pod: name(i), Reason: podReason(p)}
 			}
 		}
 		return nil
@@ -168,11 +175,11 @@ func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*corev1.Pod, desir
 		p := byIndex[i]
 		switch {
 		case p == nil, p.DeletionTimestamp != nil:
-			return &blockingPod{pod: name(i), reason: podReason(p)}
+			return &BlockingPod{Pod: name(i), Reason: podReason(p)}
 		case p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRevision:
 			return nil // the controller replaces it next: progress, not a block
 		case !podReady(p):
-			return &blockingPod{pod: name(i), reason: podReason(p)}
+			return &BlockingPod{Pod: name(i), Reason: podReason(p)}
 		}
 	}
 	return nil

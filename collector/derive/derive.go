@@ -1,6 +1,7 @@
-package collector
+package derive
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -8,130 +9,126 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	storagev1 "k8s.io/api/storage/v1"
 )
 
-// The derivations in this file and the derive_*.go files are pure functions of one
-// StatefulSet, its pods and PVCs, a read-only view of the cluster and the time. They
-// never call the API and never panic on odd objects, which the fuzz tests check.
-
-// clusterView answers the cross-object questions of a derivation. A nil function means
-// the kind is not watched, and the metrics that need it are not exported.
-type clusterView struct {
-	zoneKeys []string
-	node     func(name string) *corev1.Node
-	// zoneSchedulable tells whether a zone has a Ready, schedulable node.
-	zoneSchedulable func(zone string) bool
-	pvc             func(namespace, name string) *corev1.PersistentVolumeClaim
-	pv              func(name string) *corev1.PersistentVolume
-	storageClass    func(name string) *storagev1.StorageClass
-	// defaultStorageClass is the name of the default class, "" when there is none.
-	defaultStorageClass string
-	attachments         func(pvName string) []*storagev1.VolumeAttachment
-	pdbs                func(namespace string) []*policyv1.PodDisruptionBudget
+// Inputs is what one derivation reads of its own StatefulSet.
+type Inputs struct {
+	Set  *appsv1.StatefulSet
+	Pods []*corev1.Pod                   // sorted by name
+	PVCs []*corev1.PersistentVolumeClaim // sorted by name
 }
 
-// statefulSetInputs is what one derivation reads.
-type statefulSetInputs struct {
-	set  *appsv1.StatefulSet
-	pods []*corev1.Pod
-	pvcs []*corev1.PersistentVolumeClaim
+// Thresholds are the durations after which a state counts as broken.
+type Thresholds struct {
+	// RolloutStallAfter is how long an in-progress rollout may go without progress.
+	RolloutStallAfter time.Duration
+	// TerminatingStuckAfter is the time past a pod's deletion timestamp after which a
+	// terminating pod counts as stuck.
+	TerminatingStuckAfter time.Duration
 }
 
-// health is the derived state of one StatefulSet, the source of every workload sample.
+// Health is the derived state of one StatefulSet, the source of every workload sample.
 // Pointers and nil slices mean "unknown": no sample.
-type health struct {
-	namespace, name string
+type Health struct {
+	Namespace, Name string
 
-	desired                                    *int32
-	current, ready, available, updated         int32
-	readyRatio                                 *float64
-	generationLag                              int64
-	updateStrategy, podManagement, serviceName string
+	Desired                                    *int32
+	Current, Ready, Available, Updated         int32
+	ReadyRatio                                 *float64
+	GenerationLag                              int64
+	UpdateStrategy, PodManagement, ServiceName string
 
-	rollout rolloutHealth
+	Rollout RolloutHealth
 
-	podsByPhase        map[corev1.PodPhase]int
-	waitingByReason    map[string]int
-	unschedulable      int
-	terminating        int
-	stuckTerminating   []stuckPod
-	podsOnUnreadyNodes int
+	PodsByPhase        map[corev1.PodPhase]int
+	WaitingByReason    map[string]int
+	Unschedulable      int
+	Terminating        int
+	StuckTerminating   []StuckPod
+	PodsOnUnreadyNodes int
 
-	pvcsByPhase map[corev1.PersistentVolumeClaimPhase]int
-	pendingPVCs []pendingPVC
+	PVCsByPhase map[corev1.PersistentVolumeClaimPhase]int
+	PendingPVCs []PendingPVC
 
-	zoneMismatch     []volumeZoneSample
-	zoneWithoutNodes []volumeZoneSample
-	readyPerZone     map[string]int
+	ZoneMismatch     []VolumeZone
+	ZoneWithoutNodes []VolumeZone
+	ReadyPerZone     map[string]int
 
-	attachmentsWatched bool
-	failingAttachments int // VolumeAttachments with an attach or detach error
-	attachmentErrors   []attachmentError
+	AttachmentsWatched bool
+	FailingAttachments int // VolumeAttachments with an attach or detach error
+	AttachmentErrors   []AttachmentError
 
-	risks map[string]bool
+	Risks map[string]bool
 }
 
-type stuckPod struct{ pod, node, nodeStatus string }
+// StuckPod is a pod terminating for too long, with its node and the node's status.
+type StuckPod struct{ Pod, Node, NodeStatus string }
 
-type pendingPVC struct {
-	name, reason string
-	created      time.Time
+// PendingPVC is a Pending claim, with why it is Pending.
+type PendingPVC struct {
+	Name, Reason string
+	Created      time.Time
 }
 
-type volumeZoneSample struct {
-	pod, pvc, volumeZone, nodeZone string
-	value                          bool
+// VolumeZone is a pod's claim whose volume is pinned to zones; Value is whether the
+// situation it stands for applies (see Health).
+type VolumeZone struct {
+	Pod, PVC, VolumeZone, NodeZone string
+	Value                          bool
 }
 
-type attachmentError struct{ pvc, node, operation string }
+// AttachmentError is a failing VolumeAttachment of one of the StatefulSet's claims.
+type AttachmentError struct{ PVC, Node, Operation string }
 
 // Pod phases and PVC phases exported with zeros included.
 var (
-	podPhases = []corev1.PodPhase{corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown}
-	pvcPhases = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
+	PodPhases = []corev1.PodPhase{corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown}
+	PVCPhases = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
 )
 
-// derive computes the health of one StatefulSet. prev is the rollout progress remembered
+// Derive computes the health of one StatefulSet. prev is the rollout progress remembered
 // from the previous derivation (nil the first time); the returned progress replaces it.
-func derive(in statefulSetInputs, view *clusterView, prev *rolloutProgress, now time.Time, cfg *Config) (*health, *rolloutProgress) {
-	set := in.set
-	h := &health{
-		namespace:      set.Namespace,
-		name:           set.Name,
-		desired:        set.Spec.Replicas,
-		current:        set.Status.CurrentReplicas,
-		ready:          set.Status.ReadyReplicas,
-		available:      set.Status.AvailableReplicas,
-		updated:        set.Status.UpdatedReplicas,
-		generationLag:  set.Generation - set.Status.ObservedGeneration,
-		updateStrategy: string(set.Spec.UpdateStrategy.Type),
-		podManagement:  string(set.Spec.PodManagementPolicy),
-		serviceName:    set.Spec.ServiceName,
+//
+// Derivations are pure functions of one StatefulSet, its pods and claims, a read-only
+// view of the cluster and the time. They never call the API and never panic on odd
+// objects, which the fuzz tests check.
+func Derive(in Inputs, view *View, prev *Progress, now time.Time, th Thresholds) (*Health, *Progress) {
+	set := in.Set
+	h := &Health{
+		Namespace:      set.Namespace,
+		Name:           set.Name,
+		Desired:        set.Spec.Replicas,
+		Current:        set.Status.CurrentReplicas,
+		Ready:          set.Status.ReadyReplicas,
+		Available:      set.Status.AvailableReplicas,
+		Updated:        set.Status.UpdatedReplicas,
+		GenerationLag:  set.Generation - set.Status.ObservedGeneration,
+		UpdateStrategy: string(set.Spec.UpdateStrategy.Type),
+		PodManagement:  string(set.Spec.PodManagementPolicy),
+		ServiceName:    set.Spec.ServiceName,
 	}
 	// The API server defaults both; an empty value only comes from objects that were not
 	// defaulted, which Kubernetes treats as the defaults.
-	if h.updateStrategy == "" {
-		h.updateStrategy = string(appsv1.RollingUpdateStatefulSetStrategyType)
+	if h.UpdateStrategy == "" {
+		h.UpdateStrategy = string(appsv1.RollingUpdateStatefulSetStrategyType)
 	}
-	if h.podManagement == "" {
-		h.podManagement = string(appsv1.OrderedReadyPodManagement)
+	if h.PodManagement == "" {
+		h.PodManagement = string(appsv1.OrderedReadyPodManagement)
 	}
-	if h.generationLag < 0 {
-		h.generationLag = 0
+	if h.GenerationLag < 0 {
+		h.GenerationLag = 0
 	}
 	if d := set.Spec.Replicas; d != nil && *d >= 0 {
 		ratio := 1.0
 		if *d > 0 {
 			ratio = float64(min(max(set.Status.ReadyReplicas, 0), *d)) / float64(*d)
 		}
-		h.readyRatio = &ratio
+		h.ReadyRatio = &ratio
 	}
 
-	var progress *rolloutProgress
-	h.rollout, progress = deriveRollout(in, prev, now, cfg.RolloutStallAfter)
-	derivePods(h, in, view, now, cfg.TerminatingStuckAfter)
+	var progress *Progress
+	h.Rollout, progress = deriveRollout(in, prev, now, th.RolloutStallAfter)
+	derivePods(h, in, view, now, th.TerminatingStuckAfter)
 	derivePVCs(h, in, view)
 	deriveVolumeZones(h, in, view)
 	deriveAttachments(h, in, view)
@@ -152,9 +149,9 @@ func podOrdinal(setName, podName string) (int, bool) {
 	return n, true
 }
 
-// claimBase strips the ordinal from a PVC named <template>-<set>-<ordinal>, giving the
+// ClaimBase strips the ordinal from a PVC named <template>-<set>-<ordinal>, giving the
 // key that ties it to a StatefulSet.
-func claimBase(pvcName string) (string, bool) {
+func ClaimBase(pvcName string) (string, bool) {
 	i := strings.LastIndexByte(pvcName, '-')
 	if i <= 0 || i == len(pvcName)-1 || (pvcName[i+1] == '0' && i+2 < len(pvcName)) {
 		return "", false
@@ -183,12 +180,21 @@ func podUnschedulable(p *corev1.Pod) bool {
 	return false
 }
 
-// knownWaitingReasons are the container waiting reasons exported as label values.
-var knownWaitingReasons = map[string]bool{
-	"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true,
-	"CreateContainerConfigError": true, "CreateContainerError": true, "InvalidImageName": true,
-	"RunContainerError": true, "ContainerCreating": true, "PodInitializing": true,
+// WaitingReasons are the container waiting reasons kept as label values; any other is
+// "other".
+var WaitingReasons = []string{
+	"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
+	"CreateContainerConfigError", "CreateContainerError", "InvalidImageName",
+	"RunContainerError", "ContainerCreating", "PodInitializing",
 }
+
+var knownWaitingReasons = func() map[string]bool {
+	m := make(map[string]bool, len(WaitingReasons))
+	for _, r := range WaitingReasons {
+		m[r] = true
+	}
+	return m
+}()
 
 // waitingReason returns the bounded waiting reason of the first waiting container,
 // init containers first, or "" when no container waits.
@@ -265,8 +271,8 @@ func nodeStatus(n *corev1.Node) string {
 	return nodeUnknown
 }
 
-// zoneOf returns the first configured zone label of a node, "" when it has none.
-func zoneOf(labels map[string]string, zoneKeys []string) string {
+// ZoneOf returns the first configured zone label of a node, "" when it has none.
+func ZoneOf(labels map[string]string, zoneKeys []string) string {
 	for _, k := range zoneKeys {
 		if v := labels[k]; v != "" {
 			return v
@@ -275,10 +281,10 @@ func zoneOf(labels map[string]string, zoneKeys []string) string {
 	return ""
 }
 
-// volumeZones returns the sorted zones a PV is pinned to, or nil when it is not pinned.
+// VolumeZones returns the sorted zones a PV is pinned to, or nil when it is not pinned.
 // A PV is pinned when every node selector term restricts a zone key with In (terms are
 // ORed, so one unrestricted term frees it), or when it carries a zone label.
-func volumeZones(pv *corev1.PersistentVolume, zoneKeys []string) []string {
+func VolumeZones(pv *corev1.PersistentVolume, zoneKeys []string) []string {
 	set := affinityZones(pv, zoneKeys)
 	if len(set) == 0 {
 		// In-tree volumes carried their zones as a label, several joined with "__".
@@ -330,7 +336,7 @@ func affinityZones(pv *corev1.PersistentVolume, zoneKeys []string) map[string]bo
 func termZoneValues(term corev1.NodeSelectorTerm, zoneKeys []string) []string {
 	var allowed map[string]bool
 	for _, e := range term.MatchExpressions {
-		if e.Operator != corev1.NodeSelectorOpIn || !contains(zoneKeys, e.Key) {
+		if e.Operator != corev1.NodeSelectorOpIn || !slices.Contains(zoneKeys, e.Key) {
 			continue
 		}
 		values := map[string]bool{}

@@ -1,4 +1,4 @@
-package collector
+package derive
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,31 +14,34 @@ const (
 	riskNoReadinessProbe = "no_readiness_probe"
 )
 
-func deriveRisks(h *health, in statefulSetInputs, view *clusterView) {
-	set := in.set
-	h.risks = map[string]bool{}
+// RiskNames lists every risk, in exposition order.
+var RiskNames = []string{riskSingleton, riskNoPDB, riskSingleZone, riskZeroGracePeriod, riskNoReadinessProbe}
+
+func deriveRisks(h *Health, in Inputs, view *View) {
+	set := in.Set
+	h.Risks = map[string]bool{}
 	if r := set.Spec.Replicas; r != nil {
-		h.risks[riskSingleton] = *r == 1
-		if len(h.readyPerZone) > 0 {
-			h.risks[riskSingleZone] = *r > 1 && len(h.readyPerZone) == 1
+		h.Risks[riskSingleton] = *r == 1
+		if len(h.ReadyPerZone) > 0 {
+			h.Risks[riskSingleZone] = *r > 1 && len(h.ReadyPerZone) == 1
 		}
 	}
 	if g := set.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
-		h.risks[riskZeroGracePeriod] = *g == 0
+		h.Risks[riskZeroGracePeriod] = *g == 0
 	} else {
-		h.risks[riskZeroGracePeriod] = false
+		h.Risks[riskZeroGracePeriod] = false
 	}
 	if containers := set.Spec.Template.Spec.Containers; len(containers) > 0 {
 		missing := false
 		for _, c := range containers {
 			missing = missing || c.ReadinessProbe == nil
 		}
-		h.risks[riskNoReadinessProbe] = missing
+		h.Risks[riskNoReadinessProbe] = missing
 	}
-	if view.pdbs != nil {
+	if view.PDBs != nil {
 		covered := false
 		podLabels := labels.Set(set.Spec.Template.Labels)
-		for _, pdb := range view.pdbs(set.Namespace) {
+		for _, pdb := range view.PDBs.Get(set.Namespace) {
 			// In policy/v1 a nil selector selects no pods and an empty one selects all.
 			if pdb.Spec.Selector == nil {
 				continue
@@ -51,6 +54,6 @@ func deriveRisks(h *health, in statefulSetInputs, view *clusterView) {
 		}
 		// With no replica there is nothing a disruption could take down.
 		scaledToZero := set.Spec.Replicas != nil && *set.Spec.Replicas == 0
-		h.risks[riskNoPDB] = !covered && !scaledToZero
+		h.Risks[riskNoPDB] = !covered && !scaledToZero
 	}
 }

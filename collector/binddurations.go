@@ -1,0 +1,101 @@
+package collector
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// bindBuckets are the upper bounds of statefulset_pvc_bind_duration_seconds.
+var bindBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 900, 3600}
+
+// bindDurations observes Pending→Bound transitions of PVCs for
+// statefulset_pvc_bind_duration_seconds, one histogram per StatefulSet. Only PVCs first
+// seen Pending are observed: for a PVC already Bound when the exporter starts, the bind
+// time is unknown.
+type bindDurations struct {
+	mu         sync.Mutex
+	pending    map[types.UID]bool
+	histograms map[string]*bindHistogram // StatefulSet namespace/name
+}
+
+type bindHistogram struct {
+	count   uint64
+	sum     float64
+	buckets []uint64 // cumulative, by bindBuckets
+}
+
+func newBindDurations() *bindDurations {
+	return &bindDurations{pending: map[types.UID]bool{}, histograms: map[string]*bindHistogram{}}
+}
+
+// observe returns the bind duration when this update is the PVC's first Bound sighting
+// after a Pending one.
+func (t *bindDurations) observe(c *corev1.PersistentVolumeClaim, now time.Time) (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch c.Status.Phase {
+	case corev1.ClaimPending:
+		t.pending[c.UID] = true
+	case corev1.ClaimBound:
+		if t.pending[c.UID] {
+			delete(t.pending, c.UID)
+			return max(now.Sub(c.CreationTimestamp.Time), 0), true
+		}
+	default:
+		delete(t.pending, c.UID)
+	}
+	return 0, false
+}
+
+// record adds a bind duration to the histogram of the StatefulSet setKey.
+func (t *bindDurations) record(setKey string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.histograms[setKey]
+	if h == nil {
+		h = &bindHistogram{buckets: make([]uint64, len(bindBuckets))}
+		t.histograms[setKey] = h
+	}
+	v := d.Seconds()
+	h.count++
+	h.sum += v
+	for i, bound := range bindBuckets {
+		if v <= bound {
+			h.buckets[i]++
+		}
+	}
+}
+
+func (t *bindDurations) forget(uid types.UID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.pending, uid)
+}
+
+// forgetSet drops the histogram of a deleted StatefulSet.
+func (t *bindDurations) forgetSet(setKey string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.histograms, setKey)
+}
+
+// eachHistogram calls fn with every StatefulSet's histogram, in key order, while the
+// tracker is locked.
+func (t *bindDurations) eachHistogram(fn func(namespace, name string, h *bindHistogram)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := make([]string, 0, len(t.histograms))
+	for k := range t.histograms {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		namespace, name, _ := strings.Cut(k, "/")
+		fn(namespace, name, t.histograms[k])
+	}
+}

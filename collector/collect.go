@@ -1,0 +1,134 @@
+package collector
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+)
+
+// One collection: every watched StatefulSet derived (or taken from its memo) and
+// exposed, then the Leases, the bind-duration histograms and the exporter's own state.
+
+func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
+	now := c.now()
+	view := c.clusterView()
+	th := c.cfg.thresholds()
+	sets := c.watch.resources[resStatefulSets].informer.GetStore().List()
+	sort.Slice(sets, func(i, j int) bool {
+		a, b := sets[i].(*appsv1.StatefulSet), sets[j].(*appsv1.StatefulSet)
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	podIndex := c.watch.resources[resPods].informer.GetIndexer()
+	pvcIndex := c.watch.resources[resPVCs].informer.GetIndexer()
+
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	seen := make(map[string]bool, len(sets))
+	var nsMemos []*setMemo // of the namespace being collected; sets come by namespace
+	for _, obj := range sets {
+		set := obj.(*appsv1.StatefulSet)
+		if !c.cfg.watchesNamespace(set.Namespace) {
+			continue
+		}
+		if len(nsMemos) > 0 && nsMemos[0].set.Namespace != set.Namespace {
+			c.emitNamespace(ch, nsMemos)
+			nsMemos = nsMemos[:0]
+		}
+		key := set.Namespace + "/" + set.Name
+		seen[key], seen[set.Namespace] = true, true
+		in := derive.Inputs{Set: set}
+		pods, _ := podIndex.ByIndex(byStatefulSet, key)
+		in.Pods = make([]*corev1.Pod, 0, len(pods))
+		for _, p := range pods {
+			in.Pods = append(in.Pods, p.(*corev1.Pod))
+		}
+		bases, _ := statefulSetByClaimBase(set)
+		for _, base := range bases {
+			claims, _ := pvcIndex.ByIndex(byClaimBase, base)
+			for _, pvc := range claims {
+				in.PVCs = append(in.PVCs, pvc.(*corev1.PersistentVolumeClaim))
+			}
+		}
+		sortByName(in.Pods)
+		sortByName(in.PVCs)
+		m := c.memo(key, in, view, now, th)
+		m.restarts = c.restarts.total(key)
+		nsMemos = append(nsMemos, m)
+	}
+	if len(nsMemos) > 0 {
+		c.emitNamespace(ch, nsMemos)
+	}
+	c.forgetExcept(seen)
+}
+
+// clusterView builds the read-only lookups of one collection from the caches.
+func (c *Collector) clusterView() *derive.View {
+	classes := c.watch.resources[resStorageClasses].informer.GetStore()
+	v := derive.NewView(c.cfg.ZoneLabels, derive.DefaultStorageClass(listOf[*storagev1.StorageClass](classes)))
+
+	nodes := c.watch.resources[resNodes].informer.GetStore()
+	schedulable := map[string]bool{}
+	for _, n := range listOf[*corev1.Node](nodes) {
+		if zone := derive.ZoneOf(n.Labels, v.ZoneKeys); zone != "" && derive.NodeSchedulable(n) {
+			schedulable[zone] = true
+		}
+	}
+	v.Node = derive.NewLookup(v, resNodes, getter[*corev1.Node](nodes))
+	v.ZoneSchedulable = derive.NewLookup(v, "schedulable zones", func(zone string) bool { return schedulable[zone] })
+	v.PVC = derive.NewLookup(v, resPVCs, getter[*corev1.PersistentVolumeClaim](c.watch.resources[resPVCs].informer.GetStore()))
+	v.PV = derive.NewLookup(v, resPVs, getter[*corev1.PersistentVolume](c.watch.resources[resPVs].informer.GetStore()))
+	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))
+	if r := c.watch.resources[resVolumeAttachments]; r.enabled() {
+		v.Attachments = derive.NewListLookup(v, resVolumeAttachments, indexed[storagev1.VolumeAttachment](r.informer.GetIndexer(), byVolume))
+	}
+	if r := c.watch.resources[resPodDisruptionBudgets]; r.enabled() {
+		v.PDBs = derive.NewListLookup(v, resPodDisruptionBudgets, indexed[policyv1.PodDisruptionBudget](r.informer.GetIndexer(), cache.NamespaceIndex))
+	}
+	return v
+}
+
+func (c *Collector) collectLeases(ch chan<- prometheus.Metric) {
+	r := c.watch.resources[resLeases]
+	if !r.enabled() {
+		return
+	}
+	o := sampleOut{emit: func(m prometheus.Metric) { ch <- m }}
+	for _, l := range listOf[*coordinationv1.Lease](r.informer.GetStore()) {
+		if len(c.cfg.LeaseNames) > 0 && !slices.Contains(c.cfg.LeaseNames, l.Name) {
+			continue
+		}
+		transitions, changedAt, _ := c.leases.state(l.Namespace, l.Name)
+		o.base = []string{boundedLabel(l.Namespace), boundedLabel(l.Name)}
+		collectFamilies(leaseFamilies, leaseView{lease: l, transitions: transitions, observedChangeAt: changedAt}, &o)
+	}
+}
+
+func (c *Collector) collectBindDurations(ch chan<- prometheus.Metric) {
+	collectFamilies(bindDurationFamilies, c.binds, &sampleOut{emit: func(m prometheus.Metric) { ch <- m }})
+}
+
+// collectSelf records the resources' states and the collection's duration, then sends
+// the self families.
+func (c *Collector) collectSelf(ch chan<- prometheus.Metric, started time.Time) {
+	c.self.collected(c.watch.states(), time.Since(started))
+	var samples []prometheus.Metric
+	c.self.mu.Lock()
+	collectFamilies(selfFamilies, c.self, &sampleOut{emit: func(m prometheus.Metric) { samples = append(samples, m) }})
+	c.self.mu.Unlock()
+	for _, m := range samples {
+		ch <- m
+	}
+}

@@ -1,0 +1,12 @@
+package derive
+
+// Internals for the external tests (package derive_test), which import derivetest.
+var (
+	KnownWaitingReasons = knownWaitingReasons
+	PodOrdinal          = podOrdinal
+	PendingReason       = pendingReason
+	TermZoneValues      = termZoneValues
+	PVCReasons          = []string{pvcWaitForFirstConsumer, pvcProvisioning, pvcNoStorageClass, pvcClassNotFound, pvcNoProvisioner, pvcOther}
+)
+
+const PVCNoStorageClass = pvcNoStorageClass

@@ -1,0 +1,60 @@
+package derive
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func derivePods(h *Health, in Inputs, view *View, now time.Time, stuckAfter time.Duration) {
+	h.PodsByPhase = make(map[corev1.PodPhase]int, len(PodPhases))
+	for _, phase := range PodPhases {
+		h.PodsByPhase[phase] = 0
+	}
+	h.ReadyPerZone = map[string]int{}
+	for _, p := range in.Pods {
+		if _, known := h.PodsByPhase[p.Status.Phase]; known {
+			h.PodsByPhase[p.Status.Phase]++
+		}
+		if r := waitingReason(p); r != "" {
+			if h.WaitingByReason == nil {
+				h.WaitingByReason = map[string]int{}
+			}
+			h.WaitingByReason[r]++
+		}
+		if podUnschedulable(p) {
+			h.Unschedulable++
+		}
+
+		var node *corev1.Node
+		status := ""
+		if p.Spec.NodeName != "" && view.Node != nil {
+			node = view.Node.Get(p.Spec.NodeName)
+			status = nodeStatus(node)
+			if status == nodeNotReady || status == nodeUnreachable || status == nodeMissing {
+				h.PodsOnUnreadyNodes++
+			}
+		}
+		if p.DeletionTimestamp != nil {
+			h.Terminating++
+			if PodStuck(p, now, stuckAfter) {
+				if status == "" {
+					status = nodeUnknown
+				}
+				h.StuckTerminating = append(h.StuckTerminating, StuckPod{Pod: p.Name, Node: p.Spec.NodeName, NodeStatus: status})
+			}
+		}
+		if node != nil && podReady(p) && p.DeletionTimestamp == nil {
+			if zone := ZoneOf(node.Labels, view.ZoneKeys); zone != "" {
+				h.ReadyPerZone[zone]++
+			}
+		}
+	}
+}
+
+// PodStuck tells whether a terminating pod has outlived its deletion timestamp by more
+// than stuckAfter. The API server sets the deletion timestamp to the time of the delete
+// request plus the pod's grace period, so the grace period is already in it.
+func PodStuck(p *corev1.Pod, now time.Time, stuckAfter time.Duration) bool {
+	return now.Sub(p.DeletionTimestamp.Time) > stuckAfter
+}

@@ -1,0 +1,219 @@
+package derive
+
+import (
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+)
+
+// View answers the cross-object questions of a derivation: a node by name, a claim by
+// namespace/name, the VolumeAttachments of a volume, and so on. A nil lookup means the
+// kind is not watched, and the metrics that need it are not exported.
+//
+// A View can record every answer it gives (RecordInto), so that a later collection can
+// tell whether deriving again would read anything different (Deps.Unchanged). Every
+// lookup is made with NewLookup or NewListLookup, which register it with its view: a
+// lookup cannot exist without being recorded.
+type View struct {
+	ZoneKeys []string
+	// DefaultStorageClass is the name of the default class, "" when there is none.
+	DefaultStorageClass string
+
+	Node *Lookup[*corev1.Node]
+	// ZoneSchedulable tells whether a zone has a Ready, schedulable node.
+	ZoneSchedulable *Lookup[bool]
+	// PVC is keyed by namespace/name.
+	PVC          *Lookup[*corev1.PersistentVolumeClaim]
+	PV           *Lookup[*corev1.PersistentVolume]
+	StorageClass *Lookup[*storagev1.StorageClass]
+	// Attachments is keyed by PersistentVolume name.
+	Attachments *Lookup[[]*storagev1.VolumeAttachment]
+	// PDBs is keyed by namespace.
+	PDBs *Lookup[[]*policyv1.PodDisruptionBudget]
+
+	lookups []recorder // by registration order
+	names   []string   // the lookups' names, by registration order
+	deps    *Deps      // where answers are noted; nil when not recording
+	frozen  *globals   // computed on first use, once every lookup is registered
+}
+
+// NewView returns a view without lookups.
+func NewView(zoneKeys []string, defaultStorageClass string) *View {
+	return &View{ZoneKeys: zoneKeys, DefaultStorageClass: defaultStorageClass}
+}
+
+// RecordInto makes v note every answer it gives in deps, from now on, after resetting
+// deps; nil stops recording.
+func (v *View) RecordInto(deps *Deps) {
+	v.deps = deps
+	if deps == nil {
+		return
+	}
+	deps.globals = v.globals()
+	for len(deps.lists) < len(v.lookups) {
+		deps.lists = append(deps.lists, nil)
+	}
+	deps.lists = deps.lists[:len(v.lookups)]
+	for i, l := range v.lookups {
+		deps.lists[i] = l.reset(deps.lists[i])
+	}
+}
+
+// globals are the values of a view that a derivation reads without a lookup.
+type globals struct {
+	defaultStorageClass, zoneKeys, lookups string
+}
+
+func (v *View) globals() globals {
+	if v.frozen != nil {
+		return *v.frozen
+	}
+	v.frozen = &globals{
+		defaultStorageClass: v.DefaultStorageClass,
+		zoneKeys:            strings.Join(v.ZoneKeys, "\x00"),
+		lookups:             strings.Join(v.names, "\x00"),
+	}
+	return *v.frozen
+}
+
+// Lookup answers one kind of question of a derivation, keyed by a string.
+type Lookup[V any] struct {
+	view  *View
+	index int
+	get   func(key string) V
+	same  func(a, b V) bool
+}
+
+// NewLookup registers with v a lookup answering with get, named name. Answers are the
+// same when they are equal: informer caches replace an object on every change, so an
+// unchanged pointer is an unchanged object.
+func NewLookup[V comparable](v *View, name string, get func(key string) V) *Lookup[V] {
+	return register(v, name, get, func(a, b V) bool { return a == b })
+}
+
+// NewListLookup registers with v a lookup answering lists of objects, which are the
+// same when they hold the same pointers in any order. get must return a new slice on
+// every call: answers are kept.
+func NewListLookup[T any](v *View, name string, get func(key string) []*T) *Lookup[[]*T] {
+	return register(v, name, get, samePointers[T])
+}
+
+func register[V any](v *View, name string, get func(string) V, same func(a, b V) bool) *Lookup[V] {
+	l := &Lookup[V]{view: v, index: len(v.lookups), get: get, same: same}
+	v.lookups = append(v.lookups, l)
+	v.names = append(v.names, name)
+	return l
+}
+
+// Get answers the question key, noting the answer when the view records.
+func (l *Lookup[V]) Get(key string) V {
+	val := l.get(key)
+	if d := l.view.deps; d != nil {
+		list := d.lists[l.index].(*[]answer[V])
+		*list = append(*list, answer[V]{key, val})
+	}
+	return val
+}
+
+type answer[V any] struct {
+	key string
+	val V
+}
+
+// recorder is what a view needs of its lookups, whatever their answer type.
+type recorder interface {
+	// reset returns an empty answer list for this lookup, reusing list when it can.
+	reset(list any) any
+	// compacted returns a copy of the answers in list without repeated questions,
+	// nil when there are none.
+	compacted(list any) any
+	// unchanged tells whether the lookup gives every answer in answers again.
+	unchanged(answers any) bool
+}
+
+func (l *Lookup[V]) reset(list any) any {
+	if p, ok := list.(*[]answer[V]); ok {
+		*p = (*p)[:0]
+		return p
+	}
+	return &[]answer[V]{}
+}
+
+func (l *Lookup[V]) compacted(list any) any {
+	answers := *list.(*[]answer[V])
+	if len(answers) == 0 {
+		return nil
+	}
+	out := slices.Clone(answers)
+	slices.SortStableFunc(out, func(a, b answer[V]) int { return strings.Compare(a.key, b.key) })
+	// Answers that differ for the same question (the cache changed during the
+	// derivation) are all kept, so the memo never matches.
+	out = slices.CompactFunc(out, func(a, b answer[V]) bool { return a.key == b.key && l.same(a.val, b.val) })
+	return slices.Clip(out)
+}
+
+func (l *Lookup[V]) unchanged(answers any) bool {
+	for _, a := range answers.([]answer[V]) {
+		if !l.same(l.get(a.key), a.val) {
+			return false
+		}
+	}
+	return true
+}
+
+// Deps is every answer a view gave to one derivation, and the view's globals then.
+type Deps struct {
+	globals globals
+	lists   []any // per lookup, *[]answer[V]: the answers being recorded
+	answers []any // per lookup, the kept []answer[V] or nil (see Compacted)
+}
+
+// Compacted returns what was recorded, sized to fit and without repeated questions (a
+// derivation looks up a pod's node twice), for keeping.
+func (d *Deps) Compacted(v *View) Deps {
+	out := Deps{globals: d.globals, answers: make([]any, len(v.lookups))}
+	empty := true
+	for i, l := range v.lookups {
+		if out.answers[i] = l.compacted(d.lists[i]); out.answers[i] != nil {
+			empty = false
+		}
+	}
+	if empty {
+		out.answers = nil
+	}
+	return out
+}
+
+// Unchanged tells whether v has the recorded globals and gives every recorded answer
+// again.
+func (d *Deps) Unchanged(v *View) bool {
+	if d.globals != v.globals() {
+		return false
+	}
+	for i, answers := range d.answers {
+		if answers != nil && !v.lookups[i].unchanged(answers) {
+			return false
+		}
+	}
+	return true
+}
+
+// samePointers tells whether a and b hold the same pointers, in any order.
+func samePointers[T any](a, b []*T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		if !slices.Contains(b, a[i]) {
+			return false
+		}
+	}
+	// Equal lengths and a ⊆ b; the lists come from sets of distinct objects.
+	return true
+}

@@ -1,0 +1,213 @@
+package collector
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+)
+
+// Memoised derivations. A collection derives a StatefulSet again only when something its
+// previous derivation read has changed; otherwise it sends the samples it made then.
+//
+// What a derivation reads is known exactly: the StatefulSet, its pods and PVCs (the
+// derive.Inputs), whatever it looked up through the derive.View (recorded by the view
+// itself, see derive.Deps), the rollout progress remembered from the previous
+// derivation, and the time. Informer caches never modify a cached object: an update
+// replaces it with a new one. So "unchanged" is "the same pointers", which the memo
+// compares; it keeps the objects it compares against alive, so that their addresses
+// cannot be reused. Updates that change nothing the exporter keeps do not replace the
+// cached object (see keepUnchanged in listpages.go), so node heartbeats and the like do
+// not defeat the memo.
+//
+// Time matters in two places only, which valid re-evaluates with the derivation's own
+// predicates: a rollout in progress becomes stalled, and a terminating pod becomes stuck.
+
+// memoStore is the memos of every StatefulSet, and the namespace blocks of samples made
+// from them.
+type memoStore struct {
+	progress map[string]*derive.Progress // by StatefulSet namespace/name
+	memos    map[string]*setMemo         // by StatefulSet namespace/name
+	blocks   map[string]*nsBlock         // by namespace
+	deps     derive.Deps                 // what the derivation under way reads
+	noMemo   bool                        // derive every StatefulSet on every collection (tests)
+}
+
+func newMemoStore() memoStore {
+	return memoStore{progress: map[string]*derive.Progress{}, memos: map[string]*setMemo{}, blocks: map[string]*nsBlock{}}
+}
+
+// memo returns the memo of the StatefulSet key with inputs in, deriving it again when
+// the one kept would not give the same samples at now.
+func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now time.Time, th derive.Thresholds) *setMemo {
+	prev := s.progress[key]
+	m := s.memos[key]
+	if s.noMemo || m == nil || !m.valid(in, view, prev, now, th) {
+		view.RecordInto(&s.deps)
+		h, next := derive.Derive(in, view, prev, now, th)
+		view.RecordInto(nil)
+		s.progress[key] = next
+		m = newSetMemo(in, s.deps.Compacted(view), h, next, now, th)
+		s.memos[key] = m
+	}
+	return m
+}
+
+// forgetExcept drops the memos and blocks of StatefulSets and namespaces not in seen.
+func (s *memoStore) forgetExcept(seen map[string]bool) {
+	for ns := range s.blocks {
+		if !seen[ns] {
+			delete(s.blocks, ns)
+		}
+	}
+	for key := range s.progress {
+		if !seen[key] {
+			delete(s.progress, key)
+		}
+	}
+	for key := range s.memos {
+		if !seen[key] {
+			delete(s.memos, key)
+		}
+	}
+}
+
+// setMemo is one StatefulSet's last derivation and what it read.
+type setMemo struct {
+	set  *appsv1.StatefulSet
+	pods []*corev1.Pod                   // sorted by name
+	pvcs []*corev1.PersistentVolumeClaim // sorted by name
+	deps derive.Deps
+	// The rollout progress the derivation returned, and its time-dependent results.
+	progress            *derive.Progress
+	inProgress, stalled bool
+	terminating         []terminatingPod
+	samples             []prometheus.Metric
+	// statefulset_container_restarts_total is emitted fresh each time, from the labels
+	// and pairs kept here and the value of this collection.
+	restartLabels []string
+	restartPairs  labelPairs
+	restarts      float64
+}
+
+type terminatingPod struct {
+	pod   *corev1.Pod
+	stuck bool
+}
+
+// newSetMemo remembers a derivation made from in, which read deps, at now.
+func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds) *setMemo {
+	m := &setMemo{
+		set: in.Set, pods: in.Pods, pvcs: in.PVCs, deps: deps,
+		progress: progress, inProgress: h.Rollout.InProgress, stalled: h.Rollout.Stalled,
+		samples:       workloadSamples(h, nil),
+		restartLabels: []string{boundedLabel(in.Set.Namespace), boundedLabel(in.Set.Name)}, restartPairs: labelPairs{},
+	}
+	for _, p := range in.Pods {
+		if p.DeletionTimestamp != nil {
+			m.terminating = append(m.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
+		}
+	}
+	return m
+}
+
+// valid tells whether deriving in again at now would give the memo's samples.
+func (m *setMemo) valid(in derive.Inputs, v *derive.View, progress *derive.Progress, now time.Time, th derive.Thresholds) bool {
+	if m.set != in.Set || !slices.Equal(m.pods, in.Pods) || !slices.Equal(m.pvcs, in.PVCs) || progress != m.progress {
+		return false
+	}
+	// inProgress implies a progress.
+	if m.inProgress && (progress == nil || progress.Stalled(now, th.RolloutStallAfter) != m.stalled) {
+		return false
+	}
+	for _, t := range m.terminating {
+		if derive.PodStuck(t.pod, now, th.TerminatingStuckAfter) != t.stuck {
+			return false
+		}
+	}
+	return m.deps.Unchanged(v)
+}
+
+// workloadSamples appends the samples of every workload family to out. The samples
+// share their label pairs (see constSample).
+func workloadSamples(h *derive.Health, out []prometheus.Metric) []prometheus.Metric {
+	o := sampleOut{
+		base: []string{boundedLabel(h.Namespace), boundedLabel(h.Name)},
+		lp:   labelPairs{},
+		emit: func(m prometheus.Metric) { out = append(out, m) },
+	}
+	collectFamilies(workloadFamilies, h, &o)
+	return out
+}
+
+// Samples in exposition order. The registry sorts the samples of every family by their
+// label values, which costs a comparison-heavy O(n log n) on every scrape, unless they
+// come sorted (its sort then only checks). Every workload family's first label is
+// namespace, so a family is sorted when each namespace's samples are; the samples of a
+// namespace are sorted once and kept while none of its StatefulSets changed.
+
+// nsBlock is the samples of one namespace's StatefulSets, family by family, each family
+// sorted by label values, and the memos they came from.
+type nsBlock struct {
+	memos   []*setMemo
+	samples []prometheus.Metric
+}
+
+// familyIndex numbers the workload families, in exposition order.
+var familyIndex = func() map[*prometheus.Desc]int {
+	m := make(map[*prometheus.Desc]int, len(workloadFamilies))
+	for i, f := range workloadFamilies {
+		m[f.desc] = i
+	}
+	return m
+}()
+
+// emitNamespace sends the samples of memos, which are one namespace's StatefulSets in
+// name order, then their restart counters.
+func (s *memoStore) emitNamespace(ch chan<- prometheus.Metric, memos []*setMemo) {
+	ns := memos[0].set.Namespace
+	b := s.blocks[ns]
+	if b == nil || !slices.Equal(b.memos, memos) {
+		b = &nsBlock{memos: slices.Clone(memos)}
+		families := make([][]prometheus.Metric, len(workloadFamilies))
+		n := 0
+		for _, m := range memos {
+			for _, sample := range m.samples {
+				i := familyIndex[sample.Desc()]
+				families[i] = append(families[i], sample)
+			}
+			n += len(m.samples)
+		}
+		b.samples = make([]prometheus.Metric, 0, n)
+		for _, f := range families {
+			slices.SortStableFunc(f, compareSamples)
+			b.samples = append(b.samples, f...)
+		}
+		s.blocks[ns] = b
+	}
+	for _, m := range b.samples {
+		ch <- m
+	}
+	o := sampleOut{emit: func(m prometheus.Metric) { ch <- m }}
+	for _, m := range memos {
+		o.base, o.lp = m.restartLabels, m.restartPairs
+		collectFamilies(restartsFamilies, m.restarts, &o)
+	}
+}
+
+// compareSamples orders two samples of one family as the registry does: by their label
+// values, labels in name order.
+func compareSamples(a, b prometheus.Metric) int {
+	pa, pb := a.(*constSample).pairs, b.(*constSample).pairs
+	for i := range min(len(pa), len(pb)) {
+		if c := strings.Compare(pa[i].GetValue(), pb[i].GetValue()); c != 0 {
+			return c
+		}
+	}
+	return len(pa) - len(pb)
+}
