@@ -22,7 +22,7 @@ import (
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
-// TestMemoMatchesFreshDerivation checks the memoised collection (scrapecache.go)
+// TestMemoMatchesFreshDerivation checks the memoised collection (memo.go)
 // against one that derives every StatefulSet on every collection: two collectors hold
 // the same fixture cluster, receive the same random changes of every kind the
 // derivations read, and their clocks advance past the rollout-stall and stuck-terminating

@@ -10,7 +10,7 @@ import (
 
 // constSample is an immutable sample, the compact equivalent of
 // prometheus.MustNewConstMetric. Samples are kept between collections (see
-// scrapecache.go) and handed to the registry again without allocating, so their label
+// memo.go) and handed to the registry again without allocating, so their label
 // pairs are made once, and shared: the samples of one StatefulSet share the pairs of
 // equal labels (its namespace and name, a zone), and all share the label names.
 type constSample struct {
