@@ -8,4 +8,9 @@
 // run in parallel and stay independent. The tests skip when no control plane can be built
 // (no etcd, no Go toolchain); set STATEFULSET_EXPORTER_REQUIRE_KUBE=1 to fail instead.
 // The first run builds kube-apiserver into .cache/kube, which takes several minutes.
+//
+// The full set of samples expected for a StatefulSet is a golden file,
+// testdata/scenarios/<name>.prom (format in golden_test.go). After a change to what the
+// exporter serves, `go test ./tests/integration/ -run <test> -update` rewrites the
+// golden files from the scrapes; review them with git diff.
 package integration

@@ -282,29 +282,39 @@ func expect(t *testing.T, block string) []string {
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		i := strings.LastIndexByte(l, ' ')
-		if i < 0 {
-			t.Fatalf("expected sample without value: %q", l)
+		line, err := expectedLine(l, ts)
+		if err != nil {
+			t.Fatal(err)
 		}
-		series, value := strings.TrimSpace(l[:i]), l[i+1:]
-		if value != ts {
-			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				t.Fatalf("expected sample %q: %v", l, err)
-			}
-			value = formatValue(v)
-		}
-		smp := sample{name: series, labels: map[string]string{}}
-		if j := strings.IndexByte(series, '{'); j >= 0 {
-			smp.name = series[:j]
-			for _, m := range expectedLabel.FindAllStringSubmatch(series[j:], -1) {
-				smp.labels[m[1]] = m[2]
-			}
-		}
-		out = append(out, smp.line(value))
+		out = append(out, line)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// expectedLine renders one expected line as expect does; a value in keep (a placeholder)
+// stays as it is.
+func expectedLine(l string, keep ...string) (string, error) {
+	i := strings.LastIndexByte(l, ' ')
+	if i < 0 {
+		return "", fmt.Errorf("expected sample without value: %q", l)
+	}
+	series, value := strings.TrimSpace(l[:i]), l[i+1:]
+	if !slices.Contains(keep, value) {
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return "", fmt.Errorf("expected sample %q: %v", l, err)
+		}
+		value = formatValue(v)
+	}
+	smp := sample{name: series, labels: map[string]string{}}
+	if j := strings.IndexByte(series, '{'); j >= 0 {
+		smp.name = series[:j]
+		for _, m := range expectedLabel.FindAllStringSubmatch(series[j:], -1) {
+			smp.labels[m[1]] = m[2]
+		}
+	}
+	return smp.line(value), nil
 }
 
 // diff describes how got differs from want, or returns "" when they are equal.

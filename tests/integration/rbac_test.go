@@ -230,7 +230,7 @@ func TestLeastPrivilege(t *testing.T) {
 	x := f.startExporter(t, "least-privilege", "--kubeconfig="+kubeconfig, "--api.probe-interval="+rbacProbeInterval.String())
 	waitReady(t, x)
 	f.waitSelected(t, x, "self metrics: every resource watched, nothing forbidden", expectedSelf(t), selfFamilies)
-	f.waitWorkload(t, x, "healthy", expect(t, healthy(true, true)))
+	f.waitGolden(t, x, "healthy", "healthy", nil, nil)
 	f.waitSelected(t, x, "lease holder", expect(t, `
 		control_plane_lease_holder_info{holder="ip-10-0-3-30.ec2.internal",lease="rbac-probe",namespace="kube-system"} 1
 	`), []string{"control_plane_lease_holder_info"}, "lease", lease)
@@ -377,8 +377,8 @@ func TestOptionalResourcesForbidden(t *testing.T) {
 	waitReady(t, x)
 	f.waitSelected(t, x, "self metrics: optional kinds switched off", expectedSelf(t, optional...), selfFamilies)
 	// No PodDisruptionBudgets: no no_pdb sample; no VolumeAttachments: no attachment
-	// errors sample. The rest is as with full permissions.
-	s := f.waitWorkload(t, x, "healthy", expect(t, healthy(false, false)))
+	// errors sample. The rest is as with full permissions (golden file healthy).
+	s, _ := f.waitGolden(t, x, "healthy", "healthy-optional-forbidden", nil, nil)
 	for _, family := range leaseFamilies {
 		if got := s.find(family); len(got) > 0 {
 			t.Errorf("%s has %d samples although leases are switched off", family, len(got))

@@ -11,234 +11,32 @@ import (
 	"github.com/statefulset-exporter/statefulset-exporter/internal/scenario"
 )
 
-// The expected blocks below are every sample the exporter serves for the scenario's
-// StatefulSet (namespace and statefulset labels left out): a sample missing or one too
-// many fails. <ts> stands for a timestamp between the fixture's start and the scrape.
-
-// TestScenarios checks the StatefulSets whose state does not change with time.
+// TestScenarios checks the StatefulSets whose state does not change with time: the
+// samples of each are golden file testdata/scenarios/<name>.prom (see golden_test.go).
 func TestScenarios(t *testing.T) {
 	t.Parallel()
 	f := env(t)
 	for _, c := range []struct {
 		name string
-		want func(t *testing.T) string
+		// vars returns the values of the golden file's placeholders other than <ts>.
+		vars func(t *testing.T) vars
 		// check runs on the final scrape.
 		check func(t *testing.T, s *scrape)
 	}{
-		{name: "healthy", want: static(healthy(true, true))},
-		{name: "crashloop", want: static(`
-			statefulset_replicas_desired 1
-			statefulset_replicas_current 1
-			statefulset_replicas_ready 0
-			statefulset_replicas_available 0
-			statefulset_replicas_updated 1
-			statefulset_ready_ratio 0
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="crashloop",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 0
-			statefulset_pods{phase="Pending"} 0
-			statefulset_pods{phase="Running"} 1
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_waiting{reason="CrashLoopBackOff"} 1
-			statefulset_pods_unschedulable 0
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 0
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_ready_zones 0
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 1
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 5
-		`)},
-		{name: "unschedulable", want: static(`
-			statefulset_replicas_desired 1
-			statefulset_replicas_current 1
-			statefulset_replicas_ready 0
-			statefulset_replicas_available 0
-			statefulset_replicas_updated 1
-			statefulset_ready_ratio 0
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="unschedulable",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 0
-			statefulset_pods{phase="Pending"} 1
-			statefulset_pods{phase="Running"} 0
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_unschedulable 1
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 0
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_ready_zones 0
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 1
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`)},
-		{name: "pvc-wffc", want: func(t *testing.T) string {
+		{name: "healthy"},
+		{name: "crashloop"},
+		{name: "unschedulable"},
+		{name: "pvc-wffc", vars: func(t *testing.T) vars {
 			// The creation time of the Pending PVC, as the API server stored it.
 			pvc, err := f.admin.CoreV1().PersistentVolumeClaims("pvc-wffc").Get(t.Context(), "data-pvc-wffc-0", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return fmt.Sprintf(`
-				statefulset_replicas_desired 1
-				statefulset_replicas_current 1
-				statefulset_replicas_ready 0
-				statefulset_replicas_available 0
-				statefulset_replicas_updated 1
-				statefulset_ready_ratio 0
-				statefulset_generation_lag 0
-				statefulset_info{pod_management_policy="OrderedReady",service_name="pvc-wffc",update_strategy="RollingUpdate"} 1
-				statefulset_rollout_in_progress 0
-				statefulset_rollout_partition 0
-				statefulset_rollout_last_progress_timestamp_seconds <ts>
-				statefulset_rollout_stalled 0
-				statefulset_pods_outdated 0
-				statefulset_pods{phase="Pending"} 1
-				statefulset_pods{phase="Running"} 0
-				statefulset_pods{phase="Succeeded"} 0
-				statefulset_pods{phase="Failed"} 0
-				statefulset_pods{phase="Unknown"} 0
-				statefulset_pods_unschedulable 1
-				statefulset_pods_terminating 0
-				statefulset_pods_on_unready_nodes 0
-				statefulset_pvcs{phase="Pending"} 1
-				statefulset_pvcs{phase="Bound"} 0
-				statefulset_pvcs{phase="Lost"} 0
-				statefulset_pvc_pending_created_timestamp_seconds{persistentvolumeclaim="data-pvc-wffc-0",reason="wait_for_first_consumer"} %d
-				statefulset_ready_zones 0
-				statefulset_volume_attachment_errors 0
-				statefulset_ha_risk{risk="singleton"} 1
-				statefulset_ha_risk{risk="no_pdb"} 1
-				statefulset_ha_risk{risk="zero_grace_period"} 0
-				statefulset_ha_risk{risk="no_readiness_probe"} 0
-				statefulset_container_restarts_total 0
-			`, pvc.CreationTimestamp.Unix())
+			return vars{"<pvc_created>": formatValue(float64(pvc.CreationTimestamp.Unix()))}
 		}},
-		{name: "zone-mismatch", want: static(`
-			statefulset_replicas_desired 1
-			statefulset_replicas_current 1
-			statefulset_replicas_ready 0
-			statefulset_replicas_available 0
-			statefulset_replicas_updated 1
-			statefulset_ready_ratio 0
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="zone-mismatch",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 0
-			statefulset_pods{phase="Pending"} 0
-			statefulset_pods{phase="Running"} 1
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_waiting{reason="ContainerCreating"} 1
-			statefulset_pods_unschedulable 0
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 1
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_pod_volume_zone_mismatch{node_zone="eu-west-1b",persistentvolumeclaim="data-zone-mismatch-0",pod="zone-mismatch-0",volume_zone="eu-west-1a"} 1
-			statefulset_ready_zones 0
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 1
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`)},
-		{name: "zone-no-nodes", want: static(`
-			statefulset_replicas_desired 1
-			statefulset_replicas_current 1
-			statefulset_replicas_ready 0
-			statefulset_replicas_available 0
-			statefulset_replicas_updated 1
-			statefulset_ready_ratio 0
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="zone-no-nodes",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 0
-			statefulset_pods{phase="Pending"} 1
-			statefulset_pods{phase="Running"} 0
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_unschedulable 1
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 1
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_pod_volume_zone_without_nodes{persistentvolumeclaim="data-zone-no-nodes-0",pod="zone-no-nodes-0",volume_zone="eu-west-1c"} 1
-			statefulset_ready_zones 0
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 1
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`)},
-		{name: "attach-error", want: static(`
-			statefulset_replicas_desired 1
-			statefulset_replicas_current 1
-			statefulset_replicas_ready 0
-			statefulset_replicas_available 0
-			statefulset_replicas_updated 1
-			statefulset_ready_ratio 0
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="attach-error",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 0
-			statefulset_pods{phase="Pending"} 0
-			statefulset_pods{phase="Running"} 1
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_waiting{reason="ContainerCreating"} 1
-			statefulset_pods_unschedulable 0
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 1
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_pod_volume_zone_mismatch{node_zone="eu-west-1a",persistentvolumeclaim="data-attach-error-0",pod="attach-error-0",volume_zone="eu-west-1a"} 0
-			statefulset_ready_zones 0
-			statefulset_volume_attachment_errors 1
-			statefulset_volume_attachment_error{node="node-a",operation="attach",persistentvolumeclaim="data-attach-error-0"} 1
-			statefulset_ha_risk{risk="singleton"} 1
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`), check: func(t *testing.T, s *scrape) {
+		{name: "zone-mismatch"},
+		{name: "zone-no-nodes"},
+		{name: "attach-error", check: func(t *testing.T, s *scrape) {
 			// The error text stays out of the exposition (it is free text, not a label).
 			va, err := f.admin.StorageV1().VolumeAttachments().Get(t.Context(), "csi-pv-attach-error-data-attach-error-0", metav1.GetOptions{})
 			if err != nil {
@@ -251,174 +49,27 @@ func TestScenarios(t *testing.T) {
 				}
 			}
 		}},
-		{name: "partition-done", want: static(`
-			statefulset_replicas_desired 4
-			statefulset_replicas_current 2
-			statefulset_replicas_ready 4
-			statefulset_replicas_available 4
-			statefulset_replicas_updated 2
-			statefulset_ready_ratio 1
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="partition-done",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 2
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 2
-			statefulset_pods{phase="Pending"} 0
-			statefulset_pods{phase="Running"} 4
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_unschedulable 0
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 0
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
-			statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 2
-			statefulset_ready_zones 2
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 0
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="single_zone"} 0
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`)},
+		{name: "partition-done"},
 		// OnDelete: Kubernetes leaves currentRevision stale, so no rollout is in progress and
 		// nothing stalls; pods_outdated says that 2 pods still run rev1. No partition sample.
-		{name: "ondelete", want: static(`
-			statefulset_replicas_desired 3
-			statefulset_replicas_current 2
-			statefulset_replicas_ready 3
-			statefulset_replicas_available 3
-			statefulset_replicas_updated 1
-			statefulset_ready_ratio 1
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="ondelete",update_strategy="OnDelete"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 2
-			statefulset_pods{phase="Pending"} 0
-			statefulset_pods{phase="Running"} 3
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_unschedulable 0
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 0
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
-			statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
-			statefulset_ready_zones 2
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 0
-			statefulset_ha_risk{risk="no_pdb"} 1
-			statefulset_ha_risk{risk="single_zone"} 0
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`)},
+		{name: "ondelete"},
 		// Scaled to 0: ratio 1, no rollout, no stall; single_zone has no sample (no Ready
 		// pod has a zone), and no_pdb is 0: with no replica nothing can be disrupted.
-		{name: "scaled-to-zero", want: static(`
-			statefulset_replicas_desired 0
-			statefulset_replicas_current 0
-			statefulset_replicas_ready 0
-			statefulset_replicas_available 0
-			statefulset_replicas_updated 0
-			statefulset_ready_ratio 1
-			statefulset_generation_lag 0
-			statefulset_info{pod_management_policy="OrderedReady",service_name="scaled-to-zero",update_strategy="RollingUpdate"} 1
-			statefulset_rollout_in_progress 0
-			statefulset_rollout_partition 0
-			statefulset_rollout_last_progress_timestamp_seconds <ts>
-			statefulset_rollout_stalled 0
-			statefulset_pods_outdated 0
-			statefulset_pods{phase="Pending"} 0
-			statefulset_pods{phase="Running"} 0
-			statefulset_pods{phase="Succeeded"} 0
-			statefulset_pods{phase="Failed"} 0
-			statefulset_pods{phase="Unknown"} 0
-			statefulset_pods_unschedulable 0
-			statefulset_pods_terminating 0
-			statefulset_pods_on_unready_nodes 0
-			statefulset_pvcs{phase="Pending"} 0
-			statefulset_pvcs{phase="Bound"} 0
-			statefulset_pvcs{phase="Lost"} 0
-			statefulset_ready_zones 0
-			statefulset_volume_attachment_errors 0
-			statefulset_ha_risk{risk="singleton"} 0
-			statefulset_ha_risk{risk="no_pdb"} 0
-			statefulset_ha_risk{risk="zero_grace_period"} 0
-			statefulset_ha_risk{risk="no_readiness_probe"} 0
-			statefulset_container_restarts_total 0
-		`)},
+		{name: "scaled-to-zero"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f.apply(t, c.name)
-			s := f.waitWorkload(t, f.shared, c.name, expect(t, c.want(t)))
+			var v vars
+			if c.vars != nil {
+				v = c.vars(t)
+			}
+			s, _ := f.waitGolden(t, f.shared, c.name, c.name, v, nil)
 			if c.check != nil {
 				c.check(t, s)
 			}
 		})
 	}
-}
-
-// healthy is every sample of the healthy scenario; without pdbs or attachments (the
-// kinds not watched) it leaves out the samples that need them.
-func healthy(pdbs, attachments bool) string {
-	block := `
-		statefulset_replicas_desired 3
-		statefulset_replicas_current 3
-		statefulset_replicas_ready 3
-		statefulset_replicas_available 3
-		statefulset_replicas_updated 3
-		statefulset_ready_ratio 1
-		statefulset_generation_lag 0
-		statefulset_info{pod_management_policy="OrderedReady",service_name="healthy",update_strategy="RollingUpdate"} 1
-		statefulset_rollout_in_progress 0
-		statefulset_rollout_partition 0
-		statefulset_rollout_last_progress_timestamp_seconds <ts>
-		statefulset_rollout_stalled 0
-		statefulset_pods_outdated 0
-		statefulset_pods{phase="Pending"} 0
-		statefulset_pods{phase="Running"} 3
-		statefulset_pods{phase="Succeeded"} 0
-		statefulset_pods{phase="Failed"} 0
-		statefulset_pods{phase="Unknown"} 0
-		statefulset_pods_unschedulable 0
-		statefulset_pods_terminating 0
-		statefulset_pods_on_unready_nodes 0
-		statefulset_pvcs{phase="Pending"} 0
-		statefulset_pvcs{phase="Bound"} 0
-		statefulset_pvcs{phase="Lost"} 0
-		statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 2
-		statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
-		statefulset_ready_zones 2
-		statefulset_ha_risk{risk="singleton"} 0
-		statefulset_ha_risk{risk="single_zone"} 0
-		statefulset_ha_risk{risk="zero_grace_period"} 0
-		statefulset_ha_risk{risk="no_readiness_probe"} 0
-		statefulset_container_restarts_total 0
-	`
-	if pdbs {
-		block += `statefulset_ha_risk{risk="no_pdb"} 1` + "\n"
-	}
-	if attachments {
-		block += `statefulset_volume_attachment_errors 0` + "\n"
-	}
-	return block
-}
-
-func static(block string) func(*testing.T) string {
-	return func(*testing.T) string { return block }
 }
 
 // TestRolloutStalled: a RollingUpdate waits on updated pod 2 (rev2), which crash-loops.
@@ -429,44 +80,6 @@ func TestRolloutStalled(t *testing.T) {
 	f := env(t)
 	const ns = "rollout-stalled"
 	f.apply(t, ns)
-	want := expect(t, `
-		statefulset_replicas_desired 3
-		statefulset_replicas_current 2
-		statefulset_replicas_ready 2
-		statefulset_replicas_available 2
-		statefulset_replicas_updated 1
-		statefulset_ready_ratio 0.6666666666666666
-		statefulset_generation_lag 0
-		statefulset_info{pod_management_policy="OrderedReady",service_name="rollout-stalled",update_strategy="RollingUpdate"} 1
-		statefulset_rollout_in_progress 1
-		statefulset_rollout_partition 0
-		statefulset_rollout_last_progress_timestamp_seconds <ts>
-		statefulset_rollout_stalled 1
-		statefulset_rollout_blocking_pod_info{pod="rollout-stalled-2",reason="CrashLoopBackOff"} 1
-		statefulset_pods_outdated 2
-		statefulset_pods{phase="Pending"} 0
-		statefulset_pods{phase="Running"} 3
-		statefulset_pods{phase="Succeeded"} 0
-		statefulset_pods{phase="Failed"} 0
-		statefulset_pods{phase="Unknown"} 0
-		statefulset_pods_waiting{reason="CrashLoopBackOff"} 1
-		statefulset_pods_unschedulable 0
-		statefulset_pods_terminating 0
-		statefulset_pods_on_unready_nodes 0
-		statefulset_pvcs{phase="Pending"} 0
-		statefulset_pvcs{phase="Bound"} 0
-		statefulset_pvcs{phase="Lost"} 0
-		statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 1
-		statefulset_pods_ready_per_zone{node_zone="eu-west-1b"} 1
-		statefulset_ready_zones 2
-		statefulset_volume_attachment_errors 0
-		statefulset_ha_risk{risk="singleton"} 0
-		statefulset_ha_risk{risk="no_pdb"} 1
-		statefulset_ha_risk{risk="single_zone"} 0
-		statefulset_ha_risk{risk="zero_grace_period"} 0
-		statefulset_ha_risk{risk="no_readiness_probe"} 0
-		statefulset_container_restarts_total 3
-	`)
 	const slack = 50 * time.Millisecond
 	sawNotStalled := false
 	stallTiming := func(s *scrape) error {
@@ -491,7 +104,7 @@ func TestRolloutStalled(t *testing.T) {
 		}
 		return nil
 	}
-	s := f.waitWorkloadWith(t, f.shared, ns, want, stallTiming)
+	s, want := f.waitGolden(t, f.shared, ns, ns, nil, stallTiming)
 	last, _ := s.value("statefulset_rollout_last_progress_timestamp_seconds", "namespace", ns)
 	t.Logf("stalled 1 seen %s after the last progress (threshold %s); stalled 0 seen before: %v",
 		s.end.Sub(time.Unix(0, int64(last*1e9))).Round(time.Millisecond), stallAfter, sawNotStalled)
@@ -566,42 +179,7 @@ func TestStuckTerminating(t *testing.T) {
 		}
 		return nil
 	}
-	s := f.waitWorkloadWith(t, f.shared, ns, expect(t, `
-		statefulset_replicas_desired 2
-		statefulset_replicas_current 2
-		statefulset_replicas_ready 1
-		statefulset_replicas_available 1
-		statefulset_replicas_updated 2
-		statefulset_ready_ratio 0.5
-		statefulset_generation_lag 0
-		statefulset_info{pod_management_policy="OrderedReady",service_name="terminating",update_strategy="RollingUpdate"} 1
-		statefulset_rollout_in_progress 0
-		statefulset_rollout_partition 0
-		statefulset_rollout_last_progress_timestamp_seconds <ts>
-		statefulset_rollout_stalled 0
-		statefulset_pods_outdated 0
-		statefulset_pods{phase="Pending"} 0
-		statefulset_pods{phase="Running"} 2
-		statefulset_pods{phase="Succeeded"} 0
-		statefulset_pods{phase="Failed"} 0
-		statefulset_pods{phase="Unknown"} 0
-		statefulset_pods_unschedulable 0
-		statefulset_pods_terminating 1
-		statefulset_pod_stuck_terminating{node="node-lost",node_status="unreachable",pod="terminating-1"} 1
-		statefulset_pods_on_unready_nodes 1
-		statefulset_pvcs{phase="Pending"} 0
-		statefulset_pvcs{phase="Bound"} 0
-		statefulset_pvcs{phase="Lost"} 0
-		statefulset_pods_ready_per_zone{node_zone="eu-west-1a"} 1
-		statefulset_ready_zones 1
-		statefulset_volume_attachment_errors 0
-		statefulset_ha_risk{risk="singleton"} 0
-		statefulset_ha_risk{risk="no_pdb"} 1
-		statefulset_ha_risk{risk="single_zone"} 1
-		statefulset_ha_risk{risk="zero_grace_period"} 0
-		statefulset_ha_risk{risk="no_readiness_probe"} 0
-		statefulset_container_restarts_total 0
-	`), firstSeen)
+	s, _ := f.waitGolden(t, f.shared, ns, ns, nil, firstSeen)
 	t.Logf("deletionTimestamp %s (grace %s): stuck reported %s after it (--terminating.stuck-after=%s)",
 		deletedAt.Format(time.RFC3339), grace, s.end.Sub(deletedAt).Round(time.Millisecond), stuckAfter)
 }

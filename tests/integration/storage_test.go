@@ -77,40 +77,7 @@ func TestPVCProvisionAndBind(t *testing.T) {
 	}
 
 	// Bound to a PV in zone A while the pod waits unscheduled: zone A has a Ready node.
-	f.waitWorkload(t, f.shared, ns, expect(t, `
-		statefulset_replicas_desired 1
-		statefulset_replicas_current 1
-		statefulset_replicas_ready 0
-		statefulset_replicas_available 0
-		statefulset_replicas_updated 1
-		statefulset_ready_ratio 0
-		statefulset_generation_lag 0
-		statefulset_info{pod_management_policy="OrderedReady",service_name="pvc-bind",update_strategy="RollingUpdate"} 1
-		statefulset_rollout_in_progress 0
-		statefulset_rollout_partition 0
-		statefulset_rollout_last_progress_timestamp_seconds <ts>
-		statefulset_rollout_stalled 0
-		statefulset_pods_outdated 0
-		statefulset_pods{phase="Pending"} 1
-		statefulset_pods{phase="Running"} 0
-		statefulset_pods{phase="Succeeded"} 0
-		statefulset_pods{phase="Failed"} 0
-		statefulset_pods{phase="Unknown"} 0
-		statefulset_pods_unschedulable 1
-		statefulset_pods_terminating 0
-		statefulset_pods_on_unready_nodes 0
-		statefulset_pvcs{phase="Pending"} 0
-		statefulset_pvcs{phase="Bound"} 1
-		statefulset_pvcs{phase="Lost"} 0
-		statefulset_pod_volume_zone_without_nodes{persistentvolumeclaim="data-pvc-bind-0",pod="pvc-bind-0",volume_zone="eu-west-1a"} 0
-		statefulset_ready_zones 0
-		statefulset_volume_attachment_errors 0
-		statefulset_ha_risk{risk="singleton"} 1
-		statefulset_ha_risk{risk="no_pdb"} 1
-		statefulset_ha_risk{risk="zero_grace_period"} 0
-		statefulset_ha_risk{risk="no_readiness_probe"} 0
-		statefulset_container_restarts_total 0
-	`))
+	f.waitGolden(t, f.shared, ns, "pvc-bind-bound", nil, nil)
 }
 
 func mustFloat(t *testing.T, s string) float64 {
