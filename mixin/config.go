@@ -155,5 +155,5 @@ func (c Config) Validate() error {
 	if c.LeaderChangesWindow <= 0 || c.PVCPendingThreshold <= 0 || c.LeaseNotRenewedThreshold <= 0 {
 		return fmt.Errorf("mixin: LeaderChangesWindow, PVCPendingThreshold and LeaseNotRenewedThreshold must be positive")
 	}
-	return nil
+	return c.checkMatcherLists()
 }

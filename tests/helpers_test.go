@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/gotool"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
 )
 
@@ -23,15 +23,12 @@ const (
 	alertmanagerCfg = "deploy/alertmanager/alertmanager.yaml"
 )
 
-// repoRoot returns the repository root: go test runs in the package directory, tests/.
+// repoRoot returns the repository root.
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repository root not found: %v", err)
 	}
 	return root
 }

@@ -14,25 +14,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-)
 
-// RepoRoot returns the root of this source tree.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
+)
 
 // Build compiles ./cmd/statefulset-exporter into dir and returns the binary's path.
 // Go's build cache makes repeated builds fast.
 func Build(ctx context.Context, dir string) (string, error) {
+	root, err := repo.Root()
+	if err != nil {
+		return "", err
+	}
 	out := filepath.Join(dir, "statefulset-exporter")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/statefulset-exporter")
-	cmd.Dir = RepoRoot()
+	cmd.Dir = root
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/statefulset-exporter: %w\n%s", err, output)
 	}

@@ -79,13 +79,13 @@ func (s scope) namespaceMatchers() []string {
 
 // exporter is the selector for the exporter's own and control-plane series.
 func (s scope) exporter(extra ...string) string {
-	return braces(append(s.clusterMatchers(), extra...))
+	return mixin.Selector(append(s.clusterMatchers(), extra...)...)
 }
 
 // workload is the selector for the series of the StatefulSets picked by the variables.
 func (s scope) workload(extra ...string) string {
 	m := append(s.namespaceMatchers(), s.match("statefulset", "statefulset"))
-	return braces(append(m, extra...))
+	return mixin.Selector(append(m, extra...)...)
 }
 
 // recorded is the selector for recording-rule series of the StatefulSets picked by the
@@ -100,7 +100,7 @@ func (s scope) recorded() string {
 	if s.cfg.NamespaceSelector != "" {
 		m = append(m, s.cfg.NamespaceSelector)
 	}
-	return braces(append(m, s.match("namespace", "namespace"), s.match("statefulset", "statefulset")))
+	return mixin.Selector(append(m, s.match("namespace", "namespace"), s.match("statefulset", "statefulset"))...)
 }
 
 // by returns the aggregation labels for one row per StatefulSet (per cluster when several
@@ -121,16 +121,6 @@ func (s scope) clusterLabels() []string {
 		return []string{s.cfg.ClusterLabel}
 	}
 	return nil
-}
-
-func braces(matchers []string) string {
-	var nonEmpty []string
-	for _, m := range matchers {
-		if m = strings.TrimSpace(m); m != "" {
-			nonEmpty = append(nonEmpty, m)
-		}
-	}
-	return "{" + strings.Join(nonEmpty, ", ") + "}"
 }
 
 // labelValues is the query of a variable listing the values of label on the series of
@@ -173,7 +163,7 @@ func queryVariable(name, label, query string, multi bool, allValue string) *dash
 // clusterVariable lists clusters from the exporter's build info, present once per exporter.
 func clusterVariable(s scope) *dashboard.QueryVariableBuilder {
 	return queryVariable("cluster", "Cluster",
-		labelValues("statefulset_exporter_build_info", braces([]string{s.cfg.Selector}), s.cfg.ClusterLabel),
+		labelValues("statefulset_exporter_build_info", mixin.Selector(s.cfg.Selector), s.cfg.ClusterLabel),
 		s.multi, ".*")
 }
 
@@ -183,12 +173,12 @@ func namespaceVariable(s scope) *dashboard.QueryVariableBuilder {
 		m = append(m, s.cfg.NamespaceSelector)
 	}
 	return queryVariable("namespace", "Namespace",
-		labelValues("statefulset_info", braces(m), "namespace"), s.multi, ".+")
+		labelValues("statefulset_info", mixin.Selector(m...), "namespace"), s.multi, ".+")
 }
 
 func statefulSetVariable(s scope) *dashboard.QueryVariableBuilder {
 	return queryVariable("statefulset", "StatefulSet",
-		labelValues("statefulset_info", braces(s.namespaceMatchers()), "statefulset"), s.multi, ".+")
+		labelValues("statefulset_info", mixin.Selector(s.namespaceMatchers()...), "statefulset"), s.multi, ".+")
 }
 
 // workloadVariables returns the datasource, cluster (only for multi-cluster setups),

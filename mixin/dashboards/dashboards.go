@@ -44,11 +44,6 @@ func Generate(cfg mixin.Config) (map[string][]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, m := range []string{cfg.Selector, cfg.NamespaceSelector, cfg.LeaseSelector} {
-		if strings.ContainsAny(m, "{}") {
-			return nil, fmt.Errorf("dashboards: selector %q must be a list of matchers without braces", m)
-		}
-	}
 	out := make(map[string][]byte, len(builders))
 	for _, b := range builders {
 		d, err := b.build(cfg).Build()

@@ -41,11 +41,6 @@ func newBuilder(cfg mixin.Config) (*builder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	for _, m := range []string{cfg.Selector, cfg.NamespaceSelector, cfg.LeaseSelector} {
-		if strings.ContainsAny(m, "{}") {
-			return nil, fmt.Errorf("rules: selector %q must be a list of matchers without braces", m)
-		}
-	}
 	cluster, clusterComma, byCluster, where := "", "", "", ""
 	if cfg.MultiCluster {
 		if !model.LegacyValidation.IsValidLabelName(cfg.ClusterLabel) {
@@ -60,8 +55,8 @@ func newBuilder(cfg mixin.Config) (*builder, error) {
 		cfg: cfg,
 		expand: strings.NewReplacer(
 			"<x>", cfg.Selector,
-			"<w>", joinMatchers(cfg.Selector, cfg.NamespaceSelector),
-			"<l>", joinMatchers(cfg.Selector, cfg.LeaseSelector),
+			"<w>", mixin.JoinMatchers(cfg.Selector, cfg.NamespaceSelector),
+			"<l>", mixin.JoinMatchers(cfg.Selector, cfg.LeaseSelector),
 			"<c>", cluster,
 			"<c,>", clusterComma,
 			"<by-c>", byCluster,
@@ -70,16 +65,6 @@ func newBuilder(cfg mixin.Config) (*builder, error) {
 			"<where>", where,
 		),
 	}, nil
-}
-
-func joinMatchers(matchers ...string) string {
-	var out []string
-	for _, m := range matchers {
-		if m = strings.TrimSpace(m); m != "" {
-			out = append(out, m)
-		}
-	}
-	return strings.Join(out, ", ")
 }
 
 // promql expands the placeholders of an expression and removes the indentation the Go

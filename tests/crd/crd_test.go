@@ -25,8 +25,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/statefulset-exporter/statefulset-exporter/deploy"
-	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube/localkubetest"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
 )
@@ -56,8 +56,12 @@ func operatorModuleDir(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", OperatorModule+"@"+OperatorVersion)
-	cmd.Dir = exporterbin.RepoRoot()
+	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -191,7 +195,11 @@ func TestOperatorCRDsAcceptShippedManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	committedRule, err := os.ReadFile(filepath.Join(exporterbin.RepoRoot(), prometheusRuleFile))
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	committedRule, err := os.ReadFile(filepath.Join(root, prometheusRuleFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
 )
@@ -22,7 +22,11 @@ import (
 // TestAlertmanagerConfigKeepsShippedRouting checks that the test configuration differs
 // from the shipped one only in the receivers' host and the grouping timers.
 func TestAlertmanagerConfigKeepsShippedRouting(t *testing.T) {
-	shipped, err := os.ReadFile(filepath.Join(exporterbin.RepoRoot(), alertmanagerConfigFile))
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := os.ReadFile(filepath.Join(root, alertmanagerConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}

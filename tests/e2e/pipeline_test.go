@@ -19,6 +19,7 @@ import (
 	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube/localkubetest"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/promstack"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/scenario"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
@@ -252,7 +253,11 @@ func TestPipeline(t *testing.T) {
 
 	// The webhook, Alertmanager and Prometheus.
 	hook := startWebhook(t)
-	shipped, err := os.ReadFile(filepath.Join(exporterbin.RepoRoot(), alertmanagerConfigFile))
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := os.ReadFile(filepath.Join(root, alertmanagerConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}

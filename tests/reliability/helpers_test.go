@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -312,17 +311,4 @@ func (h *healthPoller) Stop() (int, []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.polls, append([]string(nil), h.failures...)
-}
-
-// repoRoot is the repository root (go test runs in tests/reliability).
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repository root not found: %v", err)
-	}
-	return root
 }

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/gotool"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 )
 
 // The generated alerting-rule test.
@@ -289,7 +290,10 @@ func alertTests(info ruleInfo, checks []alertCheck) []map[string]any {
 }
 
 func checkRulesOverRecording(t *testing.T, records []scrapeRecord, markers []marker) {
-	root := repoRoot(t)
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := filepath.Join(root, "tests", "reliability", "testdata")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

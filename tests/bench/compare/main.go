@@ -49,6 +49,7 @@ import (
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 	"github.com/statefulset-exporter/statefulset-exporter/tests/bench/fixture"
 )
 
@@ -103,7 +104,10 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	root := exporterbin.RepoRoot()
+	root, err := repo.Root()
+	if err != nil {
+		return err
+	}
 	if o.ksm == "" {
 		o.ksm = filepath.Join(root, ".cache", "ksm", "kube-state-metrics")
 	}
