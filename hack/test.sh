@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 
 hack/install-deps.sh
 
+echo "== build the binaries the tests start" >&2
+go run ./hack/prepare
+
 echo "== go vet" >&2
 go vet ./...
 echo "== go test" >&2

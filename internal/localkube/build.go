@@ -8,32 +8,54 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 )
 
 const (
 	// CacheEnv names the environment variable that overrides the cache
-	// directory (default <repo>/.cache). kube-apiserver binaries are stored
-	// in its "kube" subdirectory.
+	// directory (default <repo>/.cache). Built binaries are stored in its
+	// "kube" subdirectory.
 	CacheEnv = "STATEFULSET_EXPORTER_CACHE"
 
-	// toolModuleDir is the module, relative to the repository root, that
-	// pins the Kubernetes release kube-apiserver is built from.
-	toolModuleDir = "tests/tools/kube"
-
 	kubernetesModule = "k8s.io/kubernetes"
-	apiServerPackage = kubernetesModule + "/cmd/kube-apiserver"
 
 	// buildProgressInterval is how often a running build reports progress.
 	buildProgressInterval = 30 * time.Second
 )
 
+// Binary is a program localkube builds from a tool module of this repository, which
+// pins the release.
+type Binary struct {
+	// Name is the program's name, e.g. "kube-apiserver".
+	Name string
+	// Package is its main package.
+	Package string
+	// module is the tool module's directory relative to the repository root, and
+	// versionModule the requirement of it whose version names the release.
+	module, versionModule string
+}
+
+// The binaries localkube builds.
+var (
+	APIServer         = kubeBinary("kube-apiserver")
+	ControllerManager = kubeBinary("kube-controller-manager")
+	Scheduler         = kubeBinary("kube-scheduler")
+	// Kwok simulates kubelets (sigs.k8s.io/kwok), pinned by tests/tools/kwok.
+	Kwok = Binary{Name: "kwok", Package: "sigs.k8s.io/kwok/cmd/kwok", module: "tests/tools/kwok", versionModule: "sigs.k8s.io/kwok"}
+)
+
+// kubeBinary is a component of the Kubernetes release pinned by tests/tools/kube.
+func kubeBinary(name string) Binary {
+	return Binary{Name: name, Package: kubernetesModule + "/cmd/" + name, module: "tests/tools/kube", versionModule: kubernetesModule}
+}
+
 // ErrUnavailable marks errors caused by the environment lacking what a local
-// cluster needs: the etcd binary, the Go toolchain, or a kube-apiserver that
+// cluster needs: the etcd binary, the Go toolchain, or a binary that
 // can be built. Tests may skip on it (see the localkubetest package); every
 // other error is a real failure.
 var ErrUnavailable = errors.New("local Kubernetes control plane unavailable")
@@ -41,36 +63,45 @@ var ErrUnavailable = errors.New("local Kubernetes control plane unavailable")
 // KubernetesVersion returns the Kubernetes release (for example "v1.37.2")
 // that tests/tools/kube pins and EnsureAPIServer builds.
 func KubernetesVersion() (string, error) {
+	return APIServer.Version()
+}
+
+// Version returns the release the tool module pins, e.g. "v1.37.2".
+func (b Binary) Version() (string, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
 	}
-	return toolVersion(filepath.Join(root, toolModuleDir))
+	return toolVersion(filepath.Join(root, b.module), b.versionModule)
 }
 
-// EnsureAPIServer returns the path of a kube-apiserver binary built from the
-// k8s.io/kubernetes release pinned in tests/tools/kube/go.mod, building it
-// first if needed.
+// EnsureAPIServer is EnsureBinary(ctx, APIServer, logf).
+func EnsureAPIServer(ctx context.Context, logf func(format string, args ...any)) (path string, err error) {
+	return EnsureBinary(ctx, APIServer, logf)
+}
+
+// EnsureBinary returns the path of b built from the release its tool module pins,
+// building it first if needed.
 //
-// Binaries are cached as <cache>/kube/kube-apiserver-<version>, where <cache>
-// is $STATEFULSET_EXPORTER_CACHE or <repo>/.cache. A cached binary is reused
-// while it is newer than the tool module's go.mod and go.sum. The first build
-// compiles all of kube-apiserver and takes several minutes (about five on two
-// cores); later builds come from Go's build cache. Concurrent callers, even
-// in different processes, wait for a single build. Progress is reported
-// through logf, which may be nil.
+// Binaries are cached as <cache>/kube/<name>-<version>, where <cache> is
+// $STATEFULSET_EXPORTER_CACHE or <repo>/.cache. A cached binary is reused while it is
+// newer than the tool module's go.mod and go.sum. The first build of kube-apiserver
+// takes several minutes on two cores (kube-controller-manager and kube-scheduler about
+// a minute more each, kwok about 1.5 minutes); later builds come from Go's build cache.
+// Concurrent callers, even in different processes, wait for a single build. Progress is
+// reported through logf, which may be nil.
 //
 // Failures to locate the repository or the Go toolchain, or to build, wrap
 // ErrUnavailable.
-func EnsureAPIServer(ctx context.Context, logf func(format string, args ...any)) (path string, err error) {
+func EnsureBinary(ctx context.Context, b Binary, logf func(format string, args ...any)) (path string, err error) {
 	logf = orDiscard(logf)
 
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
 	}
-	toolDir := filepath.Join(root, toolModuleDir)
-	version, err := toolVersion(toolDir)
+	toolDir := filepath.Join(root, b.module)
+	version, err := toolVersion(toolDir, b.versionModule)
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +110,7 @@ func EnsureAPIServer(ctx context.Context, logf func(format string, args ...any))
 		return "", err
 	}
 	dir = filepath.Join(dir, "kube")
-	bin := filepath.Join(dir, "kube-apiserver-"+version)
+	bin := filepath.Join(dir, b.Name+"-"+version)
 	inputs := []string{filepath.Join(toolDir, "go.mod"), filepath.Join(toolDir, "go.sum")}
 
 	if upToDate(bin, inputs) {
@@ -98,23 +129,26 @@ func EnsureAPIServer(ctx context.Context, logf func(format string, args ...any))
 		return bin, nil
 	}
 
-	if err := buildAPIServer(ctx, toolDir, version, bin, logf); err != nil {
+	if err := build(ctx, b, toolDir, version, bin, logf); err != nil {
 		return "", err
 	}
 	return bin, nil
 }
 
-// buildAPIServer compiles kube-apiserver into bin, atomically.
-func buildAPIServer(ctx context.Context, toolDir, version, bin string, logf func(string, ...any)) error {
+// build compiles b into bin, atomically.
+func build(ctx context.Context, b Binary, toolDir, version, bin string, logf func(string, ...any)) error {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		return fmt.Errorf("%w: building kube-apiserver needs the Go toolchain: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: building %s needs the Go toolchain: %w", ErrUnavailable, b.Name, err)
 	}
 	tmp := fmt.Sprintf("%s.tmp-%d", bin, os.Getpid())
 	defer os.Remove(tmp) // no-op once renamed
 
-	args := append([]string{"build", "-buildvcs=false", "-o", tmp, "-ldflags", versionLDFlags(version)}, apiServerPackage)
-	cmd := exec.CommandContext(ctx, goTool, args...)
+	args := []string{"build", "-buildvcs=false", "-o", tmp}
+	if b.versionModule == kubernetesModule {
+		args = append(args, "-ldflags", versionLDFlags(version))
+	}
+	cmd := exec.CommandContext(ctx, goTool, append(args, b.Package)...)
 	cmd.Dir = toolDir
 	// The tool module must be built on its own even if a go.work is around.
 	cmd.Env = append(os.Environ(), "GOWORK=off")
@@ -122,27 +156,27 @@ func buildAPIServer(ctx context.Context, toolDir, version, bin string, logf func
 	cmd.Stdout = &output
 	cmd.Stderr = &output
 
-	logf("localkube: building kube-apiserver %s into %s (the first build takes several minutes; later ones hit Go's build cache)", version, bin)
+	logf("localkube: building %s %s into %s (the first build takes minutes; later ones hit Go's build cache)", b.Name, version, bin)
 	started := time.Now()
-	stopProgress := reportProgress(started, logf)
+	stopProgress := reportProgress(b.Name, started, logf)
 	err = cmd.Run()
 	stopProgress()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return fmt.Errorf("building kube-apiserver %s: %w", version, ctxErr)
+			return fmt.Errorf("building %s %s: %w", b.Name, version, ctxErr)
 		}
-		return fmt.Errorf("%w: building kube-apiserver %s failed: %w\ncommand (in %s): %s\noutput:\n%s",
-			ErrUnavailable, version, err, toolDir, strings.Join(cmd.Args, " "), lastLines(output.Bytes(), logTailLines))
+		return fmt.Errorf("%w: building %s %s failed: %w\ncommand (in %s): %s\noutput:\n%s",
+			ErrUnavailable, b.Name, version, err, toolDir, strings.Join(cmd.Args, " "), lastLines(output.Bytes(), logTailLines))
 	}
 	if err := os.Rename(tmp, bin); err != nil {
-		return fmt.Errorf("installing kube-apiserver: %w", err)
+		return fmt.Errorf("installing %s: %w", b.Name, err)
 	}
-	logf("localkube: built kube-apiserver %s in %s", version, time.Since(started).Round(time.Second))
+	logf("localkube: built %s %s in %s", b.Name, version, time.Since(started).Round(time.Second))
 	return nil
 }
 
 // reportProgress logs periodically until the returned function is called.
-func reportProgress(started time.Time, logf func(string, ...any)) (stop func()) {
+func reportProgress(name string, started time.Time, logf func(string, ...any)) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -154,7 +188,7 @@ func reportProgress(started time.Time, logf func(string, ...any)) (stop func()) 
 			case <-done:
 				return
 			case <-ticker.C:
-				logf("localkube: still building kube-apiserver (%s elapsed)", time.Since(started).Round(time.Second))
+				logf("localkube: still building %s (%s elapsed)", name, time.Since(started).Round(time.Second))
 			}
 		}
 	}()
@@ -175,24 +209,24 @@ func versionLDFlags(version string) string {
 	return fmt.Sprintf("-X %[1]s.gitVersion=%[2]s -X %[1]s.gitMajor=%[3]s -X %[1]s.gitMinor=%[4]s", pkg, version, major, minor)
 }
 
-// toolVersion reads the k8s.io/kubernetes version required by the tool
-// module in toolDir.
-func toolVersion(toolDir string) (string, error) {
+// toolVersion reads the version of module that the tool module in toolDir
+// requires.
+func toolVersion(toolDir, module string) (string, error) {
 	path := filepath.Join(toolDir, "go.mod")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: reading the Kubernetes tool module: %w", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: reading the tool module: %w", ErrUnavailable, err)
 	}
 	file, err := modfile.ParseLax(path, data, nil)
 	if err != nil {
 		return "", fmt.Errorf("parsing %s: %w", path, err)
 	}
 	for _, req := range file.Require {
-		if req.Mod.Path == kubernetesModule {
+		if req.Mod.Path == module {
 			return req.Mod.Version, nil
 		}
 	}
-	return "", fmt.Errorf("%s does not require %s", path, kubernetesModule)
+	return "", fmt.Errorf("%s does not require %s", path, module)
 }
 
 // upToDate reports whether bin exists and is newer than every input.
@@ -223,32 +257,14 @@ func cacheDir(root string) (string, error) {
 	return abs, nil
 }
 
-// repoRoot finds the repository root: the closest ancestor containing the
-// Kubernetes tool module, searched from this source file (which works for
-// tests and `go run`) and then from the working directory (which works for a
-// binary built elsewhere and run from within the repository).
+// repoRoot returns the repository root (see repo.Root); not finding it wraps
+// ErrUnavailable.
 func repoRoot() (string, error) {
-	var starts []string
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		starts = append(starts, filepath.Dir(file))
+	root, err := repo.Root()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	for _, start := range starts {
-		for dir := start; ; {
-			if _, err := os.Stat(filepath.Join(dir, toolModuleDir, "go.mod")); err == nil {
-				return dir, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", fmt.Errorf("%w: no directory containing %s/go.mod above %s",
-		ErrUnavailable, toolModuleDir, strings.Join(starts, " or "))
+	return root, nil
 }
 
 // orDiscard returns logf, or a function that discards its input if logf is nil.

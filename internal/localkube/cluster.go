@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,16 +59,28 @@ type Options struct {
 	// Logf receives progress messages, such as those of the first build of
 	// kube-apiserver. Nil discards them.
 	Logf func(format string, args ...any)
+
+	// Controllers starts kube-controller-manager and kube-scheduler of the
+	// same release once the API server is ready (see components.go).
+	Controllers bool
+	// ExtraControllerManagerArgs and ExtraSchedulerArgs are appended to the
+	// components' command lines; a repeated flag overrides the default.
+	ExtraControllerManagerArgs, ExtraSchedulerArgs []string
+	// Processes are further programs run against the cluster once the
+	// control plane is up, kwok for example.
+	Processes []ProcessSpec
 }
 
 // Cluster is a Kubernetes control plane made of one etcd and one
 // kube-apiserver, both bound to 127.0.0.1 on ports chosen at random.
 //
-// Only the API server runs: there is no kube-controller-manager, scheduler or
-// kubelet. Nothing reconciles objects, so callers write status subresources
-// themselves (for example with UpdateStatus), pods are never scheduled, and
-// namespaces get no default ServiceAccount (the ServiceAccount admission
-// plugin is disabled so that pods can still be created).
+// By default only the API server runs: there is no kube-controller-manager,
+// scheduler or kubelet. Nothing reconciles objects, so callers write status
+// subresources themselves (for example with UpdateStatus) and pods are never
+// scheduled. With Options.Controllers, kube-controller-manager and
+// kube-scheduler run too, and Options.Processes can add kubelets simulated by
+// kwok. Pods get no ServiceAccount token either way (the ServiceAccount
+// admission plugin is disabled so that pods can be created without one).
 //
 // Two users authenticate with static bearer tokens: AdminUser, a member of
 // system:masters, and RestrictedUser, who has no permissions until RBAC
@@ -80,9 +93,10 @@ type Cluster struct {
 	timeout time.Duration
 	creds   *credentials
 
-	etcd      *process
-	apiServer *process
-	port      int // kube-apiserver's secure port, kept across restarts
+	etcd       *process
+	apiServer  *process
+	components []*process // started after the API server, stopped before it
+	port       int        // kube-apiserver's secure port, kept across restarts
 
 	mu      sync.Mutex // serialises starting and stopping
 	stopped bool
@@ -110,6 +124,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		if apiServerPath, err = EnsureAPIServer(ctx, logf); err != nil {
 			return nil, err
 		}
+	}
+
+	plans, err := planComponents(ctx, opts, logf)
+	if err != nil {
+		return nil, err
 	}
 
 	dir, err := os.MkdirTemp(opts.Dir, "localkube-")
@@ -142,6 +161,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	logf("localkube: kube-apiserver ready at %s after %s (logs in %s)", c.URL(), time.Since(started).Round(time.Millisecond), dir)
+	if err := c.startComponents(ctx, plans, opts.Controllers); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -239,6 +261,10 @@ func apiServerArgs(url string, port int, etcdURL string, creds *credentials) []s
 		// kube-controller-manager creates.
 		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
+		// Streaming lists need an etcd that reports watch progress (3.4.31+, 3.5.13+);
+		// Debian's 3.4.23 does not, and clients that do not fall back to a plain list
+		// (kwok) would then see no watch events at all.
+		"--feature-gates=WatchList=false",
 	}
 }
 
@@ -316,7 +342,12 @@ func (c *Cluster) Stop() {
 	}
 	c.stopped = true
 
-	// kube-apiserver first: it hangs on shutdown while etcd is unreachable.
+	for _, p := range slices.Backward(c.components) {
+		if err := p.stop(componentStopGrace); err != nil {
+			c.logf("localkube: %v", err)
+		}
+	}
+	// kube-apiserver before etcd: it hangs on shutdown while etcd is unreachable.
 	if err := c.apiServer.stop(apiServerStopGrace); err != nil {
 		c.logf("localkube: %v", err)
 	}
@@ -335,11 +366,11 @@ func (c *Cluster) EtcdLogPath() string { return c.etcd.logPath }
 // accumulates the output of every run. It is removed by Stop.
 func (c *Cluster) APIServerLogPath() string { return c.apiServer.logPath }
 
-// Logs returns the command lines and the last lines of the etcd and
-// kube-apiserver logs, for failure messages.
+// Logs returns the command lines and the last lines of every component's log,
+// for failure messages.
 func (c *Cluster) Logs() string {
 	var b strings.Builder
-	for _, p := range []*process{c.etcd, c.apiServer} {
+	for _, p := range append([]*process{c.etcd, c.apiServer}, c.components...) {
 		fmt.Fprintf(&b, "==> %s: %s\n%s\n", p.logPath, p.commandLine(), tailFile(p.logPath, logTailLines))
 	}
 	return b.String()

@@ -3,12 +3,17 @@
 // kube-apiserver built from source with the Go toolchain, because envtest's
 // binary downloads are not available to us.
 //
-// The kube-apiserver release is pinned by the tool module in tests/tools/kube
-// and built on first use by EnsureAPIServer into <repo>/.cache/kube (or
-// $STATEFULSET_EXPORTER_CACHE/kube); the first build takes several minutes.
+// The Kubernetes release is pinned by the tool module in tests/tools/kube (kwok's
+// by tests/tools/kwok); EnsureBinary builds kube-apiserver, kube-controller-manager,
+// kube-scheduler and kwok on first use into <repo>/.cache/kube (or
+// $STATEFULSET_EXPORTER_CACHE/kube); the first builds take several minutes, which
+// `go run ./hack/prepare` does ahead of the tests.
 //
-// Only the API server runs, no controllers: objects are stored and validated
-// but never reconciled, so tests write status subresources themselves. See
+// By default only the API server runs, no controllers: objects are stored and
+// validated but never reconciled, so tests write status subresources themselves.
+// Options.Controllers adds kube-controller-manager and kube-scheduler with leader
+// election, and Options.Processes programs such as kwok (package
+// internal/simcluster puts them together into a simulated EKS cluster). See
 // Cluster for the users and their permissions.
 //
 // # Tests

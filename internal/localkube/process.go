@@ -28,6 +28,7 @@ type process struct {
 	name    string // human-readable name used in messages, e.g. "etcd"
 	path    string
 	args    []string
+	env     []string // added to the environment
 	logPath string
 
 	mu  sync.Mutex
@@ -57,6 +58,9 @@ func (p *process) start() error {
 
 	fmt.Fprintf(logFile, "==> %s: starting %s\n", time.Now().Format(time.RFC3339), p.commandLine())
 	cmd := exec.Command(p.path, p.args...)
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = childSysProcAttr()

@@ -1,0 +1,298 @@
+package simulated
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster/ebs"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster/kwok"
+)
+
+// Bounds of the waits. A StatefulSet of one replica is Ready within a few seconds
+// (controller, scheduler, provisioning, binding, attaching and kwok each take well
+// under a second); the machine may be small and busy, so the bounds are generous and
+// every wait polls.
+const (
+	settleTimeout = 2 * time.Minute
+	// crashBackOff is the kubelet back-off base the crash-looping pods use, scaled down
+	// from kubelet's 10s so that several restarts happen within a test.
+	crashBackOff = "1s"
+)
+
+// workload is a StatefulSet of replicas pods with a gp3 claim each, as a database
+// would run on EKS.
+func workload(name string, replicas int32, podAnnotations, podLabels map[string]string) *appsv1.StatefulSet {
+	labels := map[string]string{"app": name}
+	for k, v := range podLabels {
+		labels[k] = v
+	}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:    ptr.To(replicas),
+			ServiceName: name,
+			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: podAnnotations},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](1),
+					Containers: []corev1.Container{{
+						Name: "db", Image: "postgres:17",
+						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+							corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+						}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready"}}}},
+					}},
+				},
+			},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "data"},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
+				},
+			}},
+		},
+	}
+}
+
+// crashLooping is the pod metadata of a container that crashes with kubelet's back-off.
+func crashLooping() (annotations, labels map[string]string) {
+	return map[string]string{kwok.BackOffAnnotation: crashBackOff, kwok.CrashAfterAnnotation: "1s"},
+		map[string]string{kwok.BehaviorLabel: kwok.BehaviorCrashLoop}
+}
+
+// create makes namespace ns and the StatefulSet in it.
+func create(t *testing.T, client kubernetes.Interface, ns string, sts *appsv1.StatefulSet) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.AppsV1().StatefulSets(ns).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sel(ns, name string) string { return fmt.Sprintf(`namespace=%q,statefulset=%q`, ns, name) }
+
+// TestHealthy: three replicas over three zones, their claims provisioned in their pods'
+// zones, bound and attached, report healthy.
+func TestHealthy(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "healthy"
+	create(t, c.Client, ns, workload("db", 3, nil, nil))
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "three Ready replicas with bound claims",
+		`statefulset_replicas_ready{`+s+`} 3`,
+		`statefulset_ready_ratio{`+s+`} 1`,
+		`statefulset_pvcs{namespace="healthy",phase="Bound",statefulset="db"} 3`,
+		`statefulset_pods{namespace="healthy",phase="Running",statefulset="db"} 3`,
+		`statefulset_pods_unschedulable{`+s+`} 0`,
+		`statefulset_rollout_in_progress{`+s+`} 0`,
+		`statefulset_volume_attachment_errors{`+s+`} 0`,
+		`statefulset_ha_risk{namespace="healthy",risk="no_readiness_probe",statefulset="db"} 0`,
+	)
+}
+
+// TestCrashLoop: kubelet's back-off (scaled down) makes the container wait in
+// CrashLoopBackOff with a rising restart count.
+func TestCrashLoop(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "crashloop"
+	annotations, labels := crashLooping()
+	create(t, c.Client, ns, workload("db", 1, annotations, labels))
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "the pod waiting in CrashLoopBackOff",
+		`statefulset_pods_waiting{namespace="crashloop",reason="CrashLoopBackOff",statefulset="db"} 1`,
+		`statefulset_replicas_ready{`+s+`} 0`,
+	)
+	waitValue(t, x, settleTimeout, `statefulset_container_restarts_total{`+s+`}`, "at least 2 restarts", func(v float64) bool { return v >= 2 })
+}
+
+// TestUnschedulableClaimWaits: a pod asking for more CPU than any node has is left
+// Pending by the scheduler, and its WaitForFirstConsumer claim waits with it.
+func TestUnschedulableClaimWaits(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "nocpu"
+	sts := workload("db", 1, nil, nil)
+	sts.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("3")
+	create(t, c.Client, ns, sts)
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "the pod unschedulable and its claim waiting for it",
+		`statefulset_pods_unschedulable{`+s+`} 1`,
+		`statefulset_pods{namespace="nocpu",phase="Pending",statefulset="db"} 1`,
+		`statefulset_pvcs{namespace="nocpu",phase="Pending",statefulset="db"} 1`,
+		`statefulset_pvc_pending_created_timestamp_seconds{namespace="nocpu",persistentvolumeclaim="data-db-0",reason="wait_for_first_consumer",statefulset="db"}`,
+	)
+}
+
+// TestRolloutStuckBehindCrashingPod: an update whose new revision crash-loops stops an
+// OrderedReady rolling update at the first updated pod, which the exporter names, and
+// the rollout counts as stalled once it has not moved for --rollout.stall-after.
+func TestRolloutStuckBehindCrashingPod(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "rollout"
+	create(t, c.Client, ns, workload("db", 3, nil, nil))
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "three Ready replicas", `statefulset_replicas_ready{`+s+`} 3`)
+
+	annotations, labels := crashLooping()
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:%q,%q:%q},"labels":{%q:%q}}}}}`,
+		kwok.BackOffAnnotation, annotations[kwok.BackOffAnnotation], kwok.CrashAfterAnnotation, annotations[kwok.CrashAfterAnnotation],
+		kwok.BehaviorLabel, labels[kwok.BehaviorLabel])
+	if _, err := c.Client.AppsV1().StatefulSets(ns).Patch(t.Context(), "db", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The controller replaces the highest ordinal first and waits for it.
+	waitMetrics(t, x, settleTimeout, "the rollout blocked by db-2",
+		`statefulset_rollout_in_progress{`+s+`} 1`,
+		`statefulset_rollout_blocking_pod_info{namespace="rollout",pod="db-2",reason="CrashLoopBackOff",statefulset="db"} 1`,
+		`statefulset_pods_outdated{`+s+`} 2`,
+	)
+	waitMetrics(t, x, stallAfter+settleTimeout, "the rollout stalled", `statefulset_rollout_stalled{`+s+`} 1`)
+}
+
+// TestAttachError: the driver cannot attach volumes to one node; the exporter names the
+// claim, the node and the operation of the failing VolumeAttachment that the
+// attach-detach controller created.
+func TestAttachError(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "attach"
+	node := dedicatedNode(t, c, ns, "ip-10-0-3-99.eu-west-1.compute.internal", "eu-west-1c")
+	annotateNode(t, c.Client, node, ebs.AnnAttachError, "rpc error: code = Internal desc = Could not attach volume: AttachVolume.Attach failed: UnauthorizedOperation")
+	sts := workload("db", 1, nil, nil)
+	dedicate(sts, ns, node)
+	create(t, c.Client, ns, sts)
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "the failing attachment",
+		`statefulset_volume_attachment_errors{`+s+`} 1`,
+		fmt.Sprintf(`statefulset_volume_attachment_error{namespace="attach",node=%q,operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1`, node),
+	)
+}
+
+// dedicatedNode adds a Ready node tainted for the pods of one test, so that what the
+// test does to the node touches no other test's pods.
+func dedicatedNode(t *testing.T, c *simcluster.Cluster, owner, name, zone string) string {
+	t.Helper()
+	node := simcluster.NodeSpec{Name: name, Zone: zone,
+		Taints: []corev1.Taint{{Key: "dedicated", Value: owner, Effect: corev1.TaintEffectNoSchedule}}}
+	if err := c.AddNode(t.Context(), node); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitForNode(t.Context(), node.Name, corev1.ConditionTrue, settleTimeout); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// dedicate places the StatefulSet's pods on the dedicated node of owner.
+func dedicate(sts *appsv1.StatefulSet, owner, node string) {
+	sts.Spec.Template.Spec.NodeSelector = map[string]string{simcluster.LabelHostname: node}
+	sts.Spec.Template.Spec.Tolerations = append(sts.Spec.Template.Spec.Tolerations,
+		corev1.Toleration{Key: "dedicated", Value: owner, Effect: corev1.TaintEffectNoSchedule})
+}
+
+// TestNodeLostPodStuckTerminating: the EC2 instance under a pod dies. The node
+// lifecycle controller marks the node unreachable after its grace period and evicts the
+// pod, which stays Terminating because no kubelet confirms it stopped; the StatefulSet
+// controller will not make a replacement. The exporter names the pod, the node and the
+// node's status.
+func TestNodeLostPodStuckTerminating(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "nodelost"
+	node := dedicatedNode(t, c, ns, "ip-10-0-1-98.eu-west-1.compute.internal", "eu-west-1a")
+	sts := workload("db", 1, nil, nil)
+	dedicate(sts, ns, node)
+	// Evicted 2s after the node turns unreachable instead of the default 300s.
+	sts.Spec.Template.Spec.Tolerations = append(sts.Spec.Template.Spec.Tolerations,
+		corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)},
+		corev1.Toleration{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)})
+	create(t, c.Client, ns, sts)
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "the replica Ready", `statefulset_replicas_ready{`+s+`} 1`)
+
+	if err := c.LoseNode(t.Context(), node); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.ReviveNode(context.Background(), node) })
+	// The grace period, the toleration, the pod's grace period and --terminating.stuck-after.
+	waitMetrics(t, x, localkube.NodeMonitorGracePeriod+settleTimeout, "the pod stuck Terminating on the lost node",
+		fmt.Sprintf(`statefulset_pod_stuck_terminating{namespace="nodelost",node=%q,node_status="unreachable",pod="db-0",statefulset="db"} 1`, node),
+		`statefulset_pods_terminating{`+s+`} 1`,
+		`statefulset_pods_on_unready_nodes{`+s+`} 1`,
+		`statefulset_replicas_ready{`+s+`} 0`,
+	)
+}
+
+// TestControllerManagerFailover: killing kube-controller-manager moves its Lease to the
+// next instance, counted once; the controllers keep working afterwards.
+func TestControllerManagerFailover(t *testing.T) {
+	c, x := env(t)
+	lease := `control_plane_lease_transitions_total{lease="kube-controller-manager",namespace="kube-system"}`
+	before := waitValue(t, x, settleTimeout, lease, "the lease seen", func(float64) bool { return true })
+	if err := c.StopComponent(localkube.ControllerManagerName); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartComponent(localkube.ControllerManagerName); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, x, settleTimeout, lease, "one more transition", func(v float64) bool { return v == before+1 })
+	const ns = "after-failover"
+	create(t, c.Client, ns, workload("db", 1, nil, nil))
+	waitMetrics(t, x, settleTimeout, "a StatefulSet made Ready by the new leader", `statefulset_replicas_ready{`+sel(ns, "db")+`} 1`)
+}
+
+func annotateNode(t *testing.T, client kubernetes.Interface, name, key, value string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value)
+	if _, err := client.CoreV1().Nodes().Patch(t.Context(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitValue polls until the sample named by series (name{labels}, labels in exposition
+// order) satisfies ok, and returns its value.
+func waitValue(t *testing.T, x interface {
+	Get(context.Context, string) (string, error)
+}, timeout time.Duration, series, what string, ok func(float64) bool) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
+	deadline := time.Now().Add(timeout)
+	last := "no sample"
+	for {
+		if body, err := x.Get(t.Context(), "/metrics"); err == nil {
+			if m := re.FindStringSubmatch(body); m != nil {
+				v, err := strconv.ParseFloat(m[1], 64)
+				if err == nil && ok(v) {
+					return v
+				}
+				last = m[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s not seen within %s (last: %s)", series, what, timeout, last)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
