@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/install-deps.sh --demo
-go run ./hack/prepare --no-tools
+go run ./hack/prepare --demo
 exec go run ./cmd/demo "$@"

@@ -7,7 +7,7 @@
 // no longer count against the time limits of the tests that start the binaries, and
 // parallel test packages do not build the same thing at once.
 //
-// Usage: go run ./hack/prepare [--no-tools]
+// Usage: go run ./hack/prepare [--demo]
 package main
 
 import (
@@ -22,31 +22,36 @@ import (
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/gotool"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
 )
 
 func main() {
-	noTools := flag.Bool("no-tools", false, "build only what the demo needs, not promtool and amtool")
+	demoOnly := flag.Bool("demo", false, "build only what the demo needs (kube-apiserver)")
 	flag.Parse()
 	logger := log.New(os.Stderr, "prepare: ", log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := prepare(ctx, logger, !*noTools); err != nil {
+	if err := prepare(ctx, logger, *demoOnly); err != nil {
 		logger.Printf("error: %v", err)
 		os.Exit(1)
 	}
 }
 
-func prepare(ctx context.Context, logger *log.Logger, tools bool) error {
+func prepare(ctx context.Context, logger *log.Logger, demoOnly bool) error {
 	start := time.Now()
-	for _, b := range []localkube.Binary{localkube.APIServer, localkube.ControllerManager, localkube.Scheduler, localkube.Kwok} {
+	binaries := []localkube.Binary{localkube.APIServer, localkube.ControllerManager, localkube.Scheduler, localkube.Kwok}
+	if demoOnly {
+		binaries = binaries[:1]
+	}
+	for _, b := range binaries {
 		path, err := localkube.EnsureBinary(ctx, b, logger.Printf)
 		if err != nil {
 			return err
 		}
 		logger.Printf("%s: %s", b.Name, path)
 	}
-	if tools {
-		root, err := os.Getwd()
+	if !demoOnly {
+		root, err := repo.Root()
 		if err != nil {
 			return err
 		}
