@@ -94,9 +94,7 @@ func FuzzTransformPV(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{3, 2, 1, 0, 2, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in := derivetest.NewInput(data)
-		keys := derivetest.ZoneKeys(in)
-		pv := derivetest.PV(in, "pv", keys)
+		pv, keys := derivetest.PVFrom(data)
 		zones := derive.VolumeZones(pv, keys)
 		slim, _ := zoneTransforms{zoneKeys: keys}.transformPV(pv)
 		if got := derive.VolumeZones(slim.(*corev1.PersistentVolume), keys); strings.Join(got, ",") != strings.Join(zones, ",") {

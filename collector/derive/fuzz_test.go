@@ -111,9 +111,7 @@ func FuzzVolumeZones(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{3, 2, 1, 0, 2, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in := derivetest.NewInput(data)
-		keys := derivetest.ZoneKeys(in)
-		pv := derivetest.PV(in, "pv", keys)
+		pv, keys := derivetest.PVFrom(data)
 		zones := derive.VolumeZones(pv, keys)
 		// Every zone is a value of an In expression on a zone key or of a zone label,
 		// non-empty, sorted and unique.

@@ -2,8 +2,6 @@ package localkube_test
 
 import (
 	"context"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +20,7 @@ import (
 // a killed controller manager's Lease moves to its restarted successor.
 func TestControllers(t *testing.T) {
 	cluster, err := localkube.Start(t.Context(), localkube.Options{Logf: t.Logf, Controllers: true})
-	if err != nil {
-		if errors.Is(err, localkube.ErrUnavailable) && os.Getenv(localkubetest.RequireEnv) == "" {
-			t.Skipf("skipping: %v", err)
-		}
-		t.Fatal(err)
-	}
+	localkubetest.SkipOrFatal(t, "starting the control plane with controllers", err)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", cluster.Logs())

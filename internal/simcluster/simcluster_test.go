@@ -2,8 +2,6 @@ package simcluster_test
 
 import (
 	"context"
-	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -27,12 +25,7 @@ import (
 // answers, and kwok runs the pods. Then a node dies.
 func TestStatefulSetOnSimulatedEKS(t *testing.T) {
 	c, err := simcluster.Start(t.Context(), simcluster.Options{Logf: t.Logf})
-	if err != nil {
-		if errors.Is(err, localkube.ErrUnavailable) && os.Getenv(localkubetest.RequireEnv) == "" {
-			t.Skipf("skipping: %v", err)
-		}
-		t.Fatal(err)
-	}
+	localkubetest.SkipOrFatal(t, "starting the simulated cluster", err)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", c.Logs())

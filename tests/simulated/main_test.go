@@ -6,7 +6,6 @@ package simulated
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
-	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube/localkubetest"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster"
 )
@@ -71,12 +69,7 @@ func env(t *testing.T) (*simcluster.Cluster, *exporterbin.Process) {
 			"--rollout.stall-after="+stallAfter.String(), "--terminating.stuck-after="+stuckAfter.String(),
 			"--api.probe-interval=1s", "--log.level=debug")
 	})
-	if fixtureErr != nil {
-		if errors.Is(fixtureErr, localkube.ErrUnavailable) && os.Getenv(localkubetest.RequireEnv) == "" {
-			t.Skipf("skipping: %v", fixtureErr)
-		}
-		t.Fatalf("starting the simulated cluster and the exporter: %v", fixtureErr)
-	}
+	localkubetest.SkipOrFatal(t, "starting the simulated cluster and the exporter", fixtureErr)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("cluster logs:\n%s\nexporter log (tail):\n%s", cluster.Logs(), tail(exporter.Log(), 40))

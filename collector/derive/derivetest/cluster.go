@@ -174,6 +174,14 @@ type Cluster struct {
 	VAs     int // VolumeAttachments
 }
 
+// PVFrom decodes data into zone label keys and a PersistentVolume named "pv" whose
+// labels and node affinity use them (and other keys).
+func PVFrom(data []byte) (pv *corev1.PersistentVolume, zoneKeys []string) {
+	in := NewInput(data)
+	zoneKeys = ZoneKeys(in)
+	return PV(in, "pv", zoneKeys), zoneKeys
+}
+
 // NewCluster decodes data into a Cluster observed around now.
 func NewCluster(data []byte, now time.Time) *Cluster {
 	f := NewInput(data)

@@ -27,12 +27,7 @@ const RequireEnv = "STATEFULSET_EXPORTER_REQUIRE_KUBE"
 func ForTest(t testing.TB) *localkube.Cluster {
 	t.Helper()
 	cluster, err := localkube.Start(t.Context(), localkube.Options{Logf: t.Logf})
-	if err != nil {
-		if errors.Is(err, localkube.ErrUnavailable) && os.Getenv(RequireEnv) == "" {
-			t.Skipf("skipping: no local Kubernetes control plane (set %s=1 to fail instead): %v", RequireEnv, err)
-		}
-		t.Fatalf("starting a local Kubernetes control plane: %v", err)
-	}
+	SkipOrFatal(t, "starting a local Kubernetes control plane", err)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("local Kubernetes control plane logs:\n%s", cluster.Logs())
@@ -40,4 +35,18 @@ func ForTest(t testing.TB) *localkube.Cluster {
 		cluster.Stop()
 	})
 	return cluster
+}
+
+// SkipOrFatal does nothing when err is nil. Otherwise it skips the test when err says
+// the binaries cannot be found or built (localkube.ErrUnavailable) and RequireEnv is
+// unset, and fails it in every other case; what names what was being done.
+func SkipOrFatal(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if errors.Is(err, localkube.ErrUnavailable) && os.Getenv(RequireEnv) == "" {
+		t.Skipf("skipping: no local Kubernetes control plane (set %s=1 to fail instead): %v", RequireEnv, err)
+	}
+	t.Fatalf("%s: %v", what, err)
 }

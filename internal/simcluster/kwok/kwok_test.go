@@ -43,12 +43,7 @@ const (
 func TestKwok(t *testing.T) {
 	cluster := startCluster(t)
 	bin, err := localkube.EnsureBinary(t.Context(), localkube.Kwok, t.Logf)
-	if err != nil {
-		if errors.Is(err, localkube.ErrUnavailable) && os.Getenv(localkubetest.RequireEnv) == "" {
-			t.Skipf("skipping: %v", err)
-		}
-		t.Fatal(err)
-	}
+	localkubetest.SkipOrFatal(t, "building kwok", err)
 
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
