@@ -159,9 +159,7 @@ func TestRolloutStuckBehindCrashingPod(t *testing.T) {
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:%q,%q:%q},"labels":{%q:%q}}}}}`,
 		kwok.BackOffAnnotation, annotations[kwok.BackOffAnnotation], kwok.CrashAfterAnnotation, annotations[kwok.CrashAfterAnnotation],
 		kwok.BehaviorLabel, labels[kwok.BehaviorLabel])
-	if _, err := c.Client.AppsV1().StatefulSets(ns).Patch(t.Context(), "db", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	patchStatefulSet(t, c.Client, ns, "db", patch)
 	// The controller replaces the highest ordinal first and waits for it.
 	waitMetrics(t, x, settleTimeout, "the rollout blocked by db-2",
 		`statefulset_rollout_in_progress{`+s+`} 1`,
@@ -261,6 +259,109 @@ func TestControllerManagerFailover(t *testing.T) {
 	const ns = "after-failover"
 	create(t, c.Client, ns, workload("db", 1, nil, nil))
 	waitMetrics(t, x, settleTimeout, "a StatefulSet made Ready by the new leader", `statefulset_replicas_ready{`+sel(ns, "db")+`} 1`)
+}
+
+// TestReadinessFailing: containers run but never pass their readiness probe.
+func TestReadinessFailing(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "notready"
+	create(t, c.Client, ns, workload("db", 1, nil, map[string]string{kwok.BehaviorLabel: kwok.BehaviorNotReady}))
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "a Running pod that is not Ready",
+		`statefulset_pods{namespace="notready",phase="Running",statefulset="db"} 1`,
+		`statefulset_replicas_ready{`+s+`} 0`,
+		`statefulset_pvcs{namespace="notready",phase="Bound",statefulset="db"} 1`,
+		`statefulset_pods_unschedulable{`+s+`} 0`,
+	)
+}
+
+// TestScaleToZeroKeepsClaims: a StatefulSet scaled to 0 has no pods and is not
+// unhealthy; its claims stay (the default retention policy) and stay Bound.
+func TestScaleToZeroKeepsClaims(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "scaled"
+	create(t, c.Client, ns, workload("db", 2, nil, nil))
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "two Ready replicas", `statefulset_replicas_ready{`+s+`} 2`)
+	scale(t, c.Client, ns, "db", 0)
+	waitMetrics(t, x, settleTimeout, "no pod, claims kept",
+		`statefulset_replicas_desired{`+s+`} 0`,
+		`statefulset_ready_ratio{`+s+`} 1`,
+		`statefulset_pods{namespace="scaled",phase="Running",statefulset="db"} 0`,
+		`statefulset_pvcs{namespace="scaled",phase="Bound",statefulset="db"} 2`,
+		`statefulset_rollout_in_progress{`+s+`} 0`,
+		`statefulset_ha_risk{namespace="scaled",risk="no_pdb",statefulset="db"} 0`,
+	)
+}
+
+// TestPartitionedCanary: with a partition of 2 the controller updates only db-2; once it
+// is Ready the rollout is done as far as the partition allows.
+func TestPartitionedCanary(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "canary"
+	create(t, c.Client, ns, workload("db", 3, nil, nil))
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "three Ready replicas", `statefulset_replicas_ready{`+s+`} 3`)
+	patchStatefulSet(t, c.Client, ns, "db", `{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}},"template":{"metadata":{"annotations":{"release":"canary"}}}}}`)
+	waitMetrics(t, x, settleTimeout, "the canary updated and Ready, the rest outdated",
+		`statefulset_rollout_partition{`+s+`} 2`,
+		`statefulset_pods_outdated{`+s+`} 2`,
+		`statefulset_replicas_updated{`+s+`} 1`,
+		`statefulset_replicas_ready{`+s+`} 3`,
+		`statefulset_rollout_in_progress{`+s+`} 0`,
+	)
+}
+
+// TestOnDelete: with OnDelete the controller replaces no pod after an update; the pods
+// are outdated but no rollout is in progress or stalled.
+func TestOnDelete(t *testing.T) {
+	t.Parallel()
+	c, x := env(t)
+	const ns = "ondelete"
+	sts := workload("db", 2, nil, nil)
+	sts.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+	create(t, c.Client, ns, sts)
+	s := sel(ns, "db")
+	waitMetrics(t, x, settleTimeout, "two Ready replicas", `statefulset_replicas_ready{`+s+`} 2`)
+	patchStatefulSet(t, c.Client, ns, "db", `{"spec":{"template":{"metadata":{"annotations":{"release":"2"}}}}}`)
+	waitMetrics(t, x, settleTimeout, "two outdated pods, no rollout",
+		`statefulset_pods_outdated{`+s+`} 2`,
+		`statefulset_rollout_in_progress{`+s+`} 0`,
+		`statefulset_replicas_ready{`+s+`} 2`,
+	)
+	// Still no rollout, and never stalled, well past --rollout.stall-after.
+	time.Sleep(stallAfter + 2*time.Second)
+	waitMetrics(t, x, settleTimeout, "no stall", `statefulset_rollout_stalled{`+s+`} 0`, `statefulset_pods_outdated{`+s+`} 2`)
+}
+
+// TestSchedulerFailover: killing kube-scheduler moves its Lease to the next instance,
+// counted once.
+func TestSchedulerFailover(t *testing.T) {
+	c, x := env(t)
+	lease := `control_plane_lease_transitions_total{lease="kube-scheduler",namespace="kube-system"}`
+	before := waitValue(t, x, settleTimeout, lease, "the lease seen", func(float64) bool { return true })
+	if err := c.StopComponent(localkube.SchedulerName); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartComponent(localkube.SchedulerName); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, x, settleTimeout, lease, "one more transition", func(v float64) bool { return v == before+1 })
+}
+
+func scale(t *testing.T, client kubernetes.Interface, ns, name string, replicas int32) {
+	t.Helper()
+	patchStatefulSet(t, client, ns, name, fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
+}
+
+func patchStatefulSet(t *testing.T, client kubernetes.Interface, ns, name, patch string) {
+	t.Helper()
+	if _, err := client.AppsV1().StatefulSets(ns).Patch(t.Context(), name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func annotateNode(t *testing.T, client kubernetes.Interface, name, key, value string) {
