@@ -33,7 +33,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 )
@@ -76,9 +79,12 @@ type Driver struct {
 	vas      cache.Indexer
 	csiNodes cache.Indexer
 
+	events record.EventRecorder
+
 	claims      workqueue.TypedRateLimitingInterface[string] // PVC namespace/name
 	attachments workqueue.TypedRateLimitingInterface[string] // VolumeAttachment name
 	nodeQueue   workqueue.TypedRateLimitingInterface[string] // node name, for CSINodes
+	stopEvents  func()
 }
 
 // New makes a driver using client; logf (nil discards) receives what it does.
@@ -95,6 +101,12 @@ func New(client kubernetes.Interface, logf func(string, ...any)) *Driver {
 		attachments: newQueue("ebs-attacher"),
 		nodeQueue:   newQueue("ebs-node"),
 	}
+	// The recorder aggregates repeated events (count, lastTimestamp) as a real
+	// provisioner's does.
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	d.events = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: DriverName + "_csi-provisioner"})
+	d.stopEvents = broadcaster.Shutdown
 	pvcInformer := f.Core().V1().PersistentVolumeClaims().Informer()
 	pvInformer := f.Core().V1().PersistentVolumes().Informer()
 	nodeInformer := f.Core().V1().Nodes().Informer()
@@ -144,6 +156,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	d.attachments.ShutDown()
 	d.nodeQueue.ShutDown()
 	d.factory.Shutdown()
+	d.stopEvents()
 	return nil
 }
 
@@ -267,9 +280,8 @@ func (d *Driver) class(pvc *corev1.PersistentVolumeClaim) *storagev1.StorageClas
 	return obj.(*storagev1.StorageClass)
 }
 
-func (d *Driver) provisionFailed(ctx context.Context, pvc *corev1.PersistentVolumeClaim, msg string) error {
-	d.event(ctx, &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: pvc.Namespace,
-		Name: pvc.Name, UID: pvc.UID}, "ProvisioningFailed", "failed to provision volume with StorageClass: "+msg)
+func (d *Driver) provisionFailed(_ context.Context, pvc *corev1.PersistentVolumeClaim, msg string) error {
+	d.events.Event(pvc, corev1.EventTypeWarning, "ProvisioningFailed", "failed to provision volume with StorageClass: "+msg)
 	return errRetry
 }
 
@@ -412,18 +424,6 @@ func (d *Driver) registerNode(ctx context.Context, name string) error {
 		return err
 	}
 	return nil
-}
-
-func (d *Driver) event(ctx context.Context, ref *corev1.ObjectReference, reason, msg string) {
-	ev := &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{GenerateName: ref.Name + ".", Namespace: ref.Namespace},
-		InvolvedObject: *ref, Reason: reason, Message: msg, Type: corev1.EventTypeWarning,
-		Source:         corev1.EventSource{Component: DriverName + "_csi-provisioner"},
-		FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Count: 1,
-	}
-	if _, err := d.client.CoreV1().Events(ref.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
-		d.logf("ebs: recording event %s on %s/%s: %v", reason, ref.Namespace, ref.Name, err)
-	}
 }
 
 // errRetry asks for the key to be processed again after a back-off.
