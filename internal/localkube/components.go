@@ -52,43 +52,38 @@ const (
 
 // componentPlan is a component to start once the API server is ready.
 type componentPlan struct {
-	name string
-	path string
-	args func(dir, kubeconfig string, creds *credentials) ([]string, error)
-	env  func(dir string) []string
+	name   string
+	binary Binary
+	path   string // of the built binary
+	args   func(dir, kubeconfig string, creds *credentials) ([]string, error)
+	env    func(dir string) []string
 }
 
 // planComponents builds the binaries of the controllers and extra processes of opts,
 // before anything starts, so that a first build does not run against a live cluster.
 func planComponents(ctx context.Context, opts Options, logf func(string, ...any)) ([]componentPlan, error) {
-	type wanted struct {
-		binary Binary
-		name   string
-		args   func(dir, kubeconfig string, creds *credentials) ([]string, error)
-		env    func(dir string) []string
-	}
-	var want []wanted
+	var plans []componentPlan
 	if opts.Controllers {
-		want = append(want,
-			wanted{ControllerManager, ControllerManagerName, func(_, kubeconfig string, creds *credentials) ([]string, error) {
-				return append(controllerManagerArgs(kubeconfig, creds), opts.ExtraControllerManagerArgs...), nil
-			}, nil},
-			wanted{Scheduler, SchedulerName, func(_, kubeconfig string, _ *credentials) ([]string, error) {
-				return append(schedulerArgs(kubeconfig), opts.ExtraSchedulerArgs...), nil
-			}, nil})
+		plans = append(plans,
+			componentPlan{name: ControllerManagerName, binary: ControllerManager,
+				args: func(_, kubeconfig string, creds *credentials) ([]string, error) {
+					return append(controllerManagerArgs(kubeconfig, creds), opts.ExtraControllerManagerArgs...), nil
+				}},
+			componentPlan{name: SchedulerName, binary: Scheduler,
+				args: func(_, kubeconfig string, _ *credentials) ([]string, error) {
+					return append(schedulerArgs(kubeconfig), opts.ExtraSchedulerArgs...), nil
+				}})
 	}
 	for _, p := range opts.Processes {
-		want = append(want, wanted{p.Binary, p.Name, func(dir, kubeconfig string, _ *credentials) ([]string, error) {
-			return p.Args(dir, kubeconfig)
-		}, p.Env})
+		plans = append(plans, componentPlan{name: p.Name, binary: p.Binary, env: p.Env,
+			args: func(dir, kubeconfig string, _ *credentials) ([]string, error) { return p.Args(dir, kubeconfig) }})
 	}
-	plans := make([]componentPlan, 0, len(want))
-	for _, w := range want {
-		path, err := EnsureBinary(ctx, w.binary, logf)
+	for i := range plans {
+		path, err := EnsureBinary(ctx, plans[i].binary, logf)
 		if err != nil {
 			return nil, err
 		}
-		plans = append(plans, componentPlan{name: w.name, path: path, args: w.args, env: w.env})
+		plans[i].path = path
 	}
 	return plans, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -127,18 +128,16 @@ func missingLines(body string, want []string) []string {
 
 // related returns the served lines of the metric families and namespaces of want.
 func related(body string, want []string) string {
+	type family struct{ name, namespace string }
+	families := make([]family, 0, len(want))
+	for _, w := range want {
+		name, _, _ := strings.Cut(w, "{")
+		families = append(families, family{name, namespaceLabel.FindString(w)})
+	}
 	var out []string
 	for _, l := range strings.Split(body, "\n") {
-		if strings.HasPrefix(l, "#") {
-			continue
-		}
-		for _, w := range want {
-			name, _, _ := strings.Cut(w, "{")
-			ns := ""
-			if i := strings.Index(w, `namespace="`); i >= 0 {
-				ns = w[i : i+strings.IndexByte(w[i+11:], '"')+12]
-			}
-			if strings.HasPrefix(l, name) && (ns == "" || strings.Contains(l, ns)) {
+		for _, f := range families {
+			if strings.HasPrefix(l, f.name) && strings.Contains(l, f.namespace) {
 				out = append(out, "  "+l)
 				break
 			}
@@ -146,6 +145,8 @@ func related(body string, want []string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+var namespaceLabel = regexp.MustCompile(`namespace="[^"]*"`)
 
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")

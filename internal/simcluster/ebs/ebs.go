@@ -197,18 +197,18 @@ func (d *Driver) provision(ctx context.Context, key string) error {
 		return nil
 	}
 	if msg := class.Annotations[AnnProvisionError]; msg != "" {
-		return d.provisionFailed(ctx, pvc, msg)
+		return d.provisionFailed(pvc, msg)
 	}
 	nodeName := pvc.Annotations[annSelectedNode]
 	if nodeName == "" {
 		if class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer {
 			return nil // the scheduler has not picked a node yet
 		}
-		return d.provisionFailed(ctx, pvc, "Immediate binding is not supported by this simulation")
+		return d.provisionFailed(pvc, "Immediate binding is not supported by this simulation")
 	}
 	zone, err := d.nodeZone(nodeName)
 	if err != nil {
-		return d.provisionFailed(ctx, pvc, err.Error())
+		return d.provisionFailed(pvc, err.Error())
 	}
 	pvName := "pvc-" + string(pvc.UID)
 	if _, exists, _ := d.pvs.GetByKey(pvName); exists {
@@ -280,7 +280,7 @@ func (d *Driver) class(pvc *corev1.PersistentVolumeClaim) *storagev1.StorageClas
 	return obj.(*storagev1.StorageClass)
 }
 
-func (d *Driver) provisionFailed(_ context.Context, pvc *corev1.PersistentVolumeClaim, msg string) error {
+func (d *Driver) provisionFailed(pvc *corev1.PersistentVolumeClaim, msg string) error {
 	d.events.Event(pvc, corev1.EventTypeWarning, "ProvisioningFailed", "failed to provision volume with StorageClass: "+msg)
 	return errRetry
 }
