@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo use, when they are missing:
-#   etcd-server             etcd for the local kube-apiserver (integration tests, demo)
-#   prometheus              a real Prometheus for the end-to-end pipeline test
-#   prometheus-alertmanager a real Alertmanager for the end-to-end pipeline test
+#   etcd-server             etcd for the local kube-apiserver (tests, demo)
+#   prometheus              a real Prometheus (end-to-end pipeline test, demo)
+#   prometheus-alertmanager a real Alertmanager (end-to-end pipeline test, demo)
 #   buildah                 daemonless image builds (hack/verify-image.sh)
-# kube-apiserver itself is built from the Go module proxy by internal/localkube.
+# The Kubernetes components and kwok are built from the Go module proxy by hack/prepare.
 # Usage: hack/install-deps.sh [--demo]   (--demo installs only what the demo needs)
 set -euo pipefail
 
-want=(etcd:etcd-server)
+want=(etcd:etcd-server prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager)
 if [[ "${1:-}" != "--demo" ]]; then
-  want+=(prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager buildah:buildah)
+  want+=(buildah:buildah)
 fi
 
 missing=()

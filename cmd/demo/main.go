@@ -1,39 +1,63 @@
-// Command demo starts a local Kubernetes API server (etcd + kube-apiserver on loopback),
-// fills it with StatefulSets in the failure states statefulset-exporter explains, runs
-// the exporter binary against it and prints where its metrics are, until Ctrl-C.
+// Command demo shows what statefulset-exporter is for. It starts a simulated EKS
+// cluster on loopback (the real kube-apiserver, kube-controller-manager and
+// kube-scheduler, kwok's simulated kubelets on six nodes over three zones, a simulated
+// EBS CSI driver), the exporter, a Prometheus loading the shipped rules and an
+// Alertmanager with the shipped routing; breaks StatefulSets the way they break in
+// production; and keeps a live view of the alerts that fire, for which StatefulSet, pod
+// and reason, and where they were routed, until Ctrl-C.
+//
+// The rules are the mixin's, generated from a configuration whose "for" durations are
+// seconds instead of minutes (pipeline.FastMixinConfig); the exporter's own thresholds
+// are shortened with its flags. Nothing is edited by hand.
 //
 //	go run ./cmd/demo             # until Ctrl-C
-//	go run ./cmd/demo --once      # print the derived metrics once and exit (CI smoke test)
+//	go run ./cmd/demo --once      # wait until every broken StatefulSet alerts, print the view, exit (CI)
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
-	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
-	"github.com/statefulset-exporter/statefulset-exporter/internal/scenario"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/pipeline"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/simscenario"
 )
+
+// Exporter thresholds of the demo, shorter than the rules' "for" durations as the
+// defaults are (10m and 5m against minutes).
+const (
+	rolloutStallAfter     = 5 * time.Second
+	terminatingStuckAfter = 2 * time.Second
+)
+
+// onceTimeout bounds --once after the breakage: the lost node needs the node monitor
+// grace period (30s), the eviction toleration and the stuck threshold before its alert's
+// "for" even starts; everything else alerts within a minute.
+const onceTimeout = 4 * time.Minute
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout))
 }
 
 func run(args []string, stdout io.Writer) int {
-	app := kingpin.New("demo", "Run statefulset-exporter against a local Kubernetes API server holding broken StatefulSets.")
+	app := kingpin.New("demo", "Break StatefulSets on a simulated EKS cluster and watch statefulset-exporter's alerts.")
 	listen := app.Flag("web.listen-address", "Where the exporter listens.").Default("127.0.0.1:9817").String()
-	once := app.Flag("once", "Print the derived metrics once the exporter has caught up, then exit.").Bool()
+	once := app.Flag("once", "Wait until every broken StatefulSet has a firing alert, print the view once, and exit.").Bool()
+	refresh := app.Flag("refresh", "How often the live view is redrawn.").Default("2s").Duration()
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		return 2
@@ -41,47 +65,38 @@ func run(args []string, stdout io.Writer) int {
 	logger := log.New(stdout, "demo: ", log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := demo(ctx, logger, *listen, *once, stdout); err != nil {
+	opts := options{listen: *listen, once: *once, refresh: *refresh, terminal: isTerminal(stdout)}
+	if err := demo(ctx, logger, opts, stdout); err != nil {
 		logger.Printf("error: %v", err)
 		return 1
 	}
 	return 0
 }
 
-func demo(ctx context.Context, logger *log.Logger, listen string, once bool, stdout io.Writer) error {
+type options struct {
+	listen   string
+	once     bool
+	refresh  time.Duration
+	terminal bool // redraw in place; otherwise print the view when it changes
+}
+
+func demo(ctx context.Context, logger *log.Logger, opts options, stdout io.Writer) error {
 	start := time.Now()
-	if _, err := localkube.FindEtcd(); err != nil {
-		return err
-	}
-	apiServer, err := localkube.EnsureAPIServer(ctx, logger.Printf)
-	if err != nil {
-		return err
-	}
-	cluster, err := localkube.Start(ctx, localkube.Options{APIServerPath: apiServer, Logf: logger.Printf})
-	if err != nil {
-		return err
-	}
-	defer cluster.Stop()
-	logger.Printf("kube-apiserver ready at %s (%s since start)", cluster.URL(), time.Since(start).Round(time.Second))
-
-	client, err := kubernetes.NewForConfig(cluster.AdminConfig())
-	if err != nil {
-		return err
-	}
-	if err := scenario.ApplyAll(ctx, client); err != nil {
-		return err
-	}
-	for _, holder := range []string{"ip-10-0-1-10.ec2.internal_2f0c8a53-6f7e-4c1b-9d6a-1b2c3d4e5f60", "ip-10-0-2-20.ec2.internal_9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"} {
-		if err := scenario.SetLeaseHolder(ctx, client, "kube-scheduler", holder); err != nil {
-			return err
-		}
-	}
-
+	since := func() time.Duration { return time.Since(start).Round(time.Second) }
 	dir, err := os.MkdirTemp("", "statefulset-exporter-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+
+	logger.Printf("starting the simulated EKS cluster")
+	cluster, err := simcluster.Start(ctx, simcluster.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+	logger.Printf("cluster up: %d nodes in %s (%s)", len(cluster.Nodes), zones(cluster), since())
+
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := cluster.WriteKubeconfig(kubeconfig, false); err != nil {
 		return err
@@ -91,78 +106,115 @@ func demo(ctx context.Context, logger *log.Logger, listen string, once bool, std
 	if err != nil {
 		return err
 	}
-	exporter, err := exporterbin.Start(ctx, binary,
-		"--kubeconfig="+kubeconfig,
-		"--web.listen-address="+listen,
-		"--rollout.stall-after=30s",
-		"--terminating.stuck-after=10s",
-		"--api.probe-interval=5s",
-	)
+
+	seeds := simscenario.Seeds()
+	logger.Printf("creating %d StatefulSets and waiting until the healthy ones are Ready", len(seeds))
+	if err := forEach(seeds, func(s simscenario.Seed) error {
+		if s.Setup == nil {
+			return nil
+		}
+		return s.Setup(ctx, cluster)
+	}); err != nil {
+		return err
+	}
+
+	p, err := pipeline.Start(ctx, pipeline.Options{
+		ExporterBinary: binary,
+		ExporterArgs: []string{
+			"--kubeconfig=" + kubeconfig,
+			"--web.listen-address=" + opts.listen,
+			"--rollout.stall-after=" + rolloutStallAfter.String(),
+			"--terminating.stuck-after=" + terminatingStuckAfter.String(),
+			"--api.probe-interval=1s",
+		},
+		Mixin:   pipeline.FastMixinConfig(),
+		Cluster: "demo",
+		Dir:     dir,
+	})
 	if err != nil {
 		return err
 	}
-	defer exporter.Stop()
+	defer p.Stop()
+	logger.Printf("pipeline up (%s)", since())
 
-	fmt.Fprintf(stdout, "\nStatefulSets on the local API server (namespace = name):\n")
-	for _, s := range scenario.All() {
-		fmt.Fprintf(stdout, "  %-16s %s\n", s.Name, s.Description)
-	}
-	fmt.Fprintf(stdout, "\nExporter:   %s/metrics   (landing page %s/)\n", exporter.URL, exporter.URL)
-	fmt.Fprintf(stdout, "Kubeconfig: %s (admin)\n", kubeconfig)
-	fmt.Fprintf(stdout, "Ready in %s. Rollout stalls show after 30s, stuck terminating pods after 10s.\n", time.Since(start).Round(time.Second))
-
-	if once {
-		// Wait for the time-based derivations (stuck terminating after 10s + 1s grace),
-		// then print the workload metrics.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(12 * time.Second):
+	fmt.Fprintf(stdout, "\n  exporter      %s/metrics\n  Prometheus    %s/alerts\n  Alertmanager  %s\n  kubeconfig    %s (admin)\n\n",
+		p.Exporter.URL, p.Prometheus.URL, p.Alertmanager.URL, kubeconfig)
+	fmt.Fprintf(stdout, "StatefulSets (namespace = name):\n")
+	for _, s := range seeds {
+		kind := "broken"
+		if s.Quiet {
+			kind = "fine"
 		}
-		body, err := exporter.Get(ctx, "/metrics")
-		if err != nil {
+		fmt.Fprintf(stdout, "  %-16s %-6s %s\n", s.Name, kind, s.Description)
+	}
+	fmt.Fprintln(stdout)
+
+	logger.Printf("breaking them")
+	// The quiet look-alikes first, until they settle (see simscenario.Seed).
+	for _, quiet := range []bool{true, false} {
+		if err := forEach(seeds, func(s simscenario.Seed) error {
+			if s.Break == nil || s.Quiet != quiet {
+				return nil
+			}
+			return s.Break(ctx, cluster)
+		}); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout)
-		for _, line := range strings.Split(body, "\n") {
-			if interesting(line) {
-				fmt.Fprintln(stdout, line)
+	}
+	brokenAt := time.Now()
+
+	watcher := pipeline.WatchAlerts(ctx, p.Prometheus, time.Second)
+	v := &viewer{p: p, seeds: seeds, out: stdout, terminal: opts.terminal && !opts.once}
+	if opts.once {
+		return v.waitAll(ctx, watcher, brokenAt, onceTimeout)
+	}
+	fmt.Fprintf(stdout, "Alerts fire once their condition has held for the rule's \"for\" (seconds here). Ctrl-C stops and cleans up.\n\n")
+	tick := time.NewTicker(opts.refresh)
+	defer tick.Stop()
+	for {
+		v.show(v.snapshot(ctx, watcher))
+		select {
+		case <-ctx.Done():
+			logger.Printf("stopping")
+			return nil
+		case <-tick.C:
+		}
+		if p.Exporter.Exited() {
+			return fmt.Errorf("the exporter exited: %v\n%s", p.Exporter.ExitErr(), p.Logs(40))
+		}
+	}
+}
+
+// forEach runs fn for every seed concurrently and joins the errors.
+func forEach(seeds []simscenario.Seed, fn func(simscenario.Seed) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(seeds))
+	for i, s := range seeds {
+		wg.Go(func() {
+			if err := fn(s); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
 			}
-		}
-		return nil
+		})
 	}
-	fmt.Fprintf(stdout, "Press Ctrl-C to stop and clean up.\n")
-	select {
-	case <-ctx.Done():
-	case <-waitExit(exporter):
-		return fmt.Errorf("the exporter exited: %v\n%s", exporter.ExitErr(), exporter.Log())
-	}
-	logger.Printf("stopping")
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-// interesting selects the samples that show a problem, for --once.
-func interesting(line string) bool {
-	for _, prefix := range []string{
-		"statefulset_ready_ratio", "statefulset_rollout_blocking_pod_info", "statefulset_pods_waiting",
-		"statefulset_pods_unschedulable", "statefulset_pvc_pending_created_timestamp_seconds",
-		"statefulset_pod_volume_zone", "statefulset_volume_attachment_error{", "statefulset_pod_stuck_terminating",
-		"control_plane_lease_holder_info", "control_plane_lease_transitions_total", "statefulset_exporter_api_reachable",
-	} {
-		if strings.HasPrefix(line, prefix) {
-			return true
+func zones(c *simcluster.Cluster) string {
+	var zs []string
+	for _, n := range c.Nodes {
+		if !slices.Contains(zs, n.Zone) {
+			zs = append(zs, n.Zone)
 		}
 	}
-	return strings.HasPrefix(line, "statefulset_rollout_stalled") && strings.HasSuffix(line, " 1")
+	return strings.Join(zs, ", ")
 }
 
-func waitExit(p *exporterbin.Process) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		for !p.Exited() {
-			time.Sleep(500 * time.Millisecond)
-		}
-		close(ch)
-	}()
-	return ch
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }

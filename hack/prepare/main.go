@@ -26,7 +26,7 @@ import (
 )
 
 func main() {
-	demoOnly := flag.Bool("demo", false, "build only what the demo needs (kube-apiserver)")
+	demoOnly := flag.Bool("demo", false, "build only what the demo needs (the simulated cluster's binaries)")
 	flag.Parse()
 	logger := log.New(os.Stderr, "prepare: ", log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,9 +40,6 @@ func main() {
 func prepare(ctx context.Context, logger *log.Logger, demoOnly bool) error {
 	start := time.Now()
 	binaries := []localkube.Binary{localkube.APIServer, localkube.ControllerManager, localkube.Scheduler, localkube.Kwok}
-	if demoOnly {
-		binaries = binaries[:1]
-	}
 	for _, b := range binaries {
 		path, err := localkube.EnsureBinary(ctx, b, logger.Printf)
 		if err != nil {

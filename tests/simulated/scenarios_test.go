@@ -11,15 +11,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster/ebs"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster/kwok"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/simscenario"
 )
 
 // Bounds of the waits. A StatefulSet of one replica is Ready within a few seconds
@@ -30,63 +28,11 @@ const (
 	settleTimeout = 2 * time.Minute
 	// crashBackOff is the kubelet back-off base the crash-looping pods use, scaled down
 	// from kubelet's 10s so that several restarts happen within a test.
-	crashBackOff = "1s"
+	crashBackOff = time.Second
 )
 
-// workload is a StatefulSet of replicas pods with a gp3 claim each, as a database
-// would run on EKS.
-func workload(name string, replicas int32, podAnnotations, podLabels map[string]string) *appsv1.StatefulSet {
-	labels := map[string]string{"app": name}
-	for k, v := range podLabels {
-		labels[k] = v
-	}
-	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:    ptr.To(replicas),
-			ServiceName: name,
-			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: podAnnotations},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: ptr.To[int64](1),
-					Containers: []corev1.Container{{
-						Name: "db", Image: "postgres:17",
-						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-							corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
-						}},
-						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready"}}}},
-					}},
-				},
-			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: "data"},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
-				},
-			}},
-		},
-	}
-}
 
-// crashLooping is the pod metadata of a container that crashes with kubelet's back-off.
-func crashLooping() (annotations, labels map[string]string) {
-	return map[string]string{kwok.BackOffAnnotation: crashBackOff, kwok.CrashAfterAnnotation: "1s"},
-		map[string]string{kwok.BehaviorLabel: kwok.BehaviorCrashLoop}
-}
 
-// create makes namespace ns and the StatefulSet in it.
-func create(t *testing.T, client kubernetes.Interface, ns string, sts *appsv1.StatefulSet) {
-	t.Helper()
-	ctx := t.Context()
-	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.AppsV1().StatefulSets(ns).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func sel(ns, name string) string { return fmt.Sprintf(`namespace=%q,statefulset=%q`, ns, name) }
 
@@ -96,7 +42,7 @@ func TestHealthy(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "healthy"
-	create(t, c.Client, ns, workload("db", 3, nil, nil))
+	create(t, c.Client, ns, simscenario.Workload("db", 3, nil, nil))
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "three Ready replicas with bound claims",
 		`statefulset_replicas_ready{`+s+`} 3`,
@@ -116,8 +62,8 @@ func TestCrashLoop(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "crashloop"
-	annotations, labels := crashLooping()
-	create(t, c.Client, ns, workload("db", 1, annotations, labels))
+	annotations, labels := simscenario.CrashLooping(crashBackOff)
+	create(t, c.Client, ns, simscenario.Workload("db", 1, annotations, labels))
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "the pod waiting in CrashLoopBackOff",
 		`statefulset_pods_waiting{namespace="crashloop",reason="CrashLoopBackOff",statefulset="db"} 1`,
@@ -132,7 +78,7 @@ func TestUnschedulableClaimWaits(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "nocpu"
-	sts := workload("db", 1, nil, nil)
+	sts := simscenario.Workload("db", 1, nil, nil)
 	sts.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("3")
 	create(t, c.Client, ns, sts)
 	s := sel(ns, "db")
@@ -151,11 +97,11 @@ func TestRolloutStuckBehindCrashingPod(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "rollout"
-	create(t, c.Client, ns, workload("db", 3, nil, nil))
+	create(t, c.Client, ns, simscenario.Workload("db", 3, nil, nil))
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "three Ready replicas", `statefulset_replicas_ready{`+s+`} 3`)
 
-	annotations, labels := crashLooping()
+	annotations, labels := simscenario.CrashLooping(crashBackOff)
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:%q,%q:%q},"labels":{%q:%q}}}}}`,
 		kwok.BackOffAnnotation, annotations[kwok.BackOffAnnotation], kwok.CrashAfterAnnotation, annotations[kwok.CrashAfterAnnotation],
 		kwok.BehaviorLabel, labels[kwok.BehaviorLabel])
@@ -178,8 +124,8 @@ func TestAttachError(t *testing.T) {
 	const ns = "attach"
 	node := dedicatedNode(t, c, ns, "ip-10-0-3-99.eu-west-1.compute.internal", "eu-west-1c")
 	annotateNode(t, c.Client, node, ebs.AnnAttachError, "rpc error: code = Internal desc = Could not attach volume: AttachVolume.Attach failed: UnauthorizedOperation")
-	sts := workload("db", 1, nil, nil)
-	dedicate(sts, ns, node)
+	sts := simscenario.Workload("db", 1, nil, nil)
+	simscenario.Dedicate(sts, ns, node)
 	create(t, c.Client, ns, sts)
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "the failing attachment",
@@ -188,27 +134,7 @@ func TestAttachError(t *testing.T) {
 	)
 }
 
-// dedicatedNode adds a Ready node tainted for the pods of one test, so that what the
-// test does to the node touches no other test's pods.
-func dedicatedNode(t *testing.T, c *simcluster.Cluster, owner, name, zone string) string {
-	t.Helper()
-	node := simcluster.NodeSpec{Name: name, Zone: zone,
-		Taints: []corev1.Taint{{Key: "dedicated", Value: owner, Effect: corev1.TaintEffectNoSchedule}}}
-	if err := c.AddNode(t.Context(), node); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitForNode(t.Context(), node.Name, corev1.ConditionTrue, settleTimeout); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
 
-// dedicate places the StatefulSet's pods on the dedicated node of owner.
-func dedicate(sts *appsv1.StatefulSet, owner, node string) {
-	sts.Spec.Template.Spec.NodeSelector = map[string]string{simcluster.LabelHostname: node}
-	sts.Spec.Template.Spec.Tolerations = append(sts.Spec.Template.Spec.Tolerations,
-		corev1.Toleration{Key: "dedicated", Value: owner, Effect: corev1.TaintEffectNoSchedule})
-}
 
 // TestNodeLostPodStuckTerminating: the EC2 instance under a pod dies. The node
 // lifecycle controller marks the node unreachable after its grace period and evicts the
@@ -220,12 +146,10 @@ func TestNodeLostPodStuckTerminating(t *testing.T) {
 	c, x := env(t)
 	const ns = "nodelost"
 	node := dedicatedNode(t, c, ns, "ip-10-0-1-98.eu-west-1.compute.internal", "eu-west-1a")
-	sts := workload("db", 1, nil, nil)
-	dedicate(sts, ns, node)
+	sts := simscenario.Workload("db", 1, nil, nil)
+	simscenario.Dedicate(sts, ns, node)
 	// Evicted 2s after the node turns unreachable instead of the default 300s.
-	sts.Spec.Template.Spec.Tolerations = append(sts.Spec.Template.Spec.Tolerations,
-		corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)},
-		corev1.Toleration{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](2)})
+	simscenario.EvictAfter(sts, 2)
 	create(t, c.Client, ns, sts)
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "the replica Ready", `statefulset_replicas_ready{`+s+`} 1`)
@@ -257,7 +181,7 @@ func TestControllerManagerFailover(t *testing.T) {
 	}
 	waitValue(t, x, settleTimeout, lease, "one more transition", func(v float64) bool { return v == before+1 })
 	const ns = "after-failover"
-	create(t, c.Client, ns, workload("db", 1, nil, nil))
+	create(t, c.Client, ns, simscenario.Workload("db", 1, nil, nil))
 	waitMetrics(t, x, settleTimeout, "a StatefulSet made Ready by the new leader", `statefulset_replicas_ready{`+sel(ns, "db")+`} 1`)
 }
 
@@ -266,7 +190,7 @@ func TestReadinessFailing(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "notready"
-	create(t, c.Client, ns, workload("db", 1, nil, map[string]string{kwok.BehaviorLabel: kwok.BehaviorNotReady}))
+	create(t, c.Client, ns, simscenario.Workload("db", 1, nil, map[string]string{kwok.BehaviorLabel: kwok.BehaviorNotReady}))
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "a Running pod that is not Ready",
 		`statefulset_pods{namespace="notready",phase="Running",statefulset="db"} 1`,
@@ -282,7 +206,7 @@ func TestScaleToZeroKeepsClaims(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "scaled"
-	create(t, c.Client, ns, workload("db", 2, nil, nil))
+	create(t, c.Client, ns, simscenario.Workload("db", 2, nil, nil))
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "two Ready replicas", `statefulset_replicas_ready{`+s+`} 2`)
 	scale(t, c.Client, ns, "db", 0)
@@ -302,7 +226,7 @@ func TestPartitionedCanary(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "canary"
-	create(t, c.Client, ns, workload("db", 3, nil, nil))
+	create(t, c.Client, ns, simscenario.Workload("db", 3, nil, nil))
 	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "three Ready replicas", `statefulset_replicas_ready{`+s+`} 3`)
 	patchStatefulSet(t, c.Client, ns, "db", `{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}},"template":{"metadata":{"annotations":{"release":"canary"}}}}}`)
@@ -321,7 +245,7 @@ func TestOnDelete(t *testing.T) {
 	t.Parallel()
 	c, x := env(t)
 	const ns = "ondelete"
-	sts := workload("db", 2, nil, nil)
+	sts := simscenario.Workload("db", 2, nil, nil)
 	sts.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
 	create(t, c.Client, ns, sts)
 	s := sel(ns, "db")
@@ -352,25 +276,8 @@ func TestSchedulerFailover(t *testing.T) {
 	waitValue(t, x, settleTimeout, lease, "one more transition", func(v float64) bool { return v == before+1 })
 }
 
-func scale(t *testing.T, client kubernetes.Interface, ns, name string, replicas int32) {
-	t.Helper()
-	patchStatefulSet(t, client, ns, name, fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
-}
 
-func patchStatefulSet(t *testing.T, client kubernetes.Interface, ns, name, patch string) {
-	t.Helper()
-	if _, err := client.AppsV1().StatefulSets(ns).Patch(t.Context(), name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
 
-func annotateNode(t *testing.T, client kubernetes.Interface, name, key, value string) {
-	t.Helper()
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value)
-	if _, err := client.CoreV1().Nodes().Patch(t.Context(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // waitValue polls until the sample named by series (name{labels}, labels in exposition
 // order) satisfies ok, and returns its value.
@@ -395,5 +302,43 @@ func waitValue(t *testing.T, x interface {
 			t.Fatalf("%s: %s not seen within %s (last: %s)", series, what, timeout, last)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// The building blocks of internal/simscenario, failing the test on error.
+
+func create(t *testing.T, client kubernetes.Interface, ns string, sts *appsv1.StatefulSet) {
+	t.Helper()
+	if err := simscenario.Create(t.Context(), client, ns, sts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dedicatedNode(t *testing.T, c *simcluster.Cluster, owner, name, zone string) string {
+	t.Helper()
+	if err := simscenario.DedicatedNode(t.Context(), c, owner, name, zone); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func scale(t *testing.T, client kubernetes.Interface, ns, name string, replicas int32) {
+	t.Helper()
+	if err := simscenario.Scale(t.Context(), client, ns, name, replicas); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func patchStatefulSet(t *testing.T, client kubernetes.Interface, ns, name, patch string) {
+	t.Helper()
+	if err := simscenario.Patch(t.Context(), client, ns, name, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func annotateNode(t *testing.T, client kubernetes.Interface, name, key, value string) {
+	t.Helper()
+	if err := simscenario.AnnotateNode(t.Context(), client, name, key, value); err != nil {
+		t.Fatal(err)
 	}
 }

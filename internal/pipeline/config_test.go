@@ -1,4 +1,4 @@
-package e2e
+package pipeline
 
 import (
 	"net/url"
@@ -16,8 +16,9 @@ import (
 	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
 )
 
-// These tests need no binaries: they check the configurations TestPipeline derives, so
-// that a skipped TestPipeline still catches a shipped file the derivation cannot handle.
+// These tests need no binaries: they check the configurations the pipeline derives, so
+// that a skipped end-to-end test still catches a shipped file the derivation cannot
+// handle.
 
 // TestAlertmanagerConfigKeepsShippedRouting checks that the test configuration differs
 // from the shipped one only in the receivers' host and the grouping timers.
@@ -26,12 +27,12 @@ func TestAlertmanagerConfigKeepsShippedRouting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shipped, err := os.ReadFile(filepath.Join(root, alertmanagerConfigFile))
+	shipped, err := os.ReadFile(filepath.Join(root, AlertmanagerConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const hook = "http://127.0.0.1:12345"
-	out, err := alertmanagerConfig(shipped, hook)
+	out, err := AlertmanagerConfig(shipped, hook, FastTimings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestAlertmanagerConfigKeepsShippedRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	timers := map[string]string{
-		"group_wait": promDuration(groupWait), "group_interval": promDuration(groupInterval), "repeat_interval": promDuration(repeatInterval),
+		"group_wait": PromDuration(FastTimings.GroupWait), "group_interval": PromDuration(FastTimings.GroupInterval), "repeat_interval": PromDuration(FastTimings.RepeatInterval),
 	}
 	var walk func(path string, a, b any)
 	walk = func(path string, a, b any) {
@@ -99,8 +100,8 @@ func TestAlertmanagerConfigKeepsShippedRouting(t *testing.T) {
 }
 
 // TestMixinConfigForSeconds checks the shortened rule configuration.
-func TestMixinConfigForSeconds(t *testing.T) {
-	cfg := testMixinConfig()
+func TestFastMixinConfig(t *testing.T) {
+	cfg := FastMixinConfig()
 	if _, err := rules.Groups(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +113,11 @@ func TestMixinConfigForSeconds(t *testing.T) {
 			continue
 		}
 		got, was := time.Duration(v.Field(i).Int()), time.Duration(b.Field(i).Int())
-		if got != was/durationScale {
-			t.Errorf("%s = %s, want %s / %d", f.Name, got, was, durationScale)
+		if got != was/DurationScale {
+			t.Errorf("%s = %s, want %s / %d", f.Name, got, was, DurationScale)
 		}
 		// Anything shorter than two evaluation intervals would fire on a single scrape.
-		if got < 2*scrapeInterval {
+		if got < 2*FastTimings.Scrape {
 			t.Errorf("%s = %s is shorter than two evaluation intervals", f.Name, got)
 		}
 	}

@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"fmt"
+	"net/url"
+	"reflect"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+)
+
+// Timings are the Prometheus and Alertmanager timers of a short-lived pipeline.
+type Timings struct {
+	// Scrape is the scrape and evaluation interval.
+	Scrape time.Duration
+	// GroupWait and GroupInterval replace Alertmanager's grouping timers everywhere in
+	// the routing tree. The shipped 30s group_wait gives an inhibiting alert that fires
+	// in the same evaluation as its target the time to arrive; a couple of seconds still
+	// cover one evaluation interval plus sending.
+	GroupWait, GroupInterval time.Duration
+	// RepeatInterval should be long enough that nothing repeats while the pipeline runs.
+	RepeatInterval time.Duration
+}
+
+// FastTimings scrape every second and notify within seconds.
+var FastTimings = Timings{Scrape: time.Second, GroupWait: 2 * time.Second, GroupInterval: 2 * time.Second, RepeatInterval: time.Hour}
+
+// DurationScale shortens the durations of mixin.TestConfig (minutes and half minutes) to
+// seconds in FastMixinConfig.
+const DurationScale = 10
+
+// FastMixinConfig returns mixin.TestConfig with every time.Duration field divided by
+// DurationScale, so that alerts fire seconds after their condition holds. Dividing every
+// duration by the same factor keeps the order between them that the shipped inhibitions
+// rely on: for example StatefulSetNoReplicasReady fires before
+// StatefulSetPodsCrashLooping, which it inhibits. Fields added to mixin.Config later are
+// shortened too.
+//
+// One exception: StatefulSetHighRestartRate reads a 5-minute rate (the recording rule),
+// which no configuration shortens; its "for" keeps the default, so a 5-minute rate
+// paired with a seconds-long "for" does not fire on the first restarts of any pod.
+func FastMixinConfig() mixin.Config {
+	c := mixin.TestConfig()
+	v := reflect.ValueOf(&c).Elem()
+	durationType := reflect.TypeFor[time.Duration]()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Type() == durationType {
+			f.SetInt(f.Int() / DurationScale)
+		}
+	}
+	c.RestartRateFor = mixin.DefaultConfig().RestartRateFor
+	return c
+}
+
+// PrometheusConfig scrapes the exporter as job "statefulset-exporter" (the selector of
+// the default mixin configuration) with honor_labels, as the shipped ServiceMonitor
+// does, labels everything with the external label cluster, and sends alerts to the
+// Alertmanager at alertmanagerAddr.
+func PrometheusConfig(exporterAddr, alertmanagerAddr, ruleFileName, cluster string, t Timings) []byte {
+	return fmt.Appendf(nil, `global:
+  scrape_interval: %[1]s
+  scrape_timeout: %[1]s
+  evaluation_interval: %[1]s
+  external_labels:
+    cluster: %[2]s
+rule_files:
+  - %[3]s
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['%[4]s']
+scrape_configs:
+  - job_name: statefulset-exporter
+    honor_labels: true
+    static_configs:
+      - targets: ['%[5]s']
+`, PromDuration(t.Scrape), cluster, ruleFileName, alertmanagerAddr, exporterAddr)
+}
+
+// AlertmanagerConfig returns the shipped Alertmanager configuration with two kinds of
+// changes, made on the parsed YAML so that the routing tree, the matchers and the
+// inhibitions stay exactly as shipped:
+//
+//   - every webhook receiver URL keeps its path (/pager, /ticket, /low-priority) but points
+//     at webhookURL instead of the placeholder host;
+//   - every group_wait, group_interval and repeat_interval in the routing tree is replaced
+//     with the timers of t.
+//
+// Receivers that are not webhooks are an error: they could not be observed, and
+// Alertmanager would try to reach real services.
+func AlertmanagerConfig(shipped []byte, webhookURL string, t Timings) ([]byte, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(shipped, &doc); err != nil {
+		return nil, fmt.Errorf("alertmanager.yaml: %w", err)
+	}
+	target, err := url.Parse(webhookURL)
+	if err != nil {
+		return nil, err
+	}
+	route, ok := doc["route"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("alertmanager.yaml: no route")
+	}
+	timers := map[string]string{
+		"group_wait": PromDuration(t.GroupWait), "group_interval": PromDuration(t.GroupInterval), "repeat_interval": PromDuration(t.RepeatInterval),
+	}
+	// The root route always gets the timers (a missing key would mean Alertmanager's
+	// defaults, which are minutes); child routes only where they override them.
+	for k, v := range timers {
+		route[k] = v
+	}
+	replaceTimers(route, timers)
+
+	receivers, ok := doc["receivers"].([]any)
+	if !ok || len(receivers) == 0 {
+		return nil, fmt.Errorf("alertmanager.yaml: no receivers")
+	}
+	for _, r := range receivers {
+		recv, _ := r.(map[string]any)
+		name, _ := recv["name"].(string)
+		for key := range recv {
+			if key != "name" && key != "webhook_configs" {
+				return nil, fmt.Errorf("alertmanager.yaml: receiver %q has %s, only webhook_configs can be redirected", name, key)
+			}
+		}
+		hooks, _ := recv["webhook_configs"].([]any)
+		for _, h := range hooks {
+			hook, _ := h.(map[string]any)
+			raw, _ := hook["url"].(string)
+			u, err := url.Parse(raw)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("alertmanager.yaml: receiver %q: webhook url %q: %v", name, raw, err)
+			}
+			u.Scheme, u.Host = target.Scheme, target.Host
+			hook["url"] = u.String()
+		}
+	}
+	return yaml.Marshal(doc)
+}
+
+func replaceTimers(route map[string]any, timers map[string]string) {
+	for key, d := range timers {
+		if _, ok := route[key]; ok {
+			route[key] = d
+		}
+	}
+	children, _ := route["routes"].([]any)
+	for _, c := range children {
+		if child, ok := c.(map[string]any); ok {
+			replaceTimers(child, timers)
+		}
+	}
+}
+
+// PromDuration formats d the way Prometheus and Alertmanager write durations ("1h").
+func PromDuration(d time.Duration) string { return model.Duration(d).String() }
+
+// ReceiverPath returns the webhook path of the shipped receiver for a severity.
+func ReceiverPath(severity string) string {
+	switch severity {
+	case "critical":
+		return "/pager"
+	case "info":
+		return "/low-priority"
+	default:
+		return "/ticket"
+	}
+}

@@ -1,0 +1,262 @@
+// Package pipeline runs statefulset-exporter's whole alerting pipeline as real processes
+// on loopback, for the end-to-end test and the demo:
+//
+//	statefulset-exporter binary, watching a cluster through a kubeconfig
+//	  -> Prometheus, scraping it and evaluating the mixin's rules
+//	    -> Alertmanager, with the shipped routing tree and inhibitions
+//	      -> a webhook that records every notification
+//
+// The rules come from the mixin with a caller-given configuration (FastMixinConfig
+// shortens every "for" to seconds) and the Alertmanager configuration is
+// deploy/alertmanager/alertmanager.yaml with only the receivers' base URL and the
+// grouping timers replaced (AlertmanagerConfig): the same files users load, nothing
+// edited by hand.
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/rulefmt"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/promstack"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
+)
+
+// AlertmanagerConfigFile is the shipped Alertmanager configuration, relative to the
+// repository root.
+const AlertmanagerConfigFile = "deploy/alertmanager/alertmanager.yaml"
+
+// ruleFileName is the name of the generated rule file in Prometheus's directory.
+const ruleFileName = "statefulset-exporter.rules.yaml"
+
+// Options configure Start.
+type Options struct {
+	// ExporterBinary is the statefulset-exporter binary (exporterbin.Build).
+	ExporterBinary string
+	// ExporterArgs are its flags: at least --kubeconfig. A --web.listen-address among
+	// them is kept; without one the exporter gets a free port.
+	ExporterArgs []string
+	// Mixin configures the rules, e.g. FastMixinConfig().
+	Mixin mixin.Config
+	// Timings of Prometheus and Alertmanager; zero means FastTimings.
+	Timings Timings
+	// Cluster is the external label cluster of Prometheus; empty means "local".
+	Cluster string
+	// Dir is the parent of Prometheus's and Alertmanager's temporary directories; empty
+	// means os.TempDir().
+	Dir string
+	// Logf gets one line per notification and progress messages; nil discards them.
+	Logf func(string, ...any)
+}
+
+// Pipeline is a running pipeline. Stop it when done.
+type Pipeline struct {
+	Exporter     *exporterbin.Process
+	Prometheus   *promstack.Process
+	Alertmanager *promstack.Process
+	Webhook      *Webhook
+	// Rules are the rule groups Prometheus loaded.
+	Rules []rulefmt.RuleGroup
+	// AlertmanagerConfig is the configuration Alertmanager runs with.
+	AlertmanagerConfig []byte
+}
+
+// ErrUnavailable is wrapped by Start's error when Prometheus or Alertmanager is not
+// installed.
+var ErrUnavailable = promstack.ErrUnavailable
+
+// Start starts the exporter, the webhook, Alertmanager and Prometheus, and returns once
+// Prometheus has loaded every rule and scraped the exporter with its caches synced. ctx
+// bounds start-up and the lifetime of the processes.
+func Start(ctx context.Context, opts Options) (_ *Pipeline, err error) {
+	promBin, promErr := promstack.FindPrometheus()
+	amBin, amErr := promstack.FindAlertmanager()
+	if err := errors.Join(promErr, amErr); err != nil {
+		return nil, err
+	}
+	timings := opts.Timings
+	if timings == (Timings{}) {
+		timings = FastTimings
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	p := &Pipeline{}
+	defer func() {
+		if err != nil {
+			p.Stop()
+		}
+	}()
+
+	groups, err := rules.Groups(opts.Mixin)
+	if err != nil {
+		return nil, err
+	}
+	ruleYAML, err := rules.RuleFileYAML(groups)
+	if err != nil {
+		return nil, err
+	}
+	p.Rules = groups
+	root, err := repo.Root()
+	if err != nil {
+		return nil, err
+	}
+	shipped, err := os.ReadFile(filepath.Join(root, AlertmanagerConfigFile))
+	if err != nil {
+		return nil, err
+	}
+
+	if p.Exporter, err = exporterbin.Start(ctx, opts.ExporterBinary, opts.ExporterArgs...); err != nil {
+		return nil, err
+	}
+	if err := poll(ctx, time.Minute, func() error { _, err := p.Exporter.Get(ctx, "/readyz"); return err }); err != nil {
+		return nil, fmt.Errorf("the exporter never became ready: %w\n%s", err, promstack.Tail(p.Exporter.Log(), 40))
+	}
+
+	p.Webhook = StartWebhook(logf)
+	if p.AlertmanagerConfig, err = AlertmanagerConfig(shipped, p.Webhook.URL, timings); err != nil {
+		return nil, err
+	}
+	p.Alertmanager, err = promstack.StartAlertmanager(ctx, promstack.AlertmanagerOptions{Binary: amBin, Dir: opts.Dir, Config: p.AlertmanagerConfig})
+	if err != nil {
+		return nil, err
+	}
+	exporterURL, err := url.Parse(p.Exporter.URL)
+	if err != nil {
+		return nil, err
+	}
+	p.Prometheus, err = promstack.StartPrometheus(ctx, promstack.PrometheusOptions{
+		Binary:    promBin,
+		Dir:       opts.Dir,
+		Config:    PrometheusConfig(exporterURL.Host, p.Alertmanager.Addr, ruleFileName, cmp.Or(opts.Cluster, "local"), timings),
+		RuleFiles: map[string][]byte{ruleFileName: ruleYAML},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitPrometheusReady(ctx); err != nil {
+		return nil, err
+	}
+	logf("pipeline: exporter %s, prometheus %s, alertmanager %s, webhook %s", p.Exporter.URL, p.Prometheus.URL, p.Alertmanager.URL, p.Webhook.URL)
+	return p, nil
+}
+
+// Stop stops every process and removes Prometheus's and Alertmanager's directories.
+func (p *Pipeline) Stop() {
+	if p.Prometheus != nil {
+		p.Prometheus.Cleanup()
+	}
+	if p.Alertmanager != nil {
+		p.Alertmanager.Cleanup()
+	}
+	if p.Webhook != nil {
+		p.Webhook.Close()
+	}
+	if p.Exporter != nil {
+		p.Exporter.Stop()
+	}
+}
+
+// Logs returns the last n lines of each process's log, for a failure message.
+func (p *Pipeline) Logs(n int) string {
+	var b strings.Builder
+	if p.Exporter != nil {
+		fmt.Fprintf(&b, "exporter log (tail):\n%s\n", promstack.Tail(p.Exporter.Log(), n))
+	}
+	for _, proc := range []*promstack.Process{p.Prometheus, p.Alertmanager} {
+		if proc != nil {
+			fmt.Fprintf(&b, "%s log (tail):\n%s\n", proc.Name, proc.LogTail(n))
+		}
+	}
+	return b.String()
+}
+
+// Summaries maps each alert of the rules to its summary annotation.
+func (p *Pipeline) Summaries() map[string]string {
+	out := map[string]string{}
+	for _, g := range p.Rules {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				out[r.Alert] = r.Annotations["summary"]
+			}
+		}
+	}
+	return out
+}
+
+// waitPrometheusReady waits until Prometheus has loaded every rule and scraped the
+// exporter successfully.
+func (p *Pipeline) waitPrometheusReady(ctx context.Context) error {
+	wantRules := 0
+	for _, g := range p.Rules {
+		wantRules += len(g.Rules)
+	}
+	err := poll(ctx, time.Minute, func() error {
+		body, err := p.Prometheus.Get(ctx, "/api/v1/rules")
+		if err != nil {
+			return err
+		}
+		var resp struct {
+			Data struct {
+				Groups []struct {
+					Rules []json.RawMessage `json:"rules"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &resp); err != nil {
+			return err
+		}
+		loaded := 0
+		for _, g := range resp.Data.Groups {
+			loaded += len(g.Rules)
+		}
+		if loaded != wantRules {
+			return fmt.Errorf("%d of %d rules loaded", loaded, wantRules)
+		}
+		body, err = p.Prometheus.Get(ctx, "/api/v1/query?query="+url.QueryEscape(`up{job="statefulset-exporter"} == 1 and on() statefulset_exporter_cache_synced{resource="statefulsets"} == 1`))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(body), `"result":[{`) {
+			return errors.New("the exporter is not scraped yet")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prometheus not ready: %w\n%s", err, p.Prometheus.LogTail(40))
+	}
+	return nil
+}
+
+// poll calls fn every 100ms until it returns nil, ctx ends or timeout passes; it
+// returns fn's last error then.
+func poll(ctx context.Context, timeout time.Duration, fn func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
