@@ -142,6 +142,7 @@ func TestBareObjects(t *testing.T) {
 		statefulset_pods{namespace="ns",phase="Unknown",statefulset="bare"} 0
 		statefulset_pods_unschedulable{namespace="ns",statefulset="bare"} 0
 		statefulset_pods_terminating{namespace="ns",statefulset="bare"} 0
+		statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="ns",pod="bare-0",reason="Pending",statefulset="bare"} 1
 		statefulset_pods_on_unready_nodes{namespace="ns",statefulset="bare"} 0
 		statefulset_container_restarts_total{namespace="ns",statefulset="bare"} 0
 		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="bare"} 0

@@ -26,6 +26,13 @@ var podFamilies = []family[*derive.Health]{
 				out.add(1, s.Pod, s.Node, s.NodeStatus)
 			}
 		}),
+	gauge("statefulset_pod_not_ready_info", "Why each pod of the StatefulSet that is not Ready, or is terminating, is so, in Kubernetes' own words; always 1. Ready pods have no series.",
+		[]string{"pod", "reason", "container", "last_termination_reason"},
+		func(h *derive.Health, out *sampleOut) {
+			for _, w := range h.NotReady {
+				out.add(1, w.Pod, w.Reason, w.Container, w.LastTermination)
+			}
+		}),
 	gauge("statefulset_pods_on_unready_nodes", "Pods bound to a node that is not ready, unreachable or missing.", nil,
 		func(h *derive.Health, out *sampleOut) { out.add(float64(h.PodsOnUnreadyNodes)) }),
 }

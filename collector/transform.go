@@ -107,12 +107,20 @@ func transformPod(obj any) (any, error) {
 			})
 		}
 	}
+	for _, g := range in.Spec.SchedulingGates {
+		out.Spec.SchedulingGates = append(out.Spec.SchedulingGates, corev1.PodSchedulingGate{Name: g.Name})
+	}
 	out.Status.Phase = in.Status.Phase
+	out.Status.Reason = in.Status.Reason
 	for _, c := range in.Status.Conditions {
 		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady {
-			out.Status.Conditions = append(out.Status.Conditions, corev1.PodCondition{
-				Type: c.Type, Status: c.Status, Reason: c.Reason, LastTransitionTime: c.LastTransitionTime,
-			})
+			kept := corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, LastTransitionTime: c.LastTransitionTime}
+			// The scheduler's message only in its category: the full text ("0/8 nodes are
+			// available: ...") is long and changes with the node count.
+			if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
+				kept.Message = derive.SchedulingCategory(c.Message)
+			}
+			out.Status.Conditions = append(out.Status.Conditions, kept)
 		}
 	}
 	out.Status.InitContainerStatuses = slimContainerStatuses(in.Status.InitContainerStatuses)
@@ -129,6 +137,15 @@ func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus
 		out[i] = corev1.ContainerStatus{Name: c.Name, Ready: c.Ready, RestartCount: c.RestartCount}
 		if c.State.Waiting != nil {
 			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: c.State.Waiting.Reason}
+		}
+		if c.State.Running != nil {
+			out[i].State.Running = &corev1.ContainerStateRunning{}
+		}
+		if t := c.State.Terminated; t != nil {
+			out[i].State.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason}
+		}
+		if t := c.LastTerminationState.Terminated; t != nil {
+			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason}
 		}
 	}
 	return out

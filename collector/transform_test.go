@@ -82,7 +82,7 @@ func fullContainerStatus(name string, waitingReason string) corev1.ContainerStat
 	s := corev1.ContainerStatus{
 		Name: name, Ready: waitingReason == "", RestartCount: 4, Image: "img", ImageID: "sha256:abc", ContainerID: "containerd://x",
 		Started:              ptr.To(true),
-		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: "oom"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", Message: "oom", StartedAt: tCreated}},
 	}
 	if waitingReason != "" {
 		s.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitingReason, Message: "back-off 5m0s restarting failed container"}
@@ -189,9 +189,12 @@ func TestTransformPod(t *testing.T) {
 	in.OwnerReferences = append(in.OwnerReferences, metav1.OwnerReference{
 		APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", UID: "sts", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)})
 	slimStatus := func(name string, ready bool, waiting string) corev1.ContainerStatus {
-		s := corev1.ContainerStatus{Name: name, Ready: ready, RestartCount: 4}
+		s := corev1.ContainerStatus{Name: name, Ready: ready, RestartCount: 4,
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled"}}}
 		if waiting != "" {
 			s.State.Waiting = &corev1.ContainerStateWaiting{Reason: waiting}
+		} else {
+			s.State.Running = &corev1.ContainerStateRunning{}
 		}
 		return s
 	}
@@ -209,7 +212,7 @@ func TestTransformPod(t *testing.T) {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}},
 		},
 		Status: corev1.PodStatus{
-			Phase: corev1.PodRunning,
+			Phase: corev1.PodRunning, Reason: "r",
 			Conditions: []corev1.PodCondition{
 				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "s", LastTransitionTime: tCreated},
 				{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady", LastTransitionTime: tDeleted},
@@ -219,6 +222,22 @@ func TestTransformPod(t *testing.T) {
 		},
 	}
 	diffTransform(t, "transformPod", transformPod, in, want)
+
+	// An unschedulable pod keeps the category of the scheduler's message, and its
+	// scheduling gates by name.
+	pending := &corev1.Pod{ObjectMeta: fullMeta("ns", "web-1"), Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: "0/6 nodes are available: 6 Insufficient memory. preemption: 0/6 nodes are available: 6 No preemption victims found for incoming pod."}}}}
+	diffTransform(t, "transformPod (unschedulable)", transformPod, pending, &corev1.Pod{ObjectMeta: slim("ns", "web-1"),
+		Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: "InsufficientMemory"}}}})
+
+	// An exited container keeps only how it ended.
+	exited := &corev1.Pod{ObjectMeta: fullMeta("ns", "web-2"), Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "main", RestartCount: 1, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: "log tail", StartedAt: tCreated}}}}}}
+	diffTransform(t, "transformPod (exited)", transformPod, exited, &corev1.Pod{ObjectMeta: slim("ns", "web-2"), Status: corev1.PodStatus{Phase: corev1.PodRunning,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "main", RestartCount: 1, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error"}}}}}})
 
 	// A pod without a controller keeps no owner reference and no statuses.
 	bare := &corev1.Pod{ObjectMeta: fullMeta("ns", "lonely")}

@@ -22,7 +22,7 @@ type viewer struct {
 	seeds    []simscenario.Seed
 	out      io.Writer
 	terminal bool
-	last     string
+	last     string // key of the last view printed off a terminal
 }
 
 // row is one firing alert as the view shows it.
@@ -132,10 +132,14 @@ func (v *viewer) suppressed(ctx context.Context) map[string]string {
 // show prints s: redrawn in place on a terminal, otherwise only when it changed.
 func (v *viewer) show(s snapshot) {
 	text := render(s)
-	if text == v.last && !v.terminal {
-		return
+	// Off a terminal, a new view only when an alert or its route changed, not every time
+	// the firing durations tick.
+	if key := s.key(); !v.terminal {
+		if key == v.last {
+			return
+		}
+		v.last = key
 	}
-	v.last = text
 	if v.terminal {
 		fmt.Fprint(v.out, "\033[H\033[2J")
 	}

@@ -46,6 +46,9 @@ type Health struct {
 	Terminating        int
 	StuckTerminating   []StuckPod
 	PodsOnUnreadyNodes int
+	// NotReady says why each pod that is not Ready, or is terminating, is so; in pod
+	// name order.
+	NotReady []PodWhy
 
 	PVCsByPhase map[corev1.PersistentVolumeClaimPhase]int
 	PendingPVCs []PendingPVC

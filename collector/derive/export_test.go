@@ -10,3 +10,5 @@ var (
 )
 
 const PVCNoStorageClass = pvcNoStorageClass
+
+var PodWhyOf = podWhy

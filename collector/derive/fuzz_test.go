@@ -23,8 +23,10 @@ var fuzzNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 var (
 	knownPodReasons = map[string]bool{"Unschedulable": true, "Pending": true, "Terminating": true, "NotReady": true,
 		"Missing": true, "Failed": true, "other": true}
-	knownPVCReasons = setOf(derive.PVCReasons)
-	knownRisks      = setOf(derive.RiskNames)
+	knownPVCReasons   = setOf(derive.PVCReasons)
+	knownRisks        = setOf(derive.RiskNames)
+	knownWhy          = setOf(derive.WhyReasons)
+	knownTerminations = setOf(derive.TerminationReasons)
 )
 
 // checkHealth asserts the invariants of one derivation.
@@ -80,6 +82,17 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 	for r := range h.Risks {
 		if !knownRisks[r] {
 			t.Fatalf("unknown risk %q", r)
+		}
+	}
+	if len(h.NotReady) > pods {
+		t.Fatalf("%d not-ready pods of %d", len(h.NotReady), pods)
+	}
+	for _, w := range h.NotReady {
+		if !knownWhy[w.Reason] || (w.LastTermination != "" && w.LastTermination != "Other" && !knownTerminations[w.LastTermination]) {
+			t.Fatalf("unbounded pod reason %+v", w)
+		}
+		if w.LastTermination != "" && w.Container == "" {
+			t.Fatalf("termination reason without a container: %+v", w)
 		}
 	}
 	if b := h.Rollout.Blocking; b != nil && !knownPodReasons[b.Reason] && !derive.KnownWaitingReasons[b.Reason] {

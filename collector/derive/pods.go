@@ -12,6 +12,13 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, stuckAfter time
 		h.PodsByPhase[phase] = 0
 	}
 	h.ReadyPerZone = map[string]int{}
+	pending := map[string]bool{}
+	for _, c := range in.PVCs {
+		if c.Status.Phase == corev1.ClaimPending {
+			pending[c.Name] = true
+		}
+	}
+	claimPending := func(name string) bool { return pending[name] }
 	for _, p := range in.Pods {
 		if _, known := h.PodsByPhase[p.Status.Phase]; known {
 			h.PodsByPhase[p.Status.Phase]++
@@ -34,6 +41,9 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, stuckAfter time
 			if status == nodeNotReady || status == nodeUnreachable || status == nodeMissing {
 				h.PodsOnUnreadyNodes++
 			}
+		}
+		if why, ok := podWhy(p, node, view.Node != nil, claimPending); ok {
+			h.NotReady = append(h.NotReady, why)
 		}
 		if p.DeletionTimestamp != nil {
 			h.Terminating++

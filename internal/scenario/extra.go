@@ -197,21 +197,3 @@ func DeletePodNow(ctx context.Context, client kubernetes.Interface, namespace, p
 		}
 	}
 }
-
-// SetStatefulSetStatus changes the status of a StatefulSet as its controller would.
-func SetStatefulSetStatus(ctx context.Context, client kubernetes.Interface, namespace, name string, change func(*appsv1.StatefulSetStatus)) (*appsv1.StatefulSet, error) {
-	var updated *appsv1.StatefulSet
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		set, err := client.AppsV1().StatefulSets(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		change(&set.Status)
-		updated, err = client.AppsV1().StatefulSets(namespace).UpdateStatus(ctx, set, metav1.UpdateOptions{})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("statefulset %s/%s status: %w", namespace, name, err)
-	}
-	return updated, nil
-}

@@ -1,7 +1,14 @@
 // Package scenario creates StatefulSets in the failure states the exporter explains,
-// as real objects on a Kubernetes API server. No controllers run on the local API server
-// of the demo and the integration tests, so each scenario writes the status a controller
-// or kubelet would have written through the status subresource.
+// as objects on a bare Kubernetes API server (no controllers, no kubelets), for the
+// integration tests' golden files and the reliability tests. Each scenario writes the
+// status a controller or kubelet would have written, through the status subresource:
+// a golden file needs the same bytes on every run, which the timing, placement and
+// names chosen by real controllers never give, and the reliability tests need a world
+// that stands still while they break the API server under the exporter.
+//
+// The same situations made by the real controllers, scheduler, kwok kubelets and EBS
+// simulation are in internal/simscenario and tests/simulated: they prove that these
+// hand-written statuses are the ones Kubernetes writes.
 package scenario
 
 import (
@@ -223,6 +230,7 @@ func (b *builder) statefulSet(ctx context.Context, spec setSpec, status func(*ap
 	if status != nil {
 		status(&created.Status)
 	}
+	// Written by hand: golden files need byte-stable status (see the package comment).
 	updated, err := b.client.AppsV1().StatefulSets(b.ns).UpdateStatus(ctx, created, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("statefulset status: %w", err)

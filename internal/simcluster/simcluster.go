@@ -174,7 +174,7 @@ func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) error {
 //
 // kwok keeps managing a node it manages when the node's annotation changes, so the
 // annotation is changed and kwok restarted, which pauses the other simulated kubelets
-// for about a second.
+// for about a second (see setKubelet).
 func (c *Cluster) LoseNode(ctx context.Context, name string) error {
 	return c.setKubelet(ctx, name, lostNodeValue)
 }
@@ -197,7 +197,32 @@ func (c *Cluster) setKubelet(ctx context.Context, name, value string) error {
 	if err := c.StopComponent("kwok"); err != nil {
 		return err
 	}
+	// Each kwok process has a new identity, and it acts for a node only once it holds
+	// the node's Lease: without this, the new process would wait for the old one's
+	// Leases to expire (NodeLeaseDurationSeconds), with every kubelet frozen meanwhile.
+	if err := c.releaseNodeLeases(ctx); err != nil {
+		return err
+	}
 	return c.StartComponent("kwok")
+}
+
+// releaseNodeLeases deletes the Leases of the nodes kwok is to manage, which the stopped
+// kwok held; a lost node's Lease stays and ages like a dead kubelet's.
+func (c *Cluster) releaseNodeLeases(ctx context.Context) error {
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	leases := c.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	for _, n := range nodes.Items {
+		if n.Annotations[kwok.NodeAnnotation] != kwok.NodeAnnotationValue {
+			continue
+		}
+		if err := leases.Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting node lease %s: %w", n.Name, err)
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) patchNode(ctx context.Context, name string, annotations map[string]string) error {

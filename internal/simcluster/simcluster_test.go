@@ -118,6 +118,30 @@ func TestStatefulSetOnSimulatedEKS(t *testing.T) {
 	if err := c.LoseNode(ctx, pod.Spec.NodeName); err != nil {
 		t.Fatal(err)
 	}
+	// The restarted kwok takes over every other node at once, not after their Leases
+	// expire (NodeLeaseDurationSeconds), which would freeze their pods meanwhile.
+	restarted := time.Now()
+	poll(t, 5*time.Second, "the new kwok holding the other nodes' Leases", func(ctx context.Context) (bool, error) {
+		leases, err := c.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		holders := map[string]string{}
+		renewed := 0
+		for _, l := range leases.Items {
+			holders[l.Name] = ptr.Deref(l.Spec.HolderIdentity, "")
+			if l.Spec.RenewTime != nil && l.Spec.RenewTime.After(restarted.Add(-time.Second)) {
+				renewed++
+			}
+		}
+		old := holders[pod.Spec.NodeName]
+		for name, h := range holders {
+			if name != pod.Spec.NodeName && (h == "" || h == old) {
+				return false, nil
+			}
+		}
+		return len(holders) == len(c.Nodes) && renewed >= len(c.Nodes)-1, nil
+	})
 	if err := c.WaitForNode(ctx, pod.Spec.NodeName, corev1.ConditionUnknown, localkube.NodeMonitorGracePeriod+30*time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,23 @@ func (b *builder) lookup(query string, pin []string, body string) string {
 	return fmt.Sprintf("{{ with printf %s | query }}%s{{ end }}", strings.Join(append([]string{format}, args...), " "), body)
 }
 
+// maxListedPods bounds the pods a notification lists by name.
+const maxListedPods = 10
+
+// notReadyPods returns annotation text that names, when the notification is rendered,
+// the pods of the alert's StatefulSet that are not Ready and why, in Kubernetes' words
+// as the exporter's statefulset_pod_not_ready_info carries them, e.g.
+// " Pods not Ready: db-0 (CrashLoopBackOff, container db, last terminated: OOMKilled)."
+// At most maxListedPods are named, then how many there are in all.
+func (b *builder) notReadyPods() string {
+	sts := []string{"namespace", "statefulset"}
+	// The template, not topk, picks the pods: the first by name, the same on every render.
+	return b.lookup(`max by (pod, reason, container, last_termination_reason) (statefulset_pod_not_ready_info{})`, sts,
+		fmt.Sprintf(` Pods not Ready: {{ range $i, $p := sortByLabel "pod" . }}{{ if lt $i %d }}{{ if $i }}; {{ end }}{{ $p.Labels.pod }} ({{ $p.Labels.reason }}`+
+			`{{ with $p.Labels.container }}, container {{ . }}{{ end }}{{ with $p.Labels.last_termination_reason }}, last terminated: {{ . }}{{ end }}){{ end }}{{ end }}`+
+			`{{ if gt (len .) %d }}, of {{ len . }} in all{{ end }}.`, maxListedPods, maxListedPods))
+}
+
 // alert describes one alerting rule.
 type alert struct {
 	name        string

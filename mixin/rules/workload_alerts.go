@@ -32,7 +32,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				summary:  "StatefulSet has no Ready replica.",
 				description: fmt.Sprintf(`
 					None of the {{ $value }} desired replicas of StatefulSet <ref><where> has been Ready in the last %s: the workload is down.`,
-					dur(c.NoReplicasReadyFor)),
+					dur(c.NoReplicasReadyFor)) + b.notReadyPods(),
 			}),
 			b.rule(alert{
 				name: "StatefulSetReplicasNotReady",
@@ -52,7 +52,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				summary:  "StatefulSet has replicas that are not Ready.",
 				description: fmt.Sprintf(`
 					StatefulSet <ref><where> has had only {{ $value | humanizePercentage }} of its desired replicas Ready for more than %s, outside of a progressing rollout.`,
-					dur(c.ReplicasNotReadyFor)),
+					dur(c.ReplicasNotReadyFor)) + b.notReadyPods(),
 			}),
 			b.rule(alert{
 				name: "StatefulSetRolloutStalled",
@@ -116,7 +116,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				summary:  "StatefulSet pods are crash looping.",
 				description: fmt.Sprintf(`
 					{{ $value }} pod(s) of StatefulSet <ref><where> have been in CrashLoopBackOff for more than %s.`,
-					dur(c.CrashLoopingFor)),
+					dur(c.CrashLoopingFor)) + b.notReadyPods(),
 			}),
 			b.rule(alert{
 				name:     "StatefulSetPodsUnschedulable",
@@ -126,7 +126,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				summary:  "StatefulSet pods cannot be scheduled.",
 				description: fmt.Sprintf(`
 					{{ $value }} pod(s) of StatefulSet <ref><where> have been unschedulable for more than %s: the scheduler finds no node that fits them.`,
-					dur(c.PodPendingFor)),
+					dur(c.PodPendingFor)) + b.notReadyPods(),
 			}),
 			b.rule(alert{
 				name: "StatefulSetPodsPending",
@@ -143,7 +143,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				summary:  "StatefulSet pods are scheduled but not starting.",
 				description: fmt.Sprintf(`
 					{{ $value }} scheduled pod(s) of StatefulSet <ref><where> have been Pending for more than %s without starting.`,
-					dur(c.PodPendingFor)),
+					dur(c.PodPendingFor)) + b.notReadyPods(),
 			}),
 			b.rule(alert{
 				name: "StatefulSetPodStuckTerminating",

@@ -31,9 +31,6 @@ const (
 	crashBackOff = time.Second
 )
 
-
-
-
 func sel(ns, name string) string { return fmt.Sprintf(`namespace=%q,statefulset=%q`, ns, name) }
 
 // TestHealthy: three replicas over three zones, their claims provisioned in their pods'
@@ -70,6 +67,11 @@ func TestCrashLoop(t *testing.T) {
 		`statefulset_replicas_ready{`+s+`} 0`,
 	)
 	waitValue(t, x, settleTimeout, `statefulset_container_restarts_total{`+s+`}`, "at least 2 restarts", func(v float64) bool { return v >= 2 })
+	// Why: the waiting reason and how the container last ended (kwok's crash exits with
+	// code 1, reason Error).
+	waitMetrics(t, x, settleTimeout, "the crash loop explained",
+		`statefulset_pod_not_ready_info{container="db",last_termination_reason="Error",namespace="crashloop",pod="db-0",reason="CrashLoopBackOff",statefulset="db"} 1`,
+	)
 }
 
 // TestUnschedulableClaimWaits: a pod asking for more CPU than any node has is left
@@ -87,6 +89,8 @@ func TestUnschedulableClaimWaits(t *testing.T) {
 		`statefulset_pods{namespace="nocpu",phase="Pending",statefulset="db"} 1`,
 		`statefulset_pvcs{namespace="nocpu",phase="Pending",statefulset="db"} 1`,
 		`statefulset_pvc_pending_created_timestamp_seconds{namespace="nocpu",persistentvolumeclaim="data-db-0",reason="wait_for_first_consumer",statefulset="db"}`,
+		// Why, from the scheduler's message.
+		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="nocpu",pod="db-0",reason="InsufficientCPU",statefulset="db"} 1`,
 	)
 }
 
@@ -134,8 +138,6 @@ func TestAttachError(t *testing.T) {
 	)
 }
 
-
-
 // TestNodeLostPodStuckTerminating: the EC2 instance under a pod dies. The node
 // lifecycle controller marks the node unreachable after its grace period and evicts the
 // pod, which stays Terminating because no kubelet confirms it stopped; the StatefulSet
@@ -161,6 +163,8 @@ func TestNodeLostPodStuckTerminating(t *testing.T) {
 	// The grace period, the toleration, the pod's grace period and --terminating.stuck-after.
 	waitMetrics(t, x, localkube.NodeMonitorGracePeriod+settleTimeout, "the pod stuck Terminating on the lost node",
 		fmt.Sprintf(`statefulset_pod_stuck_terminating{namespace="nodelost",node=%q,node_status="unreachable",pod="db-0",statefulset="db"} 1`, node),
+		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="nodelost",pod="db-0",reason="Terminating",statefulset="db"} 1`,
+
 		`statefulset_pods_terminating{`+s+`} 1`,
 		`statefulset_pods_on_unready_nodes{`+s+`} 1`,
 		`statefulset_replicas_ready{`+s+`} 0`,
@@ -197,6 +201,8 @@ func TestReadinessFailing(t *testing.T) {
 		`statefulset_replicas_ready{`+s+`} 0`,
 		`statefulset_pvcs{namespace="notready",phase="Bound",statefulset="db"} 1`,
 		`statefulset_pods_unschedulable{`+s+`} 0`,
+		`statefulset_pod_not_ready_info{container="db",last_termination_reason="",namespace="notready",pod="db-0",reason="ReadinessFailing",statefulset="db"} 1`,
+
 	)
 }
 
@@ -275,9 +281,6 @@ func TestSchedulerFailover(t *testing.T) {
 	}
 	waitValue(t, x, settleTimeout, lease, "one more transition", func(v float64) bool { return v == before+1 })
 }
-
-
-
 
 // waitValue polls until the sample named by series (name{labels}, labels in exposition
 // order) satisfies ok, and returns its value.

@@ -261,6 +261,7 @@ func create(ctx context.Context, client kubernetes.Interface, kind fixture.Kind,
 		if o, err = client.AppsV1().StatefulSets(o.Namespace).Create(ctx, o, opts); err == nil {
 			status.ObservedGeneration = o.Generation
 			o.Status = status
+			// Written by hand: 150k pods is beyond any simulated control plane here.
 			_, err = client.AppsV1().StatefulSets(o.Namespace).UpdateStatus(ctx, o, up)
 		}
 	case *policyv1.PodDisruptionBudget:

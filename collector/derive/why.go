@@ -1,0 +1,255 @@
+package derive
+
+import (
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// PodWhy says why one pod of a StatefulSet is not Ready, in the words Kubernetes
+// recorded: the scheduler's PodScheduled condition, the kubelet's container states, the
+// node lifecycle controller's verdict on the pod's node.
+type PodWhy struct {
+	Pod string
+	// Reason is one of the Why* values.
+	Reason string
+	// Container is the container the reason is about; "" for pod-level reasons.
+	Container string
+	// LastTermination is why Container last terminated (one of TerminationReasons, or
+	// "Other"); "" when it never terminated or Container is "".
+	LastTermination string
+}
+
+// Pod-level reasons of PodWhy. Container waiting reasons (WaitingReasons) are used
+// verbatim, and "ContainerWaiting" for any other waiting reason.
+const (
+	WhyTerminating         = "Terminating"
+	WhyFailed              = "Failed"
+	WhyEvicted             = "Evicted"
+	WhySucceeded           = "Succeeded"
+	WhyNodeNotReady        = "NodeNotReady"
+	WhyNodeUnreachable     = "NodeUnreachable"
+	WhyNodeMissing         = "NodeMissing"
+	WhySchedulingGated     = "SchedulingGated"
+	WhyInitContainer       = "InitContainerRunning"
+	WhyReadinessFailing    = "ReadinessFailing"
+	WhyContainerTerminated = "ContainerTerminated"
+	WhyContainerWaiting    = "ContainerWaiting"
+	WhyPending             = "Pending"
+	WhyNotReady            = "NotReady"
+	WhyUnschedulableOther  = "Unschedulable"
+	// WhyClaimPending: not yet placed, the scheduler waiting for a PersistentVolumeClaim
+	// of the pod to be provisioned or bound.
+	WhyClaimPending = "ClaimPending"
+)
+
+// Scheduling reasons: the categories of the scheduler's "0/N nodes are available: ..."
+// message, in the order they win when several apply. The scheduler counts each node
+// under the first filter it fails, so in a real cluster the message also names the
+// nodes that were never candidates: tainted node groups of other workloads, nodes the
+// pod's selector leaves out. Those categories come last; what blocks the nodes the pod
+// could use comes first: its volume (which pins a stateful pod), capacity, cordoned
+// nodes, then its own spreading rules.
+var schedulingCategories = []struct {
+	reason   string
+	messages []string // substrings of the scheduler's per-node reasons (kube-scheduler v1.37)
+}{
+	{"VolumeNodeAffinityConflict", []string{"didn't match PersistentVolume's node affinity", "volume node affinity conflict", "had no available volume zone"}},
+	{"UnboundImmediateClaims", []string{"pod has unbound immediate PersistentVolumeClaims"}},
+	{"VolumeUnavailable", []string{"didn't find available persistent volumes to bind", "bound to non-existent pv", "did not have enough free storage",
+		"exceed max volume count", "ReadWriteOncePod access mode already in-use", "had no available disk"}},
+	{"InsufficientCPU", []string{"Insufficient cpu"}},
+	{"InsufficientMemory", []string{"Insufficient memory"}},
+	{"InsufficientPods", []string{"Too many pods"}},
+	{"InsufficientResources", []string{"Insufficient "}},
+	{"NodeUnschedulable", []string{"node(s) were unschedulable"}},
+	{"PodAffinity", []string{"pod affinity rules", "pod anti-affinity rules", "existing pods anti-affinity rules"}},
+	{"TopologySpread", []string{"topology spread constraints"}},
+	{"UntoleratedTaint", []string{"untolerated taint", "had taints that the pod didn't tolerate"}},
+	{"NodeAffinity", []string{"didn't match Pod's node affinity", "didn't match the requested node name"}},
+}
+
+// SchedulingReasons are the values of PodWhy.Reason for an unschedulable pod.
+var SchedulingReasons = func() []string {
+	out := make([]string, 0, len(schedulingCategories)+1)
+	for _, c := range schedulingCategories {
+		out = append(out, c.reason)
+	}
+	return append(out, WhyUnschedulableOther)
+}()
+
+// WhyReasons are every value of PodWhy.Reason.
+var WhyReasons = slices.Concat([]string{WhyTerminating, WhyFailed, WhyEvicted, WhySucceeded, WhyNodeNotReady, WhyNodeUnreachable,
+	WhyNodeMissing, WhySchedulingGated, WhyClaimPending, WhyInitContainer, WhyContainerTerminated, WhyReadinessFailing, WhyContainerWaiting, WhyPending, WhyNotReady},
+	SchedulingReasons, WaitingReasons)
+
+// TerminationReasons are the container termination reasons kept in
+// PodWhy.LastTermination; any other is "Other".
+var TerminationReasons = []string{"OOMKilled", "Error", "Completed", "ContainerCannotRun", "DeadlineExceeded", "StartError"}
+
+// podWhy says why a pod is not Ready, or returns false for a Ready pod that is not
+// terminating. The checks go from the pod's lifecycle (deleted, finished) through
+// scheduling and the node to the containers, the order in which each stage gates the
+// next.
+//
+// claimPending tells whether a claim of the pod's volumes is Pending.
+func podWhy(p *corev1.Pod, node *corev1.Node, nodeKnown bool, claimPending func(claim string) bool) (PodWhy, bool) {
+	why := PodWhy{Pod: p.Name}
+	switch {
+	case p.DeletionTimestamp != nil:
+		why.Reason = WhyTerminating
+		return why, true
+	case podReady(p):
+		return why, false
+	case p.Status.Phase == corev1.PodFailed:
+		why.Reason = WhyFailed
+		if p.Status.Reason == "Evicted" {
+			why.Reason = WhyEvicted
+		}
+		return why, true
+	case p.Status.Phase == corev1.PodSucceeded:
+		why.Reason = WhySucceeded
+		return why, true
+	}
+	if p.Spec.NodeName == "" {
+		why.Reason = schedulingWhy(p)
+		if why.Reason == WhyPending && podClaimPending(p, claimPending) {
+			why.Reason = WhyClaimPending
+		}
+		return why, true
+	}
+	if nodeKnown {
+		switch nodeStatus(node) {
+		case nodeNotReady:
+			why.Reason = WhyNodeNotReady
+			return why, true
+		case nodeUnreachable:
+			why.Reason = WhyNodeUnreachable
+			return why, true
+		case nodeMissing:
+			why.Reason = WhyNodeMissing
+			return why, true
+		}
+	}
+	containerWhy(p, &why)
+	return why, true
+}
+
+// schedulingWhy categorises the PodScheduled condition of a pod without a node.
+func schedulingWhy(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse {
+			continue
+		}
+		switch c.Reason {
+		case corev1.PodReasonSchedulingGated:
+			return WhySchedulingGated
+		case corev1.PodReasonUnschedulable:
+			return SchedulingCategory(c.Message)
+		}
+	}
+	if len(p.Spec.SchedulingGates) > 0 {
+		return WhySchedulingGated
+	}
+	return WhyPending
+}
+
+// SchedulingCategory returns the scheduling reason of a scheduler message such as
+// "0/6 nodes are available: 3 Insufficient cpu, 3 node(s) had untolerated taint(s).
+// preemption: ...": the first of schedulingCategories any of its node reasons matches.
+// The preemption part is left out: it repeats why preemption would not help.
+//
+// A message that already is a category (as the exporter's informer cache keeps it) is
+// returned as it is.
+func SchedulingCategory(message string) string {
+	if slices.Contains(SchedulingReasons, message) {
+		return message
+	}
+	message, _, _ = strings.Cut(message, " preemption:")
+	for _, c := range schedulingCategories {
+		for _, m := range c.messages {
+			if strings.Contains(message, m) {
+				return c.reason
+			}
+		}
+	}
+	return WhyUnschedulableOther
+}
+
+// podClaimPending tells whether one of the pod's claims is Pending. The scheduler keeps
+// such a pod without a PodScheduled condition while the claim's volume is provisioned
+// for the node it picked (WaitForFirstConsumer).
+func podClaimPending(p *corev1.Pod, claimPending func(string) bool) bool {
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil && claimPending(v.PersistentVolumeClaim.ClaimName) {
+			return true
+		}
+	}
+	return false
+}
+
+// containerWhy fills in why a scheduled pod on a healthy node is not Ready: the first
+// waiting container (init containers first), a running init container, or readiness.
+func containerWhy(p *corev1.Pod, why *PodWhy) {
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, c := range list {
+			if c.State.Waiting == nil {
+				continue
+			}
+			why.Reason, why.Container = WhyContainerWaiting, c.Name
+			if knownWaitingReasons[c.State.Waiting.Reason] {
+				why.Reason = c.State.Waiting.Reason
+			}
+			why.LastTermination = lastTermination(c)
+			return
+		}
+	}
+	for _, c := range p.Status.InitContainerStatuses {
+		if c.State.Running != nil {
+			why.Reason, why.Container = WhyInitContainer, c.Name
+			return
+		}
+	}
+	if p.Status.Phase == corev1.PodPending {
+		why.Reason = WhyPending
+		return
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if t := c.State.Terminated; t != nil {
+			// Exited, before the kubelet restarts it or puts it in back-off.
+			why.Reason, why.Container, why.LastTermination = WhyContainerTerminated, c.Name, terminationReason(t.Reason)
+			return
+		}
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if c.State.Running != nil && !c.Ready {
+			why.Reason, why.Container = WhyReadinessFailing, c.Name
+			why.LastTermination = lastTermination(c)
+			return
+		}
+	}
+	why.Reason = WhyNotReady
+}
+
+var knownTerminationReasons = func() map[string]bool {
+	m := make(map[string]bool, len(TerminationReasons))
+	for _, r := range TerminationReasons {
+		m[r] = true
+	}
+	return m
+}()
+
+func lastTermination(c corev1.ContainerStatus) string {
+	if t := c.LastTerminationState.Terminated; t != nil {
+		return terminationReason(t.Reason)
+	}
+	return ""
+}
+
+func terminationReason(reason string) string {
+	if knownTerminationReasons[reason] {
+		return reason
+	}
+	return "Other"
+}
