@@ -78,9 +78,12 @@ func transformStatefulSet(obj any) (any, error) {
 }
 
 // transformPod keeps the controller owner reference, the controller-revision-hash label,
-// the deletion timestamp and grace period, the node name, the PVC volumes, the phase,
-// the PodScheduled and Ready conditions, and per container its readiness, restart count
-// and waiting reason (no messages).
+// the deletion timestamp and grace period, the node name, the PVC volumes, the sidecar
+// init containers (name and restart policy), the scheduling gates' names, the phase and
+// reason, the PodScheduled and Ready conditions (of an Unschedulable PodScheduled, the
+// category of the scheduler's message only), and per container its readiness, start,
+// restart count, and the reasons of its waiting, running, terminated and last
+// terminated states (no messages).
 func transformPod(obj any) (any, error) {
 	in, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -105,6 +108,11 @@ func transformPod(obj any) (any, error) {
 					ClaimName: v.PersistentVolumeClaim.ClaimName,
 				}},
 			})
+		}
+	}
+	for _, c := range in.Spec.InitContainers {
+		if c.RestartPolicy != nil { // a sidecar
+			out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy})
 		}
 	}
 	for _, g := range in.Spec.SchedulingGates {
@@ -134,7 +142,7 @@ func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus
 	}
 	out := make([]corev1.ContainerStatus, len(in))
 	for i, c := range in {
-		out[i] = corev1.ContainerStatus{Name: c.Name, Ready: c.Ready, RestartCount: c.RestartCount}
+		out[i] = corev1.ContainerStatus{Name: c.Name, Ready: c.Ready, RestartCount: c.RestartCount, Started: c.Started}
 		if c.State.Waiting != nil {
 			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: c.State.Waiting.Reason}
 		}

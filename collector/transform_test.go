@@ -189,7 +189,7 @@ func TestTransformPod(t *testing.T) {
 	in.OwnerReferences = append(in.OwnerReferences, metav1.OwnerReference{
 		APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", UID: "sts", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)})
 	slimStatus := func(name string, ready bool, waiting string) corev1.ContainerStatus {
-		s := corev1.ContainerStatus{Name: name, Ready: ready, RestartCount: 4,
+		s := corev1.ContainerStatus{Name: name, Ready: ready, RestartCount: 4, Started: ptr.To(true),
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled"}}}
 		if waiting != "" {
 			s.State.Waiting = &corev1.ContainerStateWaiting{Reason: waiting}
@@ -225,11 +225,14 @@ func TestTransformPod(t *testing.T) {
 
 	// An unschedulable pod keeps the category of the scheduler's message, and its
 	// scheduling gates by name.
-	pending := &corev1.Pod{ObjectMeta: fullMeta("ns", "web-1"), Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}}},
+	// A sidecar init container keeps its name and restart policy.
+	pending := &corev1.Pod{ObjectMeta: fullMeta("ns", "web-1"), Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}},
+		InitContainers: []corev1.Container{fullContainer("init", false), {Name: "proxy", Image: "envoy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}},
 		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: corev1.PodReasonUnschedulable, Message: "0/6 nodes are available: 6 Insufficient memory. preemption: 0/6 nodes are available: 6 No preemption victims found for incoming pod."}}}}
 	diffTransform(t, "transformPod (unschedulable)", transformPod, pending, &corev1.Pod{ObjectMeta: slim("ns", "web-1"),
-		Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}}},
+		Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}},
+			InitContainers: []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}},
 		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: corev1.PodReasonUnschedulable, Message: "InsufficientMemory"}}}})
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Starts a local kube-apiserver + etcd holding StatefulSets in failure states and runs
-# the exporter against it until Ctrl-C. Extra arguments go to the demo (e.g. --once).
+# Starts a simulated EKS cluster on loopback (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kwok kubelets, a simulated EBS CSI driver), the exporter, a Prometheus with
+# the shipped rules and an Alertmanager with the shipped routing; breaks StatefulSets and
+# shows the alerts they raise until Ctrl-C. Extra arguments go to the demo (e.g. --once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/install-deps.sh --demo

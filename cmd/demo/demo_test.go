@@ -60,10 +60,11 @@ func TestDemoOnce(t *testing.T) {
 	}
 	// Alerts that name the pod and why, routed as the shipped configuration says.
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^crashloop/crashloop\s+StatefulSetNoReplicasReady\s+critical\s+-\s+-\s+\S+\s+pager$`),
-		regexp.MustCompile(`(?m)^rollout-stuck/rollout-stuck\s+StatefulSetRolloutStalled\s+warning\s+rollout-stuck-2\s+.*\bticket\n.*waiting for pod rollout-stuck-2 \(CrashLoopBackOff\)`),
-		regexp.MustCompile(`(?m)^node-lost/node-lost\s+StatefulSetPodStuckTerminating\s+warning\s+node-lost-[01]\s+.*\bticket\n.*\(node status: unreachable\)`),
-		regexp.MustCompile(`(?m)^no-capacity/no-capacity\s+StatefulSetNoReplicasReady\s+critical\s+.*\bpager$`),
+		regexp.MustCompile(`(?m)^crashloop/crashloop\s+StatefulSetNoReplicasReady\s+critical\s+crashloop-0\s+(CrashLoopBackOff|ContainerTerminated|ReadinessFailing)\s+\S+\s+pager\n.*Pods not Ready: crashloop-0 \(\w+, container db, last terminated: Error\)`),
+		regexp.MustCompile(`(?m)^rollout-stuck/rollout-stuck\s+StatefulSetRolloutStalled\s+warning\s+rollout-stuck-2\s+(CrashLoopBackOff|ContainerTerminated|ReadinessFailing)\s+.*\bticket\n.*waiting for pod rollout-stuck-2 \(`),
+		regexp.MustCompile(`(?m)^node-lost/node-lost\s+StatefulSetPodStuckTerminating\s+warning\s+node-lost-[01]\s+Terminating\s+.*\bticket\n.*\(node status: unreachable\)`),
+		regexp.MustCompile(`(?m)^no-capacity/no-capacity\s+StatefulSetNoReplicasReady\s+critical\s+no-capacity-0\s+InsufficientCPU\s+.*\bpager\n.*Pods not Ready: no-capacity-0 \(InsufficientCPU\)\.`),
+		regexp.MustCompile(`(?m)^provision-error/provision-error\s+StatefulSetPVCPending\s+warning\s+-\s+provisioning\s+.*\bticket$`),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("the demo's view lacks %s", want)
@@ -94,6 +95,22 @@ db/pg        StatefulSetRolloutStalled          warning   pg-2  -       12s     
 	}
 	if got := render(snapshot{pending: 1}); got != "0 alert(s) firing, 1 pending\n\n" {
 		t.Errorf("empty view: %q", got)
+	}
+	// The pods the exporter reports not Ready explain an alert that names none.
+	r := row{namespace: "db", statefulset: "pg", alert: "StatefulSetNoReplicasReady", severity: "critical"}
+	explain(&r, map[string]string{}, []podReason{{"pg-0", "InsufficientCPU"}, {"pg-1", "Pending"}})
+	if r.pod != "pg-0(+1)" || r.reason != "InsufficientCPU" {
+		t.Errorf("explain: pod %q, reason %q", r.pod, r.reason)
+	}
+	r = row{namespace: "db", statefulset: "pg", alert: "StatefulSetRolloutStalled", severity: "warning", pod: "pg-1"}
+	explain(&r, map[string]string{"pod": "pg-1"}, []podReason{{"pg-0", "InsufficientCPU"}, {"pg-1", "CrashLoopBackOff"}})
+	if r.pod != "pg-1" || r.reason != "CrashLoopBackOff" {
+		t.Errorf("explain of a pod's alert: pod %q, reason %q", r.pod, r.reason)
+	}
+	r = row{namespace: "db", statefulset: "pg", alert: "StatefulSetPVCPending", severity: "warning", reason: "provisioning"}
+	explain(&r, map[string]string{"persistentvolumeclaim": "data-pg-0"}, []podReason{{"pg-0", "ClaimPending"}})
+	if r.pod != "" || r.reason != "provisioning" {
+		t.Errorf("explain of a claim's alert: pod %q, reason %q", r.pod, r.reason)
 	}
 	if got := render(snapshot{quietAlerts: []string{"pending X{}"}, firing: s.firing[:1]}); !strings.Contains(got, "unexpected alerts of healthy look-alikes: pending X{}") {
 		t.Errorf("quiet alerts not shown:\n%s", got)

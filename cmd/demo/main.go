@@ -44,6 +44,9 @@ const (
 	terminatingStuckAfter = 2 * time.Second
 )
 
+// clusterLabel is the demo Prometheus's external label cluster.
+const clusterLabel = "demo"
+
 // onceTimeout bounds --once after the breakage: the lost node needs the node monitor
 // grace period (30s), the eviction toleration and the stuck threshold before its alert's
 // "for" even starts; everything else alerts within a minute.
@@ -65,8 +68,15 @@ func run(args []string, stdout io.Writer) int {
 	logger := log.New(stdout, "demo: ", log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first Ctrl-C the demo cleans up; a second one ends it at once (the
+	// processes it started die with it).
+	context.AfterFunc(ctx, stop)
 	opts := options{listen: *listen, once: *once, refresh: *refresh, terminal: isTerminal(stdout)}
-	if err := demo(ctx, logger, opts, stdout); err != nil {
+	err := demo(ctx, logger, opts, stdout)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		logger.Printf("stopped")
+	case err != nil:
 		logger.Printf("error: %v", err)
 		return 1
 	}
@@ -128,7 +138,7 @@ func demo(ctx context.Context, logger *log.Logger, opts options, stdout io.Write
 			"--api.probe-interval=1s",
 		},
 		Mixin:   pipeline.FastMixinConfig(),
-		Cluster: "demo",
+		Cluster: clusterLabel,
 		Dir:     dir,
 	})
 	if err != nil {
@@ -179,8 +189,12 @@ func demo(ctx context.Context, logger *log.Logger, opts options, stdout io.Write
 			return nil
 		case <-tick.C:
 		}
-		if p.Exporter.Exited() {
+		switch {
+		case ctx.Err() != nil:
+		case p.Exporter.Exited():
 			return fmt.Errorf("the exporter exited: %v\n%s", p.Exporter.ExitErr(), p.Logs(40))
+		case p.Prometheus.Exited(), p.Alertmanager.Exited():
+			return fmt.Errorf("Prometheus or Alertmanager exited\n%s", p.Logs(40))
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -55,6 +56,7 @@ const (
 func (v *viewer) snapshot(ctx context.Context, w *pipeline.AlertWatcher) snapshot {
 	s := snapshot{at: time.Now()}
 	suppressed := v.suppressed(ctx)
+	notReady := v.notReadyPods(ctx)
 	quiet := map[string]bool{}
 	for _, seed := range v.seeds {
 		quiet[seed.Name] = seed.Quiet
@@ -75,6 +77,7 @@ func (v *viewer) snapshot(ctx context.Context, w *pipeline.AlertWatcher) snapsho
 			firingFor:   s.at.Sub(a.ActiveAt).Round(time.Second),
 			description: a.Annotations["description"],
 		}
+		explain(&r, a.Labels, notReady[ns+"/"+r.statefulset])
 		key := v.withCluster(a.Labels)
 		switch n, ok := v.p.Webhook.Last(key); {
 		case ok && n.Alert.Status == "firing":
@@ -93,10 +96,64 @@ func (v *viewer) snapshot(ctx context.Context, w *pipeline.AlertWatcher) snapsho
 	return s
 }
 
+// podReason is a pod that is not Ready and why, as the exporter says.
+type podReason struct{ pod, reason string }
+
+// notReadyPods asks Prometheus which pods of each StatefulSet are not Ready and why
+// (statefulset_pod_not_ready_info), keyed by namespace/statefulset, in pod order.
+func (v *viewer) notReadyPods(ctx context.Context) map[string][]podReason {
+	q := `max by (namespace, statefulset, pod, reason) (statefulset_pod_not_ready_info{job="statefulset-exporter"})`
+	body, err := v.p.Prometheus.Get(ctx, "/api/v1/query?query="+url.QueryEscape(q))
+	if err != nil {
+		return nil
+	}
+	var resp struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &resp) != nil {
+		return nil
+	}
+	out := map[string][]podReason{}
+	for _, r := range resp.Data.Result {
+		key := r.Metric["namespace"] + "/" + r.Metric["statefulset"]
+		out[key] = append(out[key], podReason{r.Metric["pod"], r.Metric["reason"]})
+	}
+	for _, pods := range out {
+		slices.SortFunc(pods, func(a, b podReason) int { return cmp.Compare(a.pod, b.pod) })
+	}
+	return out
+}
+
+// explain fills in the pod and reason columns of a workload alert that names no pod
+// (or no reason) from the pods the exporter reports not Ready: the first, and how many
+// more. Alerts about a claim or an info-level risk are left as they are.
+func explain(r *row, labels map[string]string, pods []podReason) {
+	if len(pods) == 0 || r.severity == "info" || labels["persistentvolumeclaim"] != "" {
+		return
+	}
+	if r.pod == "" {
+		r.pod = pods[0].pod
+		if len(pods) > 1 {
+			r.pod += fmt.Sprintf("(+%d)", len(pods)-1)
+		}
+		if r.reason == "" {
+			r.reason = pods[0].reason
+		}
+		return
+	}
+	if i := slices.IndexFunc(pods, func(p podReason) bool { return p.pod == r.pod }); i >= 0 && r.reason == "" {
+		r.reason = pods[i].reason
+	}
+}
+
 // withCluster adds the external label Prometheus attaches to the alerts it sends.
 func (v *viewer) withCluster(labels map[string]string) map[string]string {
 	out := maps.Clone(labels)
-	out["cluster"] = "demo"
+	out["cluster"] = clusterLabel
 	return out
 }
 

@@ -12,9 +12,10 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, stuckAfter time
 		h.PodsByPhase[phase] = 0
 	}
 	h.ReadyPerZone = map[string]int{}
+	// Claims Pending for a provisioner or binder, not for the scheduler to pick a node.
 	pending := map[string]bool{}
 	for _, c := range in.PVCs {
-		if c.Status.Phase == corev1.ClaimPending {
+		if c.Status.Phase == corev1.ClaimPending && pendingReason(c, view) != pvcWaitForFirstConsumer {
 			pending[c.Name] = true
 		}
 	}

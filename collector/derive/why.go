@@ -35,39 +35,45 @@ const (
 	WhyInitContainer       = "InitContainerRunning"
 	WhyReadinessFailing    = "ReadinessFailing"
 	WhyContainerTerminated = "ContainerTerminated"
+	WhyStarting            = "Starting"
+	WhyReadinessGates      = "ReadinessGatesNotReady"
 	WhyContainerWaiting    = "ContainerWaiting"
 	WhyPending             = "Pending"
 	WhyNotReady            = "NotReady"
 	WhyUnschedulableOther  = "Unschedulable"
 	// WhyClaimPending: not yet placed, the scheduler waiting for a PersistentVolumeClaim
-	// of the pod to be provisioned or bound.
+	// of the pod to be provisioned or bound (a claim the scheduler has picked a node for,
+	// or one with Immediate binding; not a WaitForFirstConsumer claim still waiting for
+	// the scheduler itself).
 	WhyClaimPending = "ClaimPending"
 )
 
 // Scheduling reasons: the categories of the scheduler's "0/N nodes are available: ..."
 // message, in the order they win when several apply. The scheduler counts each node
-// under the first filter it fails, so in a real cluster the message also names the
-// nodes that were never candidates: tainted node groups of other workloads, nodes the
-// pod's selector leaves out. Those categories come last; what blocks the nodes the pod
-// could use comes first: its volume (which pins a stateful pod), capacity, cordoned
-// nodes, then its own spreading rules.
+// under the first filter it fails, in this order: cordoned, taints, node affinity,
+// resources, then volumes and spreading. So a message names nodes that were never
+// candidates too (other workloads' tainted node groups, nodes the pod's selector leaves
+// out; those categories come last), and a zonal volume's own zone shows under what
+// stopped its nodes (full, cordoned) while the other zones' nodes show under the
+// volume's node affinity: capacity and cordoned nodes come before the volume, which wins
+// when nothing else stopped the nodes it allows.
 var schedulingCategories = []struct {
 	reason   string
 	messages []string // substrings of the scheduler's per-node reasons (kube-scheduler v1.37)
 }{
-	{"VolumeNodeAffinityConflict", []string{"didn't match PersistentVolume's node affinity", "volume node affinity conflict", "had no available volume zone"}},
-	{"UnboundImmediateClaims", []string{"pod has unbound immediate PersistentVolumeClaims"}},
-	{"VolumeUnavailable", []string{"didn't find available persistent volumes to bind", "bound to non-existent pv", "did not have enough free storage",
-		"exceed max volume count", "ReadWriteOncePod access mode already in-use", "had no available disk"}},
 	{"InsufficientCPU", []string{"Insufficient cpu"}},
 	{"InsufficientMemory", []string{"Insufficient memory"}},
 	{"InsufficientPods", []string{"Too many pods"}},
 	{"InsufficientResources", []string{"Insufficient "}},
 	{"NodeUnschedulable", []string{"node(s) were unschedulable"}},
+	{"VolumeNodeAffinityConflict", []string{"didn't match PersistentVolume's node affinity", "volume node affinity conflict", "had no available volume zone"}},
+	{"UnboundImmediateClaims", []string{"pod has unbound immediate PersistentVolumeClaims"}},
+	{"VolumeUnavailable", []string{"didn't find available persistent volumes to bind", "bound to non-existent pv", "did not have enough free storage",
+		"exceed max volume count", "ReadWriteOncePod access mode already in-use", "had no available disk"}},
 	{"PodAffinity", []string{"pod affinity rules", "pod anti-affinity rules", "existing pods anti-affinity rules"}},
 	{"TopologySpread", []string{"topology spread constraints"}},
 	{"UntoleratedTaint", []string{"untolerated taint", "had taints that the pod didn't tolerate"}},
-	{"NodeAffinity", []string{"didn't match Pod's node affinity", "didn't match the requested node name"}},
+	{"NodeAffinity", []string{"didn't match Pod's node affinity", "didn't match the requested node name", "didn't match scheduler-enforced node affinity"}},
 }
 
 // SchedulingReasons are the values of PodWhy.Reason for an unschedulable pod.
@@ -81,7 +87,7 @@ var SchedulingReasons = func() []string {
 
 // WhyReasons are every value of PodWhy.Reason.
 var WhyReasons = slices.Concat([]string{WhyTerminating, WhyFailed, WhyEvicted, WhySucceeded, WhyNodeNotReady, WhyNodeUnreachable,
-	WhyNodeMissing, WhySchedulingGated, WhyClaimPending, WhyInitContainer, WhyContainerTerminated, WhyReadinessFailing, WhyContainerWaiting, WhyPending, WhyNotReady},
+	WhyNodeMissing, WhySchedulingGated, WhyClaimPending, WhyInitContainer, WhyContainerTerminated, WhyStarting, WhyReadinessFailing, WhyReadinessGates, WhyContainerWaiting, WhyPending, WhyNotReady},
 	SchedulingReasons, WaitingReasons)
 
 // TerminationReasons are the container termination reasons kept in
@@ -177,9 +183,9 @@ func SchedulingCategory(message string) string {
 	return WhyUnschedulableOther
 }
 
-// podClaimPending tells whether one of the pod's claims is Pending. The scheduler keeps
-// such a pod without a PodScheduled condition while the claim's volume is provisioned
-// for the node it picked (WaitForFirstConsumer).
+// podClaimPending tells whether one of the pod's claims is Pending for its provisioner
+// or binder. The scheduler keeps such a pod without a PodScheduled condition while the
+// claim's volume is provisioned for the node it picked (WaitForFirstConsumer).
 func podClaimPending(p *corev1.Pod, claimPending func(string) bool) bool {
 	for _, v := range p.Spec.Volumes {
 		if v.PersistentVolumeClaim != nil && claimPending(v.PersistentVolumeClaim.ClaimName) {
@@ -189,25 +195,33 @@ func podClaimPending(p *corev1.Pod, claimPending func(string) bool) bool {
 	return false
 }
 
-// containerWhy fills in why a scheduled pod on a healthy node is not Ready: the first
-// waiting container (init containers first), a running init container, or readiness.
+// containerWhy fills in why a scheduled pod on a healthy node is not Ready, following
+// the kubelet: init containers first (one waiting, then a regular one still running;
+// a sidecar, restartPolicy Always, runs for the pod's life), then the containers (one
+// waiting, one that exited, one whose startup or readiness probe has not passed), then
+// the readiness gates.
 func containerWhy(p *corev1.Pod, why *PodWhy) {
-	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, c := range list {
-			if c.State.Waiting == nil {
-				continue
-			}
-			why.Reason, why.Container = WhyContainerWaiting, c.Name
-			if knownWaitingReasons[c.State.Waiting.Reason] {
-				why.Reason = c.State.Waiting.Reason
-			}
-			why.LastTermination = lastTermination(c)
+	for _, c := range p.Status.InitContainerStatuses {
+		if c.State.Waiting != nil {
+			waitingWhy(c, why)
 			return
 		}
 	}
+	sidecars := map[string]bool{}
+	for _, c := range p.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sidecars[c.Name] = true
+		}
+	}
 	for _, c := range p.Status.InitContainerStatuses {
-		if c.State.Running != nil {
+		if c.State.Running != nil && !sidecars[c.Name] {
 			why.Reason, why.Container = WhyInitContainer, c.Name
+			return
+		}
+	}
+	for _, c := range p.Status.ContainerStatuses {
+		if c.State.Waiting != nil {
+			waitingWhy(c, why)
 			return
 		}
 	}
@@ -225,11 +239,32 @@ func containerWhy(p *corev1.Pod, why *PodWhy) {
 	for _, c := range p.Status.ContainerStatuses {
 		if c.State.Running != nil && !c.Ready {
 			why.Reason, why.Container = WhyReadinessFailing, c.Name
+			if c.Started != nil && !*c.Started {
+				why.Reason = WhyStarting
+			}
 			why.LastTermination = lastTermination(c)
 			return
 		}
 	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Reason == podReasonReadinessGates {
+			why.Reason = WhyReadinessGates
+			return
+		}
+	}
 	why.Reason = WhyNotReady
+}
+
+// podReasonReadinessGates is the kubelet's reason on the Ready condition of a pod whose
+// containers are ready but a readiness gate is not.
+const podReasonReadinessGates = "ReadinessGatesNotReady"
+
+func waitingWhy(c corev1.ContainerStatus, why *PodWhy) {
+	why.Reason, why.Container = WhyContainerWaiting, c.Name
+	if knownWaitingReasons[c.State.Waiting.Reason] {
+		why.Reason = c.State.Waiting.Reason
+	}
+	why.LastTermination = lastTermination(c)
 }
 
 var knownTerminationReasons = func() map[string]bool {

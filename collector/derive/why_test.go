@@ -17,7 +17,11 @@ func TestSchedulingCategory(t *testing.T) {
 	for _, tc := range []struct{ message, want string }{
 		{"0/6 nodes are available: 6 node(s) didn't match PersistentVolume's node affinity. preemption: 0/6 nodes are available: 6 Preemption is not helpful for scheduling.", "VolumeNodeAffinityConflict"},
 		{"0/3 nodes are available: 3 node(s) had volume node affinity conflict.", "VolumeNodeAffinityConflict"},
-		{"0/6 nodes are available: 2 node(s) were unschedulable, 4 node(s) didn't match PersistentVolume's node affinity.", "VolumeNodeAffinityConflict"},
+		// The volume's zone is cordoned or full; the other zones' nodes fail on the volume.
+		{"0/6 nodes are available: 2 node(s) were unschedulable, 4 node(s) didn't match PersistentVolume's node affinity.", "NodeUnschedulable"},
+		{"0/6 nodes are available: 2 Insufficient cpu, 4 node(s) didn't match PersistentVolume's node affinity.", "InsufficientCPU"},
+		// No other reason: the volume's zone has no node left.
+		{"0/6 nodes are available: 3 node(s) had untolerated taint(s), 3 node(s) didn't match PersistentVolume's node affinity.", "VolumeNodeAffinityConflict"},
 		{"0/6 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/6 nodes are available: 6 Preemption is not helpful for scheduling.", "UnboundImmediateClaims"},
 		{"0/6 nodes are available: 6 node(s) didn't find available persistent volumes to bind.", "VolumeUnavailable"},
 		{"0/6 nodes are available: 6 Insufficient cpu. preemption: 0/6 nodes are available: 6 No preemption victims found for incoming pod.", "InsufficientCPU"},
@@ -124,7 +128,23 @@ func TestPodWhy(t *testing.T) {
 		{name: "init container running", pod: pod(func(p *corev1.Pod) {
 			p.Status.Phase = corev1.PodPending
 			p.Status.InitContainerStatuses = []corev1.ContainerStatus{running("restore-backup", false)}
+			// The kubelet shows the containers waiting while init runs.
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "db", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
 		}), node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "InitContainerRunning", Container: "restore-backup"}, ok: true},
+		{name: "sidecar running, container failing readiness", pod: pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptrTo(corev1.ContainerRestartPolicyAlways)}}
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{running("proxy", true)}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{running("db", false)}
+		}), node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "ReadinessFailing", Container: "db"}, ok: true},
+		{name: "startup probe not passed", pod: pod(func(p *corev1.Pod) {
+			c := running("db", false)
+			c.Started = ptrTo(false)
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{c}
+		}), node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "Starting", Container: "db"}, ok: true},
+		{name: "readiness gate", pod: pod(func(p *corev1.Pod) {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ReadinessGatesNotReady"}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{running("db", true)}
+		}), node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "ReadinessGatesNotReady"}, ok: true},
 		{name: "scheduled, nothing started", pod: pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }), node: readyNode, nodeKnown: true,
 			want: derive.PodWhy{Pod: "db-0", Reason: "Pending"}, ok: true},
 		{name: "readiness failing after a crash", pod: pod(func(p *corev1.Pod) {
@@ -147,3 +167,5 @@ func TestPodWhy(t *testing.T) {
 		})
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

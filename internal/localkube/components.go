@@ -2,6 +2,7 @@ package localkube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,8 +163,11 @@ func (c *Cluster) StopComponent(name string) error {
 	return p.stop(0)
 }
 
-// StartComponent starts a component stopped by StopComponent again, with the same
-// command line.
+// ErrRunning is wrapped by the error of StartComponent for a component that runs.
+var ErrRunning = errors.New("already running")
+
+// StartComponent starts a component stopped by StopComponent (or exited) again, with
+// the same command line.
 func (c *Cluster) StartComponent(name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

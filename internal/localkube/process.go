@@ -47,7 +47,7 @@ func (p *process) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.run != nil && !p.run.exited() {
-		return fmt.Errorf("%s is already running (pid %d)", p.name, p.run.cmd.Process.Pid)
+		return fmt.Errorf("%s is already running (pid %d): %w", p.name, p.run.cmd.Process.Pid, ErrRunning)
 	}
 
 	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -79,7 +79,7 @@ var ErrUnavailable = promstack.ErrUnavailable
 
 // Start starts the exporter, the webhook, Alertmanager and Prometheus, and returns once
 // Prometheus has loaded every rule and scraped the exporter with its caches synced. ctx
-// bounds start-up and the lifetime of the processes.
+// bounds start-up; Stop ends the processes (they also die with the calling process).
 func Start(ctx context.Context, opts Options) (_ *Pipeline, err error) {
 	promBin, promErr := promstack.FindPrometheus()
 	amBin, amErr := promstack.FindAlertmanager()

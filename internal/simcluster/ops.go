@@ -2,13 +2,15 @@ package simcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 )
 
 // Operations on nodes for tests: what an operator does to a node (cordon it, taint
@@ -86,15 +88,23 @@ func (c *Cluster) ReportVolumesInUse(ctx context.Context, name string) ([]corev1
 func (c *Cluster) RestartExited(names ...string) ([]string, error) {
 	var started []string
 	for _, name := range names {
-		err := c.StartComponent(name)
+		err := c.startComponent(name)
 		switch {
 		case err == nil:
 			started = append(started, name)
-		case strings.Contains(err.Error(), "is already running"):
-			// localkube's answer for a process that has not exited.
+		case errors.Is(err, localkube.ErrRunning):
 		default:
 			return started, err
 		}
 	}
 	return started, nil
+}
+
+// startComponent starts a component; kwok under kwokMu, so as not to race setKubelet.
+func (c *Cluster) startComponent(name string) error {
+	if name == kwokName {
+		c.kwokMu.Lock()
+		defer c.kwokMu.Unlock()
+	}
+	return c.StartComponent(name)
 }

@@ -88,7 +88,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		Dir:         opts.Dir,
 		Logf:        logf,
 		Controllers: true,
-		Processes:   []localkube.ProcessSpec{{Name: "kwok", Binary: localkube.Kwok, Args: kwok.Args, Env: kwok.Env}},
+		Processes:   []localkube.ProcessSpec{{Name: kwokName, Binary: localkube.Kwok, Args: kwok.Args, Env: kwok.Env}},
 	})
 	if err != nil {
 		return nil, err
@@ -194,17 +194,19 @@ func (c *Cluster) setKubelet(ctx context.Context, name, value string) error {
 	if err := c.patchNode(ctx, name, map[string]string{kwok.NodeAnnotation: value}); err != nil {
 		return err
 	}
-	if err := c.StopComponent("kwok"); err != nil {
+	if err := c.StopComponent(kwokName); err != nil {
 		return err
 	}
 	// Each kwok process has a new identity, and it acts for a node only once it holds
 	// the node's Lease: without this, the new process would wait for the old one's
 	// Leases to expire (NodeLeaseDurationSeconds), with every kubelet frozen meanwhile.
-	if err := c.releaseNodeLeases(ctx); err != nil {
-		return err
-	}
-	return c.StartComponent("kwok")
+	// kwok starts again whatever happens: a failure here must not freeze every node.
+	released := c.releaseNodeLeases(context.WithoutCancel(ctx))
+	return errors.Join(released, c.StartComponent(kwokName))
 }
+
+// kwokName is the name of kwok's process among the cluster's components.
+const kwokName = "kwok"
 
 // releaseNodeLeases deletes the Leases of the nodes kwok is to manage, which the stopped
 // kwok held; a lost node's Lease stays and ages like a dead kubelet's.

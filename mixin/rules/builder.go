@@ -141,10 +141,11 @@ const maxListedPods = 10
 // the pods of the alert's StatefulSet that are not Ready and why, in Kubernetes' words
 // as the exporter's statefulset_pod_not_ready_info carries them, e.g.
 // " Pods not Ready: db-0 (CrashLoopBackOff, container db, last terminated: OOMKilled)."
-// At most maxListedPods are named, then how many there are in all.
+// At most maxListedPods are named, the first in name order (db-10 sorts before db-2),
+// then how many there are in all.
 func (b *builder) notReadyPods() string {
 	sts := []string{"namespace", "statefulset"}
-	// The template, not topk, picks the pods: the first by name, the same on every render.
+	// The template, not topk, picks the pods, so that every render names the same ones.
 	return b.lookup(`max by (pod, reason, container, last_termination_reason) (statefulset_pod_not_ready_info{})`, sts,
 		fmt.Sprintf(` Pods not Ready: {{ range $i, $p := sortByLabel "pod" . }}{{ if lt $i %d }}{{ if $i }}; {{ end }}{{ $p.Labels.pod }} ({{ $p.Labels.reason }}`+
 			`{{ with $p.Labels.container }}, container {{ . }}{{ end }}{{ with $p.Labels.last_termination_reason }}, last terminated: {{ . }}{{ end }}){{ end }}{{ end }}`+

@@ -359,8 +359,7 @@ func TestMultiAttachAfterNodeLoss(t *testing.T) {
 	// statefulset_volume_attachment_errors stays 0. Simulation: kwok starts the pod
 	// without its volume, so it is Ready; a kubelet would keep it ContainerCreating
 	// (statefulset_pods_waiting{reason="ContainerCreating"} 1, replicas_ready 0).
-	// kwok runs the new pod once it holds the new node's Lease: up to 20s after LoseNode
-	// restarted it, if the new kwok waits for the old one's Leases to expire.
+	// kwok runs the new pod within seconds (LoseNode's restart releases the node Leases).
 	waitMetrics(t, x, settleTimeout, "the new pod on a Ready node, no failing attachment",
 		`statefulset_volume_attachment_errors{`+s+`} 0`,
 		`statefulset_pods_on_unready_nodes{`+s+`} 0`,
@@ -385,10 +384,8 @@ func TestMultiAttachAfterNodeLoss(t *testing.T) {
 // --rollout.stall-after, yet it is never stalled: it moves before any wait reaches it.
 //
 // Not parallel: it times a rollout against the stall threshold, so any pause of the
-// simulated kubelets counts. A parallel test losing a node (simcluster.LoseNode)
-// restarts kwok; when the new kwok has to wait for the old one's node Leases to expire
-// (20s), every pod stands still meanwhile and the rollout really is stalled, as the
-// exporter then said in this test's first runs.
+// simulated kubelets counts, and a parallel test losing a node (simcluster.LoseNode)
+// restarts kwok, which pauses every pod for a moment.
 func TestParallelRolloutProgressing(t *testing.T) {
 	c, x := env(t)
 	const ns = "parallel"
