@@ -202,7 +202,6 @@ func TestReadinessFailing(t *testing.T) {
 		`statefulset_pvcs{namespace="notready",phase="Bound",statefulset="db"} 1`,
 		`statefulset_pods_unschedulable{`+s+`} 0`,
 		`statefulset_pod_not_ready_info{container="db",last_termination_reason="",namespace="notready",pod="db-0",reason="ReadinessFailing",statefulset="db"} 1`,
-
 	)
 }
 
