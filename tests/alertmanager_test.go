@@ -19,11 +19,20 @@ import (
 	"github.com/prometheus/alertmanager/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/rulefmt"
 )
 
 // WebhookPlaceholder is the base URL of every receiver in
 // deploy/alertmanager/alertmanager.yaml. End-to-end tests replace it with a test server.
 const WebhookPlaceholder = "http://alert-receiver.example.invalid:9095"
+
+// kubernetesMixinAlerts are the kubernetes-mixin alerts (kube-prometheus-stack) that
+// the example configuration inhibits, with their severities.
+var kubernetesMixinAlerts = map[string]string{
+	"KubeStatefulSetReplicasMismatch":   "warning",
+	"KubeStatefulSetUpdateNotRolledOut": "warning",
+	"KubeStatefulSetGenerationMismatch": "warning",
+}
 
 // receiverBySeverity is the routing the example configuration promises.
 var receiverBySeverity = map[string]string{
@@ -117,6 +126,7 @@ func TestAlertmanagerGroupingAndReceivers(t *testing.T) {
 func TestAlertmanagerNamesExist(t *testing.T) {
 	cfg := loadAlertmanagerConfig(t)
 	alerts := slices.Sorted(maps.Keys(alertRules(committedRules(t))))
+	alerts = append(alerts, slices.Sorted(maps.Keys(kubernetesMixinAlerts))...)
 	literal := regexp.MustCompile(`^[A-Za-z0-9]+$`)
 	for i, ir := range cfg.InhibitRules {
 		for _, m := range append(slices.Clone(ir.SourceMatchers), ir.TargetMatchers...) {
@@ -136,6 +146,52 @@ func TestAlertmanagerNamesExist(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestInhibitionsNeverMuteHigherSeverity checks every pair of alerts an inhibit rule
+// can join: the source must be at least as severe as the target, so that a ticket never
+// silences a page. Matchers on labels other than alertname and the rules' own labels
+// (namespace, statefulset, ...) are taken to match: they only narrow the pairs.
+func TestInhibitionsNeverMuteHigherSeverity(t *testing.T) {
+	cfg := loadAlertmanagerConfig(t)
+	rules := alertRules(committedRules(t))
+	for name, severity := range kubernetesMixinAlerts {
+		rules[name] = rulefmt.Rule{Alert: name, Labels: map[string]string{"severity": severity}}
+	}
+	rank := map[string]int{"info": 0, "warning": 1, "critical": 2}
+	matches := func(ms []*labels.Matcher, name string) bool {
+		known := model.LabelSet{"alertname": model.LabelValue(name)}
+		for k, v := range rules[name].Labels {
+			known[model.LabelName(k)] = model.LabelValue(v)
+		}
+		for _, m := range ms {
+			if v, ok := known[model.LabelName(m.Name)]; ok && !m.Matches(string(v)) {
+				return false
+			}
+		}
+		return true
+	}
+	pairs := 0
+	for i, ir := range cfg.InhibitRules {
+		for _, source := range slices.Sorted(maps.Keys(rules)) {
+			if !matches(ir.SourceMatchers, source) {
+				continue
+			}
+			for _, target := range slices.Sorted(maps.Keys(rules)) {
+				if target == source || !matches(ir.TargetMatchers, target) {
+					continue
+				}
+				pairs++
+				s, tg := rules[source].Labels["severity"], rules[target].Labels["severity"]
+				if rank[s] < rank[tg] {
+					t.Errorf("inhibit rule %d: %s (%s) mutes %s (%s)", i+1, source, s, target, tg)
+				}
+			}
+		}
+	}
+	if pairs == 0 {
+		t.Fatal("no inhibit rule joins two alerts")
 	}
 }
 
@@ -170,6 +226,15 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 		for k, v := range r.Labels {
 			ls[model.LabelName(k)] = model.LabelValue(v)
 		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			ls[model.LabelName(kv[i])] = model.LabelValue(kv[i+1])
+		}
+		return ls
+	}
+	// mixinAlert is a kubernetes-mixin alert as kube-prometheus-stack sends it.
+	mixinAlert := func(name string, kv ...string) model.LabelSet {
+		ls := model.LabelSet{"alertname": model.LabelValue(name), "severity": model.LabelValue(kubernetesMixinAlerts[name]),
+			"job": "kube-state-metrics", "container": "kube-state-metrics"}
 		for i := 0; i+1 < len(kv); i += 2 {
 			ls[model.LabelName(kv[i])] = model.LabelValue(kv[i+1])
 		}
@@ -288,6 +353,22 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
 				alert("StatefulSetReplicasNotReady", sts("data", "kafka")...),
 				alert("StatefulSetPodsCrashLooping", sts("data", "zookeeper")...),
+			},
+		},
+		{
+			name: "ours mute kubernetes-mixin's alerts of the same StatefulSet only",
+			firing: []model.LabelSet{
+				alert("StatefulSetNoReplicasReady", sts("data", "postgres")...),
+				alert("StatefulSetRolloutStalled", sts("data", "kafka", "pod", "kafka-2")...),
+			},
+			muted: []model.LabelSet{
+				mixinAlert("KubeStatefulSetReplicasMismatch", sts("data", "postgres")...),
+				mixinAlert("KubeStatefulSetUpdateNotRolledOut", sts("data", "kafka")...),
+			},
+			heard: []model.LabelSet{
+				mixinAlert("KubeStatefulSetReplicasMismatch", sts("data", "kafka")...),
+				mixinAlert("KubeStatefulSetUpdateNotRolledOut", sts("data", "postgres")...),
+				mixinAlert("KubeStatefulSetGenerationMismatch", sts("data", "postgres")...),
 			},
 		},
 	} {

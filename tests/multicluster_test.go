@@ -122,7 +122,7 @@ tests:
         alertname: StatefulSetExporterAPIUnreachable
         exp_alerts:
           - exp_labels:
-              severity: warning
+              severity: critical
               cluster: us-east-1
               job: statefulset-exporter
             exp_annotations:

@@ -17,10 +17,12 @@ func exporterGroup(b *builder) rulefmt.RuleGroup {
 				// The exporter keeps serving the last state it saw. Its "for" is longer
 				// than a normal EKS control-plane failover (about a minute), so a failover
 				// does not notify; once it fires, Alertmanager inhibits the alerts derived
-				// from the stale data (deploy/alertmanager/alertmanager.yaml).
+				// from the stale data (deploy/alertmanager/alertmanager.yaml). Critical:
+				// it mutes the pages of every StatefulSet, so the blind state itself must
+				// page whoever would have been paged.
 				expr:     `max by (<c,>job) (statefulset_exporter_api_reachable{<x>}) == 0`,
 				for_:     c.APIUnreachableFor,
-				severity: severityWarning,
+				severity: severityCritical,
 				summary:  "statefulset-exporter cannot reach the Kubernetes API server.",
 				description: fmt.Sprintf(`
 					statefulset-exporter (job {{ $labels.job }})<where> has not reached the Kubernetes API server for more than %s`,

@@ -32,7 +32,7 @@ var wantAlerts = map[string]string{
 	"StatefulSetVolumeAttachError":          "warning",
 	"ControlPlaneLeaderFlapping":            "warning",
 	"ControlPlaneLeaseNotRenewed":           "warning",
-	"StatefulSetExporterAPIUnreachable":     "warning",
+	"StatefulSetExporterAPIUnreachable":     "critical",
 	"StatefulSetExporterAbsent":             "warning",
 	"StatefulSetSingleReplica":              "info",
 	"StatefulSetNoPodDisruptionBudget":      "info",
