@@ -143,7 +143,7 @@ func TestDocsCheckFailsOnAMissingName(t *testing.T) {
 func richEnv(t *testing.T) *testEnv {
 	t.Helper()
 	web := newStatefulSet("ns", "web", 3, withStatus(2, 1, 2, "web-rev1", "web-rev2"))
-	db := newStatefulSet("ns", "db", 3, withClaimTemplates("data"))
+	db := newStatefulSet("ns", "db", 3, withClaimTemplates("data", "logs"))
 	pvc0 := newPVC(db, "data", 0, corev1.ClaimBound)
 	pvc1 := newPVC(db, "data", 1, corev1.ClaimBound)
 	pending := newPVC(db, "data", 2, corev1.ClaimPending)
@@ -153,8 +153,10 @@ func richEnv(t *testing.T) *testEnv {
 		newPod(web, 2, withRevision("web-rev2"), waiting("CrashLoopBackOff", 3)),
 		newPod(db, 0, onNode("node-b")), newPod(db, 1, unscheduled), newPod(db, 2, deletedAt(time.Hour, nil, nil)),
 		pvc0, newZonalPV(pvc0, zoneKey, "a"), pvc1, newZonalPV(pvc1, zoneKey, "c"), pending,
-		newPVC(db, "data", 3, corev1.ClaimPending),
+		newPVC(db, "logs", 1, corev1.ClaimPending),
+		newPVC(db, "data", 3, corev1.ClaimBound), // retained after a scale-down
 		newAttachment("va", pvc0.Spec.VolumeName, "node-b", true, false),
+		attachedTo(newAttachment("va-lost-node", pvc0.Spec.VolumeName, "node-a", false, false)), // Multi-Attach: db-0 runs on node-b
 		newPDB("ns", "web", matchingPDB()),
 		newLease("kube-scheduler", "node-a_"+testUUID, 1),
 	}

@@ -9,6 +9,8 @@ var storageFamilies = []family[*derive.Health]{
 				out.add(float64(h.PVCsByPhase[phase]), string(phase))
 			}
 		}),
+	gauge("statefulset_pvcs_retained", "PVCs of ordinals outside the replica range, kept after a scale-down by the claim retention policy.", nil,
+		func(h *derive.Health, out *sampleOut) { out.add(float64(h.RetainedPVCs)) }),
 	gauge("statefulset_pvc_pending_created_timestamp_seconds", "Creation time of each Pending PVC, with why it is Pending.",
 		[]string{"persistentvolumeclaim", "reason"},
 		func(h *derive.Health, out *sampleOut) {
@@ -44,6 +46,13 @@ var storageFamilies = []family[*derive.Health]{
 		func(h *derive.Health, out *sampleOut) {
 			if h.AttachmentsWatched {
 				out.add(float64(h.FailingAttachments))
+			}
+		}),
+	gauge("statefulset_pod_volume_attached_elsewhere_info", "A running pod whose single-node volume is attached to another node (Multi-Attach); always 1.",
+		[]string{"pod", "persistentvolumeclaim", "node", "attached_node"},
+		func(h *derive.Health, out *sampleOut) {
+			for _, a := range h.AttachedElsewhere {
+				out.add(1, a.Pod, a.PVC, a.Node, a.AttachedNode)
 			}
 		}),
 	gauge("statefulset_volume_attachment_error", "A failing VolumeAttachment of the StatefulSet; always 1.",

@@ -178,7 +178,8 @@ func newPVC(set *appsv1.StatefulSet, template string, ordinal int, phase corev1.
 	c := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: set.Namespace, Name: name, UID: types.UID("uid-" + name),
 			CreationTimestamp: metav1.NewTime(testNow.Add(-20 * time.Minute))},
-		Spec:   corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3")},
+		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3"),
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}},
 		Status: corev1.PersistentVolumeClaimStatus{Phase: phase},
 	}
 	if phase == corev1.ClaimBound {
@@ -226,6 +227,12 @@ func newZonalPV(pvc *corev1.PersistentVolumeClaim, key string, zones ...string) 
 		}}}}
 	}
 	return pv
+}
+
+// attachedTo marks an attachment as attached.
+func attachedTo(va *storagev1.VolumeAttachment) *storagev1.VolumeAttachment {
+	va.Status.Attached = true
+	return va
 }
 
 func newAttachment(name, pvName, node string, attachErr, detachErr bool) *storagev1.VolumeAttachment {
@@ -277,7 +284,8 @@ func newNamedPVC(ns, name string, phase corev1.PersistentVolumeClaimPhase, opts 
 	c := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name),
 			CreationTimestamp: metav1.NewTime(testNow.Add(-20 * time.Minute))},
-		Spec:   corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3")},
+		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3"),
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}},
 		Status: corev1.PersistentVolumeClaimStatus{Phase: phase},
 	}
 	if phase == corev1.ClaimBound {

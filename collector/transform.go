@@ -170,6 +170,7 @@ func transformPVC(obj any) (any, error) {
 	out.Annotations = keepKeys(in.Annotations, derive.AnnSelectedNode, derive.AnnStorageProvisioner, derive.AnnBetaStorageProvisioner)
 	out.Spec.StorageClassName = in.Spec.StorageClassName
 	out.Spec.VolumeName = in.Spec.VolumeName
+	out.Spec.AccessModes = in.Spec.AccessModes
 	out.Status.Phase = in.Status.Phase
 	return out, nil
 }

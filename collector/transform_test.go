@@ -267,8 +267,9 @@ func TestTransformPVC(t *testing.T) {
 	wantMeta.Annotations = map[string]string{derive.AnnSelectedNode: "node-a", derive.AnnStorageProvisioner: "ebs.csi.aws.com", derive.AnnBetaStorageProvisioner: "ebs.csi.aws.com"}
 	want := &corev1.PersistentVolumeClaim{
 		ObjectMeta: wantMeta,
-		Spec:       corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3"), VolumeName: "pv-1"},
-		Status:     corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound},
+		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3"), VolumeName: "pv-1",
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound},
 	}
 	diffTransform(t, "transformPVC", transformPVC, in, want)
 }

@@ -52,6 +52,9 @@ type Health struct {
 
 	PVCsByPhase map[corev1.PersistentVolumeClaimPhase]int
 	PendingPVCs []PendingPVC
+	// RetainedPVCs are claims of ordinals outside the replica range, kept after a
+	// scale-down; they are in PVCsByPhase, never in PendingPVCs.
+	RetainedPVCs int
 
 	ZoneMismatch     []VolumeZone
 	ZoneWithoutNodes []VolumeZone
@@ -60,6 +63,7 @@ type Health struct {
 	AttachmentsWatched bool
 	FailingAttachments int // VolumeAttachments with an attach or detach error
 	AttachmentErrors   []AttachmentError
+	AttachedElsewhere  []AttachedElsewhere
 
 	Risks map[string]bool
 }
@@ -82,6 +86,10 @@ type VolumeZone struct {
 
 // AttachmentError is a failing VolumeAttachment of one of the StatefulSet's claims.
 type AttachmentError struct{ PVC, Node, Operation string }
+
+// AttachedElsewhere is a running pod whose single-node volume is attached to another
+// node (Multi-Attach).
+type AttachedElsewhere struct{ Pod, PVC, Node, AttachedNode string }
 
 // Pod phases and PVC phases exported with zeros included.
 var (

@@ -84,6 +84,9 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 			t.Fatalf("unknown risk %q", r)
 		}
 	}
+	if h.RetainedPVCs > pvcs || len(h.AttachedElsewhere) > fc.Volumes*max(fc.VAs, 1) {
+		t.Fatalf("%d retained of %d claims, %d attached elsewhere for %d pod volumes", h.RetainedPVCs, pvcs, len(h.AttachedElsewhere), fc.Volumes)
+	}
 	if len(h.NotReady) > pods {
 		t.Fatalf("%d not-ready pods of %d", len(h.NotReady), pods)
 	}

@@ -2,8 +2,10 @@ package derive
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 )
@@ -29,12 +31,39 @@ func derivePVCs(h *Health, in Inputs, view *View) {
 		if _, known := h.PVCsByPhase[c.Status.Phase]; known {
 			h.PVCsByPhase[c.Status.Phase]++
 		}
+		if claimRetained(in.Set, c.Name) {
+			// Kept after a scale-down: a cost, never a pending or broken claim.
+			h.RetainedPVCs++
+			continue
+		}
 		if c.Status.Phase == corev1.ClaimPending {
 			h.PendingPVCs = append(h.PendingPVCs, PendingPVC{
 				Name: c.Name, Reason: pendingReason(c, view), Created: c.CreationTimestamp.Time,
 			})
 		}
 	}
+}
+
+// claimRetained tells whether a claim of the StatefulSet belongs to an ordinal outside
+// [start, start+replicas): one the controller no longer runs a pod for, kept by the
+// claim retention policy (Retain when scaled, the default).
+func claimRetained(set *appsv1.StatefulSet, claim string) bool {
+	if set.Spec.Replicas == nil {
+		return false
+	}
+	base, ok := ClaimBase(claim)
+	if !ok || !strings.HasSuffix(base, "-"+set.Name) {
+		return false
+	}
+	ordinal, err := strconv.Atoi(claim[len(base)+1:])
+	if err != nil {
+		return false
+	}
+	start := 0
+	if set.Spec.Ordinals != nil && set.Spec.Ordinals.Start > 0 {
+		start = int(set.Spec.Ordinals.Start)
+	}
+	return ordinal < start || ordinal >= start+int(*set.Spec.Replicas)
 }
 
 // pendingReason says why a PVC is still Pending.
@@ -137,6 +166,7 @@ func deriveAttachments(h *Health, in Inputs, view *View) {
 			h.AttachmentErrors = append(h.AttachmentErrors, e)
 		}
 	}
+	deriveAttachedElsewhere(h, in, view)
 	for _, c := range in.PVCs {
 		if c.Spec.VolumeName == "" {
 			continue
@@ -153,6 +183,44 @@ func deriveAttachments(h *Health, in Inputs, view *View) {
 			}
 		}
 	}
+}
+
+// deriveAttachedElsewhere finds the pods whose single-node volume is attached to
+// another node than theirs: the Multi-Attach situation, where the attach-detach
+// controller will not attach the volume to the pod's node until it is detached from the
+// other, typically a dead node that never unmounts it.
+func deriveAttachedElsewhere(h *Health, in Inputs, view *View) {
+	claims := make(map[string]*corev1.PersistentVolumeClaim, len(in.PVCs))
+	for _, c := range in.PVCs {
+		claims[c.Name] = c
+	}
+	for _, p := range in.Pods {
+		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim == nil {
+				continue
+			}
+			c := claims[v.PersistentVolumeClaim.ClaimName]
+			if c == nil || c.Spec.VolumeName == "" || !singleNode(c) {
+				continue
+			}
+			for _, va := range view.Attachments.Get(c.Spec.VolumeName) {
+				if va.Status.Attached && va.Spec.NodeName != p.Spec.NodeName {
+					h.AttachedElsewhere = append(h.AttachedElsewhere, AttachedElsewhere{
+						Pod: p.Name, PVC: c.Name, Node: p.Spec.NodeName, AttachedNode: va.Spec.NodeName})
+				}
+			}
+		}
+	}
+}
+
+// singleNode tells whether a claim's volume can be attached to one node at a time.
+func singleNode(c *corev1.PersistentVolumeClaim) bool {
+	return slices.ContainsFunc(c.Spec.AccessModes, func(m corev1.PersistentVolumeAccessMode) bool {
+		return m == corev1.ReadWriteOnce || m == corev1.ReadWriteOncePod
+	})
 }
 
 // NodeSchedulable tells whether new pods can land on a node.

@@ -354,13 +354,13 @@ func TestMultiAttachAfterNodeLoss(t *testing.T) {
 	// few seconds, still so.
 	time.Sleep(5 * time.Second)
 	waitAttachments(t, c.Client, pvName, time.Second, "the volume still attached to the lost node only", map[string]bool{lost: true})
-	// Gaps. Exporter: no VolumeAttachment fails (the controller makes none for the new
-	// node), so nothing reports that the pod's volume is held by another node;
-	// statefulset_volume_attachment_errors stays 0. Simulation: kwok starts the pod
-	// without its volume, so it is Ready; a kubelet would keep it ContainerCreating
-	// (statefulset_pods_waiting{reason="ContainerCreating"} 1, replicas_ready 0).
-	// kwok runs the new pod within seconds (LoseNode's restart releases the node Leases).
-	waitMetrics(t, x, settleTimeout, "the new pod on a Ready node, no failing attachment",
+	// No VolumeAttachment fails (the controller makes none for the new node): the
+	// exporter sees the volume attached to the lost node while its pod runs on the other.
+	// Simulation gap: kwok starts the pod without its volume, so it is Ready; a kubelet
+	// would keep it ContainerCreating (statefulset_pods_waiting{reason="ContainerCreating"}
+	// 1, replicas_ready 0). kwok runs the new pod within seconds.
+	waitMetrics(t, x, settleTimeout, "the new pod on a Ready node, its volume attached to the lost one",
+		fmt.Sprintf(`statefulset_pod_volume_attached_elsewhere_info{attached_node=%q,namespace=%q,node=%q,persistentvolumeclaim="data-db-0",pod="db-0",statefulset="db"} 1`, lost, ns, other),
 		`statefulset_volume_attachment_errors{`+s+`} 0`,
 		`statefulset_pods_on_unready_nodes{`+s+`} 0`,
 		`statefulset_pods_terminating{`+s+`} 0`,
@@ -375,6 +375,7 @@ func TestMultiAttachAfterNodeLoss(t *testing.T) {
 	waitAttachments(t, c.Client, pvName, settleTimeout, "the volume moved to the new node", map[string]bool{other: true})
 	// The exporter's VolumeAttachment cache follows within a second.
 	waitMetrics(t, x, settleTimeout, "no failing attachment", `statefulset_volume_attachment_errors{`+s+`} 0`)
+	waitAbsent(t, x, settleTimeout, `statefulset_pod_volume_attached_elsewhere_info{attached_node=`)
 }
 
 // TestParallelRolloutProgressing: a Parallel StatefulSet is updated to a revision whose
@@ -464,11 +465,11 @@ func TestScaleDownKeepsClaims(t *testing.T) {
 	// OrderedReady: three replicas one after the other, seconds each.
 	waitMetrics(t, x, settleTimeout, "three Ready replicas", `statefulset_replicas_ready{`+s+`} 3`)
 	scale(t, c.Client, ns, "db", 1)
-	// Gap: the two claims of db-1 and db-2 are counted with the claims in use; no series
-	// tells that they belong to no replica (EBS volumes kept and paid for, and reused
-	// as they are if the StatefulSet scales up again).
+	// The claims of db-1 and db-2 are kept (EBS volumes paid for, reused as they are if
+	// the StatefulSet scales up again): retained, not pending or broken.
 	// The controller removes db-2 then db-1, each within its 1s grace period.
-	waitMetrics(t, x, settleTimeout, "one replica, three Bound claims",
+	waitMetrics(t, x, settleTimeout, "one replica, three Bound claims, two of them retained",
+		`statefulset_pvcs_retained{`+s+`} 2`,
 		`statefulset_replicas_desired{`+s+`} 1`,
 		`statefulset_replicas_ready{`+s+`} 1`,
 		`statefulset_ready_ratio{`+s+`} 1`,
@@ -704,5 +705,24 @@ func checkAbsent(t *testing.T, x interface {
 	}
 	if m := regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(prefix)+`.*$`).FindAllString(body, -1); len(m) > 0 {
 		t.Errorf("want no %s... sample, got:\n  %s", prefix, strings.Join(m, "\n  "))
+	}
+}
+
+// waitAbsent polls until no served line starts with prefix, failing after timeout.
+func waitAbsent(t *testing.T, x interface {
+	Get(context.Context, string) (string, error)
+}, timeout time.Duration, prefix string) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(prefix) + `.*$`)
+	deadline := time.Now().Add(timeout)
+	for {
+		body, err := x.Get(t.Context(), "/metrics")
+		if err == nil && !re.MatchString(body) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still served after %s: %s", timeout, strings.Join(re.FindAllString(body, -1), "; "))
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
