@@ -69,6 +69,24 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 					The {{ $labels.operation }} of the volume of claim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} (StatefulSet {{ $labels.statefulset }}<where>) on node {{ $labels.node }} has been failing for more than %s.`,
 					dur(c.VolumeAttachErrorFor)),
 			}),
+			b.rule(alert{
+				name: "StatefulSetVolumeAttachedElsewhere",
+				// Multi-Attach: no VolumeAttachment fails (the attach-detach controller
+				// makes none for the pod's node), so StatefulSetVolumeAttachError stays
+				// quiet. A pod that moved normally sees its old attachment go within
+				// seconds; the "for" covers that. Critical: the pod does not start, and the
+				// volume is typically held by a dead node that never unmounts it.
+				expr: `
+					max by (<sts>, pod, persistentvolumeclaim, node, attached_node) (
+					  statefulset_pod_volume_attached_elsewhere_info{<w>}
+					) == 1`,
+				for_:     c.VolumeAttachErrorFor,
+				severity: severityCritical,
+				summary:  "StatefulSet pod's volume is still attached to another node (Multi-Attach).",
+				description: fmt.Sprintf(`
+					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> runs on node {{ $labels.node }}, but the volume of its claim {{ $labels.persistentvolumeclaim }} has been attached to node {{ $labels.attached_node }} for more than %s: Kubernetes will not attach it to {{ $labels.node }} until it is detached there.`,
+					dur(c.VolumeAttachErrorFor)),
+			}),
 		},
 	}
 }
