@@ -131,12 +131,19 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 			b.rule(alert{
 				name: "StatefulSetPodsPending",
 				// Pending pods that are not unschedulable: scheduled, but not starting
-				// (image pulls, volume attachment, init containers).
+				// (image pulls, volume attachment, init containers). Pods held back by a
+				// scheduling gate are Pending on purpose and left out (0 when none).
 				expr: `
 					(
 					  max by (<sts>) (statefulset_pods{<w>, phase="Pending"})
 					  - on (<sts>)
 					  max by (<sts>) (statefulset_pods_unschedulable{<w>})
+					  - on (<sts>)
+					  (
+					    count by (<sts>) (max by (<sts>, pod) (statefulset_pod_not_ready_info{<w>, reason="SchedulingGated"}))
+					    or on (<sts>)
+					    0 * max by (<sts>) (statefulset_pods_unschedulable{<w>})
+					  )
 					) > 0`,
 				for_:     c.PodPendingFor,
 				severity: severityWarning,
