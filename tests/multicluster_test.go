@@ -45,7 +45,7 @@ tests:
               statefulset: postgres
             exp_annotations:
               summary: StatefulSet has replicas that are not Ready.
-              description: StatefulSet prod-data/postgres in cluster eu-west-1 has had only 50% of its desired replicas Ready for more than 15m, outside of a progressing rollout.
+              description: StatefulSet prod-data/postgres in cluster eu-west-1 has had only 50% of its desired replicas Ready for more than 15m, outside of a rollout.
               runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetreplicasnotready
 
   - name: stalled rollouts in two clusters name their own blocking pod's reason

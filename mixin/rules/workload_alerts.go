@@ -36,22 +36,24 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 			}),
 			b.rule(alert{
 				name: "StatefulSetReplicasNotReady",
-				// statefulset_ready_ratio is 1 for a StatefulSet scaled to 0. A rollout
-				// that is in progress and not stalled takes pods down one after another on
-				// purpose; StatefulSetRolloutStalled covers it when it stops moving.
+				// Some replicas Ready, not all. statefulset_ready_ratio is 1 for a
+				// StatefulSet scaled to 0. A rollout in progress takes pods down on purpose
+				// (StatefulSetRolloutStalled covers it when it stops moving), and no replica
+				// Ready is StatefulSetNoReplicasReady's: both are left out rather than only
+				// inhibited, so that the "for" starts when they end. An alert that kept
+				// counting while inhibited would notify, stale, the moment its inhibitor
+				// resolves during the recovery, before the last replica is back.
 				expr: `
 					max by (<sts>) (statefulset_ready_ratio{<w>}) < 1
 					unless on (<sts>)
-					  (
-					    max by (<sts>) (statefulset_rollout_in_progress{<w>}) == 1
-					    unless on (<sts>)
-					    max by (<sts>) (statefulset_rollout_stalled{<w>}) == 1
-					  )`,
+					  max by (<sts>) (statefulset_rollout_in_progress{<w>}) == 1
+					unless on (<sts>)
+					  max by (<sts>) (statefulset_replicas_ready{<w>}) == 0`,
 				for_:     c.ReplicasNotReadyFor,
 				severity: severityWarning,
 				summary:  "StatefulSet has replicas that are not Ready.",
 				description: fmt.Sprintf(`
-					StatefulSet <ref><where> has had only {{ $value | humanizePercentage }} of its desired replicas Ready for more than %s, outside of a progressing rollout.`,
+					StatefulSet <ref><where> has had only {{ $value | humanizePercentage }} of its desired replicas Ready for more than %s, outside of a rollout.`,
 					dur(c.ReplicasNotReadyFor)) + b.notReadyPods(),
 			}),
 			b.rule(alert{
@@ -97,10 +99,11 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetPodsCrashLooping",
 				// A crash-looping container is briefly running between back-offs, when the
 				// pod drops out of the CrashLoopBackOff count; max_over_time keeps the
-				// alert pending across those moments. The "and" ends the alert once the
-				// pods have recovered (no pod waiting and every replica Ready), so it does
-				// not linger for the max_over_time window and re-notify when an inhibiting
-				// StatefulSet-level alert resolves.
+				// alert pending across those moments. The "and" ends the alert as soon as
+				// no pod waits in CrashLoopBackOff and no pod that is not Ready has crashed
+				// before (a replacement pod, after a fix, has no past termination), so it
+				// does not linger for the max_over_time window and notify when an
+				// inhibiting StatefulSet-level alert resolves during the recovery.
 				expr: `
 					max by (<sts>) (
 					  max_over_time(statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}[5m])
@@ -109,7 +112,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 					(
 					  max by (<sts>) (statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}) > 0
 					  or
-					  max by (<sts>) (statefulset_ready_ratio{<w>}) < 1
+					  count by (<sts>) (statefulset_pod_not_ready_info{<w>, last_termination_reason!=""}) > 0
 					)`,
 				for_:     c.CrashLoopingFor,
 				severity: severityWarning,
