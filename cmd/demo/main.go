@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -25,7 +24,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -119,7 +117,7 @@ func demo(ctx context.Context, logger *log.Logger, opts options, stdout io.Write
 
 	seeds := simscenario.Seeds()
 	logger.Printf("creating %d StatefulSets and waiting until the healthy ones are Ready", len(seeds))
-	if err := forEach(seeds, func(s simscenario.Seed) error {
+	if err := simscenario.Concurrently(seeds, func(s simscenario.Seed) error {
 		if s.Setup == nil {
 			return nil
 		}
@@ -162,7 +160,7 @@ func demo(ctx context.Context, logger *log.Logger, opts options, stdout io.Write
 	logger.Printf("breaking them")
 	// The quiet look-alikes first, until they settle (see simscenario.Seed).
 	for _, quiet := range []bool{true, false} {
-		if err := forEach(seeds, func(s simscenario.Seed) error {
+		if err := simscenario.Concurrently(seeds, func(s simscenario.Seed) error {
 			if s.Break == nil || s.Quiet != quiet {
 				return nil
 			}
@@ -197,21 +195,6 @@ func demo(ctx context.Context, logger *log.Logger, opts options, stdout io.Write
 			return fmt.Errorf("Prometheus or Alertmanager exited\n%s", p.Logs(40))
 		}
 	}
-}
-
-// forEach runs fn for every seed concurrently and joins the errors.
-func forEach(seeds []simscenario.Seed, fn func(simscenario.Seed) error) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(seeds))
-	for i, s := range seeds {
-		wg.Go(func() {
-			if err := fn(s); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 func zones(c *simcluster.Cluster) string {

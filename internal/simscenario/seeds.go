@@ -2,7 +2,9 @@ package simscenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -178,6 +180,26 @@ func Seeds() []Seed {
 				return c.ReviveNode(ctx, dedicatedNodeName(c, 1, 98))
 			}},
 	}
+}
+
+// String returns the seed's name.
+func (s Seed) String() string { return s.Name }
+
+// Concurrently runs fn for every item at once and joins the errors, each prefixed with
+// its item: the seeds of the demo and the end-to-end test are set up, broken and
+// repaired side by side.
+func Concurrently[T fmt.Stringer](items []T, fn func(T) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(items))
+	for i, item := range items {
+		wg.Go(func() {
+			if err := fn(item); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", item, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ByName returns the seed called name.

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,6 +120,8 @@ type broken struct {
 }
 
 func (b *broken) name() string { return b.seed.Name }
+
+func (b *broken) String() string { return b.name() }
 
 // dedicatedNodeRef stands, in the labels and descriptions of expectations, for the node
 // the seed's pods are pinned to (simscenario.Dedicate), known once the seed is broken;
@@ -296,7 +297,7 @@ func TestPipeline(t *testing.T) {
 	// Every seed is set up, and the quiet ones are broken and settled, before the
 	// pipeline starts: Prometheus must see nothing of them but their steady state.
 	seeds := simscenario.Seeds()
-	if err := forEach(seeds, func(s simscenario.Seed) error {
+	if err := simscenario.Concurrently(seeds, func(s simscenario.Seed) error {
 		if s.Setup == nil {
 			return nil
 		}
@@ -305,7 +306,7 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("setting up the seeds: %v", err)
 	}
 	quiet := slices.DeleteFunc(slices.Clone(seeds), func(s simscenario.Seed) bool { return !s.Quiet })
-	if err := forEach(quiet, func(s simscenario.Seed) error {
+	if err := simscenario.Concurrently(quiet, func(s simscenario.Seed) error {
 		if s.Break != nil {
 			if err := s.Break(ctx, cluster); err != nil {
 				return err
@@ -373,7 +374,7 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("expectations for %s, which is not a broken seed", name)
 	}
 	breakStart := time.Now()
-	if err := concurrently(scenarios, func(s *broken) error {
+	if err := simscenario.Concurrently(scenarios, func(s *broken) error {
 		if err := s.seed.Break(ctx, cluster); err != nil {
 			return err
 		}
@@ -433,7 +434,7 @@ func TestPipeline(t *testing.T) {
 
 	// Repair.
 	repairStart := time.Now()
-	if err := concurrently(scenarios, func(s *broken) error {
+	if err := simscenario.Concurrently(scenarios, func(s *broken) error {
 		if err := s.seed.Repair(ctx, cluster); err != nil {
 			return err
 		}
@@ -518,36 +519,6 @@ func skipUnavailable(t *testing.T, err error) {
 		t.Fatalf("CI=true and the end-to-end test cannot run: %v", err)
 	}
 	t.Skipf("skipping the end-to-end pipeline test (install the prometheus and prometheus-alertmanager packages with hack/install-deps.sh; with CI=true this fails): %v", err)
-}
-
-// forEach runs fn for every seed concurrently and joins the errors.
-func forEach(seeds []simscenario.Seed, fn func(simscenario.Seed) error) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(seeds))
-	for i, s := range seeds {
-		wg.Go(func() {
-			if err := fn(s); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// concurrently runs fn for every scenario at once and joins the errors.
-func concurrently(scenarios []*broken, fn func(*broken) error) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(scenarios))
-	for i, s := range scenarios {
-		wg.Go(func() {
-			if err := fn(s); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", s.name(), err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // dedicatedNode returns the node the StatefulSet ns/ns is pinned to (simscenario.Dedicate),
