@@ -199,13 +199,7 @@ var WaitingReasons = []string{
 	"RunContainerError", "ContainerCreating", "PodInitializing",
 }
 
-var knownWaitingReasons = func() map[string]bool {
-	m := make(map[string]bool, len(WaitingReasons))
-	for _, r := range WaitingReasons {
-		m[r] = true
-	}
-	return m
-}()
+var knownWaitingReasons = setOf(WaitingReasons)
 
 // waitingReason returns the bounded waiting reason of the first waiting container,
 // init containers first, or "" when no container waits.
@@ -366,4 +360,13 @@ func termZoneValues(term corev1.NodeSelectorTerm, zoneKeys []string) []string {
 		out = append(out, z)
 	}
 	return out
+}
+
+// setOf returns the set of a closed list of label values.
+func setOf(values []string) map[string]bool {
+	m := make(map[string]bool, len(values))
+	for _, v := range values {
+		m[v] = true
+	}
+	return m
 }

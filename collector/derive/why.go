@@ -85,6 +85,8 @@ var SchedulingReasons = func() []string {
 	return append(out, WhyUnschedulableOther)
 }()
 
+var knownSchedulingReasons = setOf(SchedulingReasons)
+
 // WhyReasons are every value of PodWhy.Reason.
 var WhyReasons = slices.Concat([]string{WhyTerminating, WhyFailed, WhyEvicted, WhySucceeded, WhyNodeNotReady, WhyNodeUnreachable,
 	WhyNodeMissing, WhySchedulingGated, WhyClaimPending, WhyInitContainer, WhyContainerTerminated, WhyStarting, WhyReadinessFailing, WhyReadinessGates, WhyContainerWaiting, WhyPending, WhyNotReady},
@@ -169,7 +171,7 @@ func schedulingWhy(p *corev1.Pod) string {
 // A message that already is a category (as the exporter's informer cache keeps it) is
 // returned as it is.
 func SchedulingCategory(message string) string {
-	if slices.Contains(SchedulingReasons, message) {
+	if knownSchedulingReasons[message] {
 		return message
 	}
 	message, _, _ = strings.Cut(message, " preemption:")
@@ -267,13 +269,7 @@ func waitingWhy(c corev1.ContainerStatus, why *PodWhy) {
 	why.LastTermination = lastTermination(c)
 }
 
-var knownTerminationReasons = func() map[string]bool {
-	m := make(map[string]bool, len(TerminationReasons))
-	for _, r := range TerminationReasons {
-		m[r] = true
-	}
-	return m
-}()
+var knownTerminationReasons = setOf(TerminationReasons)
 
 func lastTermination(c corev1.ContainerStatus) string {
 	if t := c.LastTerminationState.Terminated; t != nil {
