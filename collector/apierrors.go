@@ -12,13 +12,13 @@ import (
 
 // API error reasons (the reason label of statefulset_exporter_api_errors_total).
 const (
-	reasonUnauthorized      = "unauthorized"
-	reasonForbidden         = "forbidden"
-	reasonConnectionRefused = "connection_refused"
-	reasonTimeout           = "timeout"
-	reasonThrottled         = "throttled"
-	reasonServerError       = "server_error"
-	reasonOther             = "other"
+	reasonUnauthorized      = "Unauthorized"
+	reasonForbidden         = "Forbidden"
+	reasonConnectionRefused = "ConnectionRefused"
+	reasonTimeout           = "Timeout"
+	reasonThrottled         = "Throttled"
+	reasonServerError       = "ServerError"
+	reasonOther             = "Other"
 )
 
 // apiErrorReasons lists every reason, so counters start at zero for each.

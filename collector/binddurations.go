@@ -29,6 +29,9 @@ type bindHistogram struct {
 	buckets []uint64 // cumulative, by bindBuckets
 }
 
+// A nil *bindDurations is a tracker switched off (--pvc.bind-duration-histogram unset):
+// it observes nothing and yields no histogram.
+
 func newBindDurations() *bindDurations {
 	return &bindDurations{pending: map[types.UID]bool{}, histograms: map[string]*bindHistogram{}}
 }
@@ -36,6 +39,9 @@ func newBindDurations() *bindDurations {
 // observe returns the bind duration when this update is the PVC's first Bound sighting
 // after a Pending one.
 func (t *bindDurations) observe(c *corev1.PersistentVolumeClaim, now time.Time) (time.Duration, bool) {
+	if t == nil {
+		return 0, false
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch c.Status.Phase {
@@ -72,6 +78,9 @@ func (t *bindDurations) record(setKey string, d time.Duration) {
 }
 
 func (t *bindDurations) forget(uid types.UID) {
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.pending, uid)
@@ -79,6 +88,9 @@ func (t *bindDurations) forget(uid types.UID) {
 
 // forgetSet drops the histogram of a deleted StatefulSet.
 func (t *bindDurations) forgetSet(setKey string) {
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.histograms, setKey)
@@ -87,6 +99,9 @@ func (t *bindDurations) forgetSet(setKey string) {
 // eachHistogram calls fn with every StatefulSet's histogram, in key order, while the
 // tracker is locked.
 func (t *bindDurations) eachHistogram(fn func(namespace, name string, h *bindHistogram)) {
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	keys := make([]string, 0, len(t.histograms))

@@ -54,7 +54,7 @@ func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...O
 		client:    client,
 		logger:    logger,
 		now:       time.Now,
-		trackers:  trackers{restarts: newRestartTracker(), binds: newBindDurations(), leases: newLeaseTracker()},
+		trackers:  trackers{restarts: newRestartTracker(), leases: newLeaseTracker()},
 		self:      newSelfMetrics(allResources, apiErrorReasons),
 		recovery:  newRecoverySignal(),
 		memoStore: newMemoStore(),
@@ -62,6 +62,9 @@ func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...O
 	c.probe = func(context.Context) error {
 		_, err := client.Discovery().ServerVersion()
 		return err
+	}
+	if cfg.BindDurationHistogram {
+		c.binds = newBindDurations()
 	}
 	for _, o := range opts {
 		o(c)
@@ -140,7 +143,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	describeFamilies(ch, workloadFamilies)
 	describeFamilies(ch, restartsFamilies)
 	describeFamilies(ch, leaseFamilies)
-	describeFamilies(ch, bindDurationFamilies)
+	if c.binds != nil {
+		describeFamilies(ch, bindDurationFamilies)
+	}
 	describeFamilies(ch, selfFamilies)
 }
 

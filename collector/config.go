@@ -42,6 +42,9 @@ type Config struct {
 	LeaseSelector string
 	// APIProbeInterval is how often the API server's /version is probed.
 	APIProbeInterval time.Duration
+	// BindDurationHistogram turns on statefulset_pvc_bind_duration_seconds, 12 series
+	// per StatefulSet that no shipped alert reads.
+	BindDurationHistogram bool
 }
 
 // DefaultConfig returns the defaults of the command-line flags.
@@ -82,6 +85,8 @@ func (c *Config) RegisterFlags(app *kingpin.Application) {
 		Default(d.LeaseSelector).StringVar(&c.LeaseSelector)
 	app.Flag("api.probe-interval", "How often the API server's /version is probed to tell whether it is reachable.").
 		Default(d.APIProbeInterval.String()).DurationVar(&c.APIProbeInterval)
+	app.Flag("pvc.bind-duration-histogram", "Export statefulset_pvc_bind_duration_seconds, the Pending to Bound durations of each StatefulSet's claims (12 series per StatefulSet; the storage dashboard's bind-duration panel needs it).").
+		BoolVar(&c.BindDurationHistogram)
 }
 
 // Validate normalises list flags (comma-separated values, blanks) and reports values

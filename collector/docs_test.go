@@ -94,9 +94,16 @@ func checkDocumented[A, B any](registered map[string]A, documented map[string]B)
 	return problems
 }
 
+// everyFamilyConfig is the default configuration with the opt-in families switched on.
+func everyFamilyConfig() *Config {
+	cfg := DefaultConfig()
+	cfg.BindDurationHistogram = true
+	return &cfg
+}
+
 func newBareCollector(t *testing.T) *Collector {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := *everyFamilyConfig()
 	c, err := New(newFakeClient(), cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +167,7 @@ func richEnv(t *testing.T) *testEnv {
 		newPDB("ns", "web", matchingPDB()),
 		newLease("kube-scheduler", "node-a_"+testUUID, 1),
 	}
-	env := newTestEnv(t, nil, objs...)
+	env := newTestEnv(t, everyFamilyConfig(), objs...)
 	bound := pending.DeepCopy()
 	bound.Status.Phase, bound.Spec.VolumeName = corev1.ClaimBound, "pv-x"
 	if _, err := env.client.CoreV1().PersistentVolumeClaims("ns").Update(context.Background(), bound, metav1.UpdateOptions{}); err != nil {

@@ -63,11 +63,7 @@ func TestOddPodNames(t *testing.T) {
 			env := newTestEnv(t, nil, objs...)
 			env.expect(tc.want, "statefulset_rollout_blocking_pod_info")
 			env.expect(`
-				statefulset_pods{namespace="ns",phase="Failed",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Pending",statefulset="web"} 0
 				statefulset_pods{namespace="ns",phase="Running",statefulset="web"} 6
-				statefulset_pods{namespace="ns",phase="Succeeded",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Unknown",statefulset="web"} 0
 			`, "statefulset_pods")
 		})
 	}
@@ -135,19 +131,11 @@ func TestBareObjects(t *testing.T) {
 		statefulset_replicas_updated{namespace="ns",statefulset="bare"} 0
 		statefulset_generation_lag{namespace="ns",statefulset="bare"} 0
 		statefulset_info{namespace="ns",pod_management_policy="OrderedReady",service_name="",statefulset="bare",update_strategy="RollingUpdate"} 1
-		statefulset_pods{namespace="ns",phase="Failed",statefulset="bare"} 0
-		statefulset_pods{namespace="ns",phase="Pending",statefulset="bare"} 0
-		statefulset_pods{namespace="ns",phase="Running",statefulset="bare"} 0
-		statefulset_pods{namespace="ns",phase="Succeeded",statefulset="bare"} 0
-		statefulset_pods{namespace="ns",phase="Unknown",statefulset="bare"} 0
 		statefulset_pods_unschedulable{namespace="ns",statefulset="bare"} 0
 		statefulset_pods_terminating{namespace="ns",statefulset="bare"} 0
 		statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="ns",pod="bare-0",reason="Pending",statefulset="bare"} 1
 		statefulset_pods_on_unready_nodes{namespace="ns",statefulset="bare"} 0
 		statefulset_container_restarts_total{namespace="ns",statefulset="bare"} 0
-		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="bare"} 0
-		statefulset_pvcs{namespace="ns",phase="Lost",statefulset="bare"} 0
-		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="bare"} 0
 		statefulset_pvcs_retained{namespace="ns",statefulset="bare"} 0
 		statefulset_ready_zones{namespace="ns",statefulset="bare"} 0
 		statefulset_volume_attachment_errors{namespace="ns",statefulset="bare"} 0

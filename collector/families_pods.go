@@ -3,10 +3,12 @@ package collector
 import "github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 
 var podFamilies = []family[*derive.Health]{
-	gauge("statefulset_pods", "Pods of the StatefulSet by phase.", []string{"phase"},
+	gauge("statefulset_pods", "Pods of the StatefulSet by phase; phases without pods have no series.", []string{"phase"},
 		func(h *derive.Health, out *sampleOut) {
 			for _, phase := range derive.PodPhases {
-				out.add(float64(h.PodsByPhase[phase]), string(phase))
+				if n := h.PodsByPhase[phase]; n > 0 {
+					out.add(float64(n), string(phase))
+				}
 			}
 		}),
 	gauge("statefulset_pods_waiting", "Pods with a waiting container, by waiting reason.", []string{"reason"},
@@ -19,7 +21,7 @@ var podFamilies = []family[*derive.Health]{
 		func(h *derive.Health, out *sampleOut) { out.add(float64(h.Unschedulable)) }),
 	gauge("statefulset_pods_terminating", "Pods with a deletion timestamp.", nil,
 		func(h *derive.Health, out *sampleOut) { out.add(float64(h.Terminating)) }),
-	gauge("statefulset_pod_stuck_terminating", "Pods terminating for longer than their grace period plus --terminating.stuck-after; always 1.",
+	gauge("statefulset_pod_stuck_terminating_info", "Pods terminating for longer than their grace period plus --terminating.stuck-after; always 1.",
 		[]string{"pod", "node", "node_status"},
 		func(h *derive.Health, out *sampleOut) {
 			for _, s := range h.StuckTerminating {

@@ -3,10 +3,12 @@ package collector
 import "github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 
 var storageFamilies = []family[*derive.Health]{
-	gauge("statefulset_pvcs", "PVCs of the StatefulSet by phase.", []string{"phase"},
+	gauge("statefulset_pvcs", "PVCs of the StatefulSet by phase; phases without claims have no series.", []string{"phase"},
 		func(h *derive.Health, out *sampleOut) {
 			for _, phase := range derive.PVCPhases {
-				out.add(float64(h.PVCsByPhase[phase]), string(phase))
+				if n := h.PVCsByPhase[phase]; n > 0 {
+					out.add(float64(n), string(phase))
+				}
 			}
 		}),
 	gauge("statefulset_pvcs_retained", "PVCs of ordinals outside the replica range, kept after a scale-down by the claim retention policy.", nil,

@@ -79,11 +79,6 @@ func TestPodPhasesWaitingUnschedulable(t *testing.T) {
 			objs:  func(*appsv1.StatefulSet) []runtime.Object { return nil },
 			names: []string{"statefulset_pods", "statefulset_pods_waiting", "statefulset_pods_unschedulable", "statefulset_pods_terminating"},
 			want: `
-				statefulset_pods{namespace="ns",phase="Failed",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Pending",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Running",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Succeeded",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Unknown",statefulset="web"} 0
 				statefulset_pods_unschedulable{namespace="ns",statefulset="web"} 0
 				statefulset_pods_terminating{namespace="ns",statefulset="web"} 0`,
 		},
@@ -110,7 +105,7 @@ func TestPodPhasesWaitingUnschedulable(t *testing.T) {
 				statefulset_pods{namespace="ns",phase="Unknown",statefulset="web"} 1`,
 		},
 		{
-			name: "waiting reasons: known pass through, unknown becomes other, init containers first",
+			name: "waiting reasons: known pass through, unknown becomes Other, init containers first",
 			set:  newStatefulSet("ns", "web", 8),
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
 				return []runtime.Object{ready,
@@ -129,7 +124,7 @@ func TestPodPhasesWaitingUnschedulable(t *testing.T) {
 				statefulset_pods_waiting{namespace="ns",reason="CrashLoopBackOff",statefulset="web"} 2
 				statefulset_pods_waiting{namespace="ns",reason="ErrImagePull",statefulset="web"} 1
 				statefulset_pods_waiting{namespace="ns",reason="ImagePullBackOff",statefulset="web"} 1
-				statefulset_pods_waiting{namespace="ns",reason="other",statefulset="web"} 3`,
+				statefulset_pods_waiting{namespace="ns",reason="Other",statefulset="web"} 3`,
 		},
 		{
 			name: "every known waiting reason passes through",
@@ -168,17 +163,13 @@ func TestPodPhasesWaitingUnschedulable(t *testing.T) {
 			names: []string{"statefulset_pods_unschedulable", "statefulset_pods"},
 			want: `
 				statefulset_pods_unschedulable{namespace="ns",statefulset="web"} 2
-				statefulset_pods{namespace="ns",phase="Failed",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Pending",statefulset="web"} 4
-				statefulset_pods{namespace="ns",phase="Running",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Succeeded",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Unknown",statefulset="web"} 0`,
+				statefulset_pods{namespace="ns",phase="Pending",statefulset="web"} 4`,
 		},
 	})
 }
 
 func TestPodsTerminating(t *testing.T) {
-	names := []string{"statefulset_pods_terminating", "statefulset_pod_stuck_terminating"}
+	names := []string{"statefulset_pods_terminating", "statefulset_pod_stuck_terminating_info"}
 	nodeA := newNode("node-a", "topology.kubernetes.io/zone", "a")
 	runPodCases(t, []podCase{
 		{
@@ -196,7 +187,7 @@ func TestPodsTerminating(t *testing.T) {
 			advance: time.Second,
 			wantAfter: `
 				statefulset_pods_terminating{namespace="ns",statefulset="web"} 1
-				statefulset_pod_stuck_terminating{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
+				statefulset_pod_stuck_terminating_info{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
 		},
 		{
 			name: "spec terminationGracePeriodSeconds is not added either: boundary",
@@ -209,7 +200,7 @@ func TestPodsTerminating(t *testing.T) {
 			advance: time.Second,
 			wantAfter: `
 				statefulset_pods_terminating{namespace="ns",statefulset="web"} 1
-				statefulset_pod_stuck_terminating{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
+				statefulset_pod_stuck_terminating_info{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
 		},
 		{
 			name: "no grace fields: boundary",
@@ -222,7 +213,7 @@ func TestPodsTerminating(t *testing.T) {
 			advance: time.Millisecond,
 			wantAfter: `
 				statefulset_pods_terminating{namespace="ns",statefulset="web"} 1
-				statefulset_pod_stuck_terminating{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
+				statefulset_pod_stuck_terminating_info{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
 		},
 		{
 			name: "--terminating.stuck-after 1m with a zero grace period",
@@ -236,7 +227,7 @@ func TestPodsTerminating(t *testing.T) {
 			advance: time.Second,
 			wantAfter: `
 				statefulset_pods_terminating{namespace="ns",statefulset="web"} 1
-				statefulset_pod_stuck_terminating{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
+				statefulset_pod_stuck_terminating_info{namespace="ns",node="node-a",node_status="ready",pod="web-0",statefulset="web"} 1`,
 		},
 		{
 			name: "unscheduled stuck pod has node_status unknown and an empty node",
@@ -247,7 +238,7 @@ func TestPodsTerminating(t *testing.T) {
 			names: names,
 			want: `
 				statefulset_pods_terminating{namespace="ns",statefulset="web"} 1
-				statefulset_pod_stuck_terminating{namespace="ns",node="",node_status="unknown",pod="web-0",statefulset="web"} 1`,
+				statefulset_pod_stuck_terminating_info{namespace="ns",node="",node_status="unknown",pod="web-0",statefulset="web"} 1`,
 		},
 	})
 }
@@ -285,15 +276,15 @@ func TestPodNodeStatus(t *testing.T) {
 	env := newTestEnv(t, nil, objs...)
 	env.expect(`
 		statefulset_pods_terminating{namespace="ns",statefulset="web"} 7
-		statefulset_pod_stuck_terminating{namespace="ns",node="ready",node_status="ready",pod="web-0",statefulset="web"} 1
-		statefulset_pod_stuck_terminating{namespace="ns",node="notready",node_status="not_ready",pod="web-1",statefulset="web"} 1
-		statefulset_pod_stuck_terminating{namespace="ns",node="taint",node_status="unreachable",pod="web-2",statefulset="web"} 1
-		statefulset_pod_stuck_terminating{namespace="ns",node="unknown-cond",node_status="unreachable",pod="web-3",statefulset="web"} 1
-		statefulset_pod_stuck_terminating{namespace="ns",node="gone-node",node_status="missing",pod="web-4",statefulset="web"} 1
-		statefulset_pod_stuck_terminating{namespace="ns",node="no-cond",node_status="unknown",pod="web-5",statefulset="web"} 1
-		statefulset_pod_stuck_terminating{namespace="ns",node="other-cond",node_status="unknown",pod="web-6",statefulset="web"} 1
+		statefulset_pod_stuck_terminating_info{namespace="ns",node="ready",node_status="ready",pod="web-0",statefulset="web"} 1
+		statefulset_pod_stuck_terminating_info{namespace="ns",node="notready",node_status="not_ready",pod="web-1",statefulset="web"} 1
+		statefulset_pod_stuck_terminating_info{namespace="ns",node="taint",node_status="unreachable",pod="web-2",statefulset="web"} 1
+		statefulset_pod_stuck_terminating_info{namespace="ns",node="unknown-cond",node_status="unreachable",pod="web-3",statefulset="web"} 1
+		statefulset_pod_stuck_terminating_info{namespace="ns",node="gone-node",node_status="missing",pod="web-4",statefulset="web"} 1
+		statefulset_pod_stuck_terminating_info{namespace="ns",node="no-cond",node_status="unknown",pod="web-5",statefulset="web"} 1
+		statefulset_pod_stuck_terminating_info{namespace="ns",node="other-cond",node_status="unknown",pod="web-6",statefulset="web"} 1
 		statefulset_pods_on_unready_nodes{namespace="ns",statefulset="web"} 6
-	`, "statefulset_pods_terminating", "statefulset_pod_stuck_terminating", "statefulset_pods_on_unready_nodes")
+	`, "statefulset_pods_terminating", "statefulset_pod_stuck_terminating_info", "statefulset_pods_on_unready_nodes")
 }
 
 func TestPodsOnUnreadyNodesWithoutNodes(t *testing.T) {

@@ -217,7 +217,8 @@ func TestRollout(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			objs := []runtime.Object{tc.set}
+			// The pods' node exists and is Ready, so a blocking pod's reason is its own.
+			objs := []runtime.Object{tc.set, newNode("node-a", "", "")}
 			for _, p := range tc.pods(tc.set) {
 				objs = append(objs, p)
 			}

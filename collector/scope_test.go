@@ -93,8 +93,8 @@ func TestNamespaceScopeOfBindDurations(t *testing.T) {
 		cfg  *Config
 		want []string
 	}{
-		{"two namespaces", configWith(func(c *Config) { c.Namespaces = []string{"a", "c"} }), []string{"a", "c"}},
-		{"excluded namespace", configWith(func(c *Config) { c.ExcludeNamespaces = []string{"b"} }), []string{"a", "c"}},
+		{"two namespaces", configWith(func(c *Config) { c.Namespaces, c.BindDurationHistogram = []string{"a", "c"}, true }), []string{"a", "c"}},
+		{"excluded namespace", configWith(func(c *Config) { c.ExcludeNamespaces, c.BindDurationHistogram = []string{"b"}, true }), []string{"a", "c"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

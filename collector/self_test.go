@@ -122,7 +122,7 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			name:     "poddisruptionbudgets forbidden",
 			reactors: []envReactor{forbidden("list", grPDB)},
 			off:      []string{resPodDisruptionBudgets},
-			errors:   map[string]int{"poddisruptionbudgets/forbidden": 1},
+			errors:   map[string]int{"poddisruptionbudgets/Forbidden": 1},
 			want: map[string]string{"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
 				riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0))},
 		},
@@ -130,28 +130,28 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			name:     "volumeattachments forbidden",
 			reactors: []envReactor{forbidden("list", grVA)},
 			off:      []string{resVolumeAttachments},
-			errors:   map[string]int{"volumeattachments/forbidden": 1},
+			errors:   map[string]int{"volumeattachments/Forbidden": 1},
 			want:     map[string]string{"statefulset_volume_attachment_errors": ""},
 		},
 		{
 			name:     "leases forbidden",
 			reactors: []envReactor{forbidden("list", grLease)},
 			off:      []string{resLeases},
-			errors:   map[string]int{"leases/forbidden": 1},
+			errors:   map[string]int{"leases/Forbidden": 1},
 			want:     map[string]string{"control_plane_lease_holder_info": ""},
 		},
 		{
 			name:     "leases not served",
 			reactors: []envReactor{notFound(grLease)},
 			off:      []string{resLeases},
-			errors:   map[string]int{"leases/other": 1},
+			errors:   map[string]int{"leases/Other": 1},
 			want:     map[string]string{"control_plane_lease_holder_info": ""},
 		},
 		{
 			name:     "all three forbidden",
 			reactors: []envReactor{forbidden("list", grPDB), forbidden("list", grVA), forbidden("list", grLease)},
 			off:      []string{resPodDisruptionBudgets, resVolumeAttachments, resLeases},
-			errors:   map[string]int{"poddisruptionbudgets/forbidden": 1, "volumeattachments/forbidden": 1, "leases/forbidden": 1},
+			errors:   map[string]int{"poddisruptionbudgets/Forbidden": 1, "volumeattachments/Forbidden": 1, "leases/Forbidden": 1},
 			want: map[string]string{
 				"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
 					riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
@@ -178,11 +178,7 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			// Everything else still works.
 			env.expect(`
 				statefulset_replicas_desired{namespace="ns",statefulset="web"} 2
-				statefulset_pods{namespace="ns",phase="Failed",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Pending",statefulset="web"} 0
 				statefulset_pods{namespace="ns",phase="Running",statefulset="web"} 1
-				statefulset_pods{namespace="ns",phase="Succeeded",statefulset="web"} 0
-				statefulset_pods{namespace="ns",phase="Unknown",statefulset="web"} 0
 				statefulset_ready_zones{namespace="ns",statefulset="web"} 1
 			`, "statefulset_replicas_desired", "statefulset_pods", "statefulset_ready_zones")
 		})
@@ -326,7 +322,7 @@ func TestAPIReachableProbe(t *testing.T) {
 	p := &probeSwitch{err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
 	cfg := configWith(func(c *Config) { c.APIProbeInterval = 100 * time.Millisecond })
 	env := newTestEnvWith(t, cfg, envOptions{probe: p.probe})
-	refused := map[string]string{"resource": "probe", "reason": "connection_refused"}
+	refused := map[string]string{"resource": "probe", "reason": "ConnectionRefused"}
 	eventually(t, "a failed probe counted", func() bool {
 		v, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", refused)
 		return v >= 1
@@ -348,7 +344,7 @@ func TestAPIReachableProbe(t *testing.T) {
 		statefulset_exporter_api_reachable 0
 		statefulset_exporter_api_last_success_timestamp_seconds %s
 	`, ts(testNow.Add(time.Minute))), "statefulset_exporter_api_reachable", "statefulset_exporter_api_last_success_timestamp_seconds")
-	if v, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", map[string]string{"resource": "probe", "reason": "timeout"}); v < 1 {
+	if v, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", map[string]string{"resource": "probe", "reason": "Timeout"}); v < 1 {
 		t.Errorf("probe timeouts counted: %v, want >= 1", v)
 	}
 	if v, _ := gaugeValue(t, env, "statefulset_exporter_api_errors_total", refused); v != errorsBefore {
@@ -426,7 +422,7 @@ func TestRecordWatchError(t *testing.T) {
 	c.watch.recordWatchError(resNodes, apierrors.NewUnauthorized(""))
 	c.watch.recordWatchError(resLeases, errors.New("weird"))
 	env.expect(apiErrorLines(map[string]int{
-		"pods/throttled": 1, "nodes/unauthorized": 2, "leases/other": 1,
+		"pods/Throttled": 1, "nodes/Unauthorized": 2, "leases/Other": 1,
 	}), "statefulset_exporter_api_errors_total")
 }
 
@@ -440,7 +436,7 @@ func TestAPIErrorReasonsAreDistinct(t *testing.T) {
 	}
 	got := append([]string(nil), apiErrorReasons...)
 	sort.Strings(got)
-	want := []string{"connection_refused", "forbidden", "other", "server_error", "throttled", "timeout", "unauthorized"}
+	want := []string{"ConnectionRefused", "Forbidden", "Other", "ServerError", "Throttled", "Timeout", "Unauthorized"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("apiErrorReasons = %v, want the documented %v", got, want)
 	}

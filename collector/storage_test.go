@@ -44,10 +44,7 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 		{
 			name: "no PVCs: every phase exported with zeros",
 			objs: classes,
-			want: `
-				statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0
-				statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0
-				statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 0`,
+			want: ``,
 		},
 		{
 			name: "one reason per PVC",
@@ -85,8 +82,6 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 				newPVC(db, "data", 2, corev1.ClaimPending, storageClassName(ptr.To(""))),
 			},
 			want: lines(
-				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
-				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 3`,
 				pendingLine("data-db-0", "wait_for_first_consumer", created),
 				pendingLine("data-db-1", "provisioning", created),
@@ -109,8 +104,6 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
 			},
 			want: lines(
-				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
-				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
 				pendingLine("data-db-0", "no_provisioner", created)),
 		},
@@ -124,8 +117,6 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
 			},
 			want: lines(
-				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
-				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
 				pendingLine("data-db-0", "wait_for_first_consumer", created)),
 		},
@@ -138,8 +129,6 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 				newPVC(db, "data", 0, corev1.ClaimPending, storageClassName(nil)),
 			},
 			want: lines(
-				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0`,
-				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
 				pendingLine("data-db-0", "wait_for_first_consumer", created)),
 		},
@@ -152,8 +141,6 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 				}),
 			},
 			want: `
-				statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 0
-				statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0
 				statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
 		},
 	}
@@ -190,14 +177,7 @@ func TestPVCNaming(t *testing.T) {
 	env := newTestEnv(t, nil, objs...)
 	env.expect(`
 		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 4
-		statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0
-		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 0
-		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="plain"} 0
-		statefulset_pvcs{namespace="ns",phase="Lost",statefulset="plain"} 0
-		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="plain"} 0
 		statefulset_pvcs{namespace="ns",phase="Bound",statefulset="web"} 1
-		statefulset_pvcs{namespace="ns",phase="Lost",statefulset="web"} 0
-		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="web"} 0
 	`, "statefulset_pvcs")
 }
 
@@ -208,7 +188,6 @@ func TestDuplicateClaimTemplates(t *testing.T) {
 		newPVC(set, "data", 0, corev1.ClaimBound), newPVC(set, "data", 1, corev1.ClaimPending))
 	env.expect(lines(
 		`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 1`,
-		`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 0`,
 		`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
 		pendingLine("data-db-1", "provisioning", testNow.Add(-20*time.Minute)),
 	), "statefulset_pvcs", "statefulset_pvc_pending_created_timestamp_seconds")
@@ -245,7 +224,7 @@ func TestPVCBindDuration(t *testing.T) {
 	pending1 := newPVC(db, "data", 1, corev1.ClaimPending, pvcCreatedAgo(time.Hour))
 	alreadyBound := newPVC(kafka, "data", 0, corev1.ClaimBound)
 	sentinel := newPVC(kafka, "data", 1, corev1.ClaimPending, pvcCreatedAgo(10*time.Minute))
-	env := newTestEnv(t, nil, db, kafka, pending0, pending1, alreadyBound, sentinel,
+	env := newTestEnv(t, everyFamilyConfig(), db, kafka, pending0, pending1, alreadyBound, sentinel,
 		newStorageClass("gp3", storagev1.VolumeBindingImmediate, ebs, true))
 	names := []string{"statefulset_pvc_bind_duration_seconds"}
 	env.expect(``, names...)
@@ -282,4 +261,24 @@ func TestPVCBindDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.expectEventually(bindLines("ns", "kafka", 31*60+30+10*60), names...)
+}
+
+func TestPVCBindDurationIsOptIn(t *testing.T) {
+	// Without --pvc.bind-duration-histogram the family is neither described nor
+	// exported, also after a claim binds: 12 series per StatefulSet no alert reads.
+	db := newStatefulSet("ns", "db", 1, withClaimTemplates("data"))
+	pending := newPVC(db, "data", 0, corev1.ClaimPending, pvcCreatedAgo(time.Minute))
+	env := newTestEnv(t, nil, db, pending, newStorageClass("gp3", storagev1.VolumeBindingImmediate, ebs, true))
+	bound := pending.DeepCopy()
+	bound.Status.Phase, bound.Spec.VolumeName = corev1.ClaimBound, "pv-x"
+	if _, err := env.client.CoreV1().PersistentVolumeClaims("ns").Update(context.Background(), bound, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	env.expectEventually(`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 1`, "statefulset_pvcs")
+	if mfs := gather(t, env.collector); mfs["statefulset_pvc_bind_duration_seconds"] != nil {
+		t.Error("statefulset_pvc_bind_duration_seconds is exported without --pvc.bind-duration-histogram")
+	}
+	if described := describedNames(t, env.collector); described["statefulset_pvc_bind_duration_seconds"] {
+		t.Error("statefulset_pvc_bind_duration_seconds is described without --pvc.bind-duration-histogram")
+	}
 }

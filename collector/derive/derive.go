@@ -91,7 +91,7 @@ type AttachmentError struct{ PVC, Node, Operation string }
 // node (Multi-Attach).
 type AttachedElsewhere struct{ Pod, PVC, Node, AttachedNode string }
 
-// Pod phases and PVC phases exported with zeros included.
+// Pod phases and PVC phases, in the order they are exported.
 var (
 	PodPhases = []corev1.PodPhase{corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown}
 	PVCPhases = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
@@ -140,11 +140,28 @@ func Derive(in Inputs, view *View, prev *Progress, now time.Time, th Thresholds)
 	var progress *Progress
 	h.Rollout, progress = deriveRollout(in, prev, now, th.RolloutStallAfter)
 	derivePods(h, in, view, now, th.TerminatingStuckAfter)
+	explainBlockingPod(h)
 	derivePVCs(h, in, view)
 	deriveVolumeZones(h, in, view)
 	deriveAttachments(h, in, view)
 	deriveRisks(h, in, view)
 	return h, progress
+}
+
+// explainBlockingPod gives the pod a rollout waits on the reason the pod's own
+// derivation found, so a rollout and the per-pod reasons never disagree.
+func explainBlockingPod(h *Health) {
+	b := h.Rollout.Blocking
+	if b == nil {
+		return
+	}
+	b.Reason = WhyMissing
+	for _, w := range h.NotReady {
+		if w.Pod == b.Pod {
+			b.Reason = w.Reason
+			return
+		}
+	}
 }
 
 // podOrdinal returns the ordinal of a pod named <set>-<ordinal>.
@@ -192,12 +209,15 @@ func podUnschedulable(p *corev1.Pod) bool {
 }
 
 // WaitingReasons are the container waiting reasons kept as label values; any other is
-// "other".
+// WaitingOther.
 var WaitingReasons = []string{
 	"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
 	"CreateContainerConfigError", "CreateContainerError", "InvalidImageName",
 	"RunContainerError", "ContainerCreating", "PodInitializing",
 }
+
+// WaitingOther stands for any waiting reason outside WaitingReasons.
+const WaitingOther = "Other"
 
 var knownWaitingReasons = setOf(WaitingReasons)
 
@@ -212,34 +232,10 @@ func waitingReason(p *corev1.Pod) string {
 			if knownWaitingReasons[c.State.Waiting.Reason] {
 				return c.State.Waiting.Reason
 			}
-			return "other"
+			return WaitingOther
 		}
 	}
 	return ""
-}
-
-// podReason says in one bounded word why a pod is not serving.
-func podReason(p *corev1.Pod) string {
-	switch {
-	case p == nil:
-		return "Missing"
-	case p.DeletionTimestamp != nil:
-		return "Terminating"
-	case p.Status.Phase == corev1.PodFailed:
-		return "Failed"
-	}
-	if r := waitingReason(p); r != "" {
-		return r
-	}
-	switch {
-	case podUnschedulable(p):
-		return "Unschedulable"
-	case p.Status.Phase == corev1.PodPending:
-		return "Pending"
-	case !podReady(p):
-		return "NotReady"
-	}
-	return "other"
 }
 
 // Node status values of the node_status label.

@@ -19,7 +19,8 @@ type RolloutHealth struct {
 	OutdatedPods *int // nil when the update revision is unknown
 }
 
-// BlockingPod is the pod a rollout in progress waits on, and why it is not serving.
+// BlockingPod is the pod a rollout in progress waits on, and why it is not serving: the
+// pod's PodWhy reason, or WhyMissing when the pod does not exist.
 type BlockingPod struct{ Pod, Reason string }
 
 // Progress is what the exporter remembers between derivations to tell when a rollout
@@ -165,7 +166,7 @@ func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*corev1.Pod, desir
 		// The first gap is at most len(byIndex), which bounds the walk for huge replicas.
 		for i := 0; i < min(desired, len(byIndex)+1); i++ {
 			if p := byIndex[i]; p == nil || !podReady(p) || p.DeletionTimestamp != nil {
-				return &BlockingPod{Pod: name(i), Reason: podReason(p)}
+				return &BlockingPod{Pod: name(i)}
 			}
 		}
 		return nil
@@ -175,11 +176,11 @@ func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*corev1.Pod, desir
 		p := byIndex[i]
 		switch {
 		case p == nil, p.DeletionTimestamp != nil:
-			return &BlockingPod{Pod: name(i), Reason: podReason(p)}
+			return &BlockingPod{Pod: name(i)}
 		case p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRevision:
 			return nil // the controller replaces it next: progress, not a block
 		case !podReady(p):
-			return &BlockingPod{Pod: name(i), Reason: podReason(p)}
+			return &BlockingPod{Pod: name(i)}
 		}
 	}
 	return nil

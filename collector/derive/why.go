@@ -39,8 +39,10 @@ const (
 	WhyReadinessGates      = "ReadinessGatesNotReady"
 	WhyContainerWaiting    = "ContainerWaiting"
 	WhyPending             = "Pending"
-	WhyNotReady            = "NotReady"
-	WhyUnschedulableOther  = "Unschedulable"
+	// WhyMissing is only a rollout's: the pod it waits on does not exist.
+	WhyMissing            = "Missing"
+	WhyNotReady           = "NotReady"
+	WhyUnschedulableOther = "Unschedulable"
 	// WhyClaimPending: not yet placed, the scheduler waiting for a PersistentVolumeClaim
 	// of the pod to be provisioned or bound (a claim the scheduler has picked a node for,
 	// or one with Immediate binding; not a WaitForFirstConsumer claim still waiting for

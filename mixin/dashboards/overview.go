@@ -92,7 +92,9 @@ func stalledRolloutsStat(s scope) *stat.PanelBuilder {
 func pendingPVCsStat(s scope) *stat.PanelBuilder {
 	return countStat("Pending PVCs",
 		"PersistentVolumeClaims of the StatefulSets that are not bound yet.",
-		fmt.Sprintf("sum(max by (%s) (statefulset_pvcs%s))", s.perStatefulSet(), s.workload(`phase="Pending"`)))
+		// Absent, not 0, while no claim is Pending.
+		fmt.Sprintf("sum(max by (%s) (statefulset_pvcs%s)) or 0 * count(statefulset_info%s)",
+			s.perStatefulSet(), s.workload(`phase="Pending"`), s.workload()))
 }
 
 func zoneMismatchStat(s scope) *stat.PanelBuilder {
@@ -113,7 +115,7 @@ func stuckTerminatingStat(s scope) *stat.PanelBuilder {
 	return countStat("Pods stuck terminating",
 		"Pods deleted longer ago than their grace period plus the exporter's --terminating.stuck-after. "+
 			"A StatefulSet does not replace such a pod until it is gone.",
-		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_pod_stuck_terminating%s) == 1",
+		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_pod_stuck_terminating_info%s) == 1",
 			s.perStatefulSet("pod"), s.workload())))
 }
 

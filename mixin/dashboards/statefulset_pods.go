@@ -70,7 +70,7 @@ func stuckTerminatingTable(s scope) *table.PanelBuilder {
 		Description("Pods deleted longer ago than their grace period plus --terminating.stuck-after. "+
 			"On an unreachable or missing node the kubelet cannot confirm the deletion: "+
 			"check the node before force-deleting the pod.").
-		WithTarget(tableQuery(fmt.Sprintf("max by (pod, node, node_status) (statefulset_pod_stuck_terminating%s) == 1",
+		WithTarget(tableQuery(fmt.Sprintf("max by (pod, node, node_status) (statefulset_pod_stuck_terminating_info%s) == 1",
 			s.workload()), "A")).
 		OverrideByName("Value", []dashboard.DynamicConfigValue{hidden()}).
 		OverrideByName("pod", []dashboard.DynamicConfigValue{displayName("Pod")}).

@@ -59,7 +59,8 @@ func bindDurationTimeseries(s scope) *timeseries.PanelBuilder {
 	return defaultTimeseries().
 		Title("PVC bind duration").
 		Description(fmt.Sprintf("Time from a PVC's creation to it being Bound, for PVCs the exporter saw Pending; "+
-			"quantiles over the binds of the last %s.", bindDurationWindow)).
+			"quantiles over the binds of the last %s. Empty unless the exporter runs with --pvc.bind-duration-histogram "+
+			"(off by default: 12 series per StatefulSet).", bindDurationWindow)).
 		WithTarget(timeseriesQuery(quantile("0.5"), "p50")).
 		WithTarget(timeseriesQuery(quantile("0.9"), "p90")).
 		WithTarget(timeseriesQuery(quantile("0.99"), "p99")).

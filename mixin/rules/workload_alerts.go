@@ -159,12 +159,12 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetPodStuckTerminating",
 				// The node status is looked up rather than kept as a label: it moves from
 				// not_ready to unreachable to missing while the pod is stuck.
-				expr:     `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating{<w>}) == 1`,
+				expr:     `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating_info{<w>}) == 1`,
 				for_:     c.StuckTerminatingFor,
 				severity: severityWarning,
 				summary:  "StatefulSet pod is stuck Terminating.",
 				description: "Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> has been Terminating past its grace period on node {{ $labels.node }}" +
-					b.lookup(`max by (node_status) (statefulset_pod_stuck_terminating{})`,
+					b.lookup(`max by (node_status) (statefulset_pod_stuck_terminating_info{})`,
 						[]string{"namespace", "statefulset", "pod"},
 						` (node status: {{ . | first | label "node_status" }})`) +
 					". The StatefulSet controller does not create a replacement for this identity until the pod object is gone.",

@@ -113,7 +113,7 @@ func TestReadyzBeforeSync(t *testing.T) {
 	x := f.startExporter(t, "unreachable-api", "--kubeconfig="+kubeconfig, "--api.probe-interval=200ms")
 
 	poll(t, x, "probe failures counted", func(s *scrape) (bool, string) {
-		v, _ := s.value("statefulset_exporter_api_errors_total", "resource", "probe", "reason", "connection_refused")
+		v, _ := s.value("statefulset_exporter_api_errors_total", "resource", "probe", "reason", "ConnectionRefused")
 		reachable, ok := s.value("statefulset_exporter_api_reachable")
 		return v >= 2 && ok && reachable == 0, fmt.Sprintf("probe connection_refused errors %v, api_reachable %v", v, reachable)
 	}, nil)

@@ -178,6 +178,7 @@ func start() (_ *fixture, err error) {
 		"--rollout.stall-after="+stallAfter.String(),
 		"--terminating.stuck-after="+stuckAfter.String(),
 		"--api.probe-interval="+probeInterval.String(),
+		"--pvc.bind-duration-histogram", // opt-in; TestPVCProvisionAndBind reads it
 	)
 	if err != nil {
 		return nil, err

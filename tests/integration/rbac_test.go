@@ -41,7 +41,7 @@ const rbacProbeInterval = 5 * time.Second
 var optional = []string{"poddisruptionbudgets", "volumeattachments", "leases"}
 
 // apiErrorReasons are the reason label values of statefulset_exporter_api_errors_total.
-var apiErrorReasons = []string{"unauthorized", "forbidden", "connection_refused", "timeout", "throttled", "server_error", "other"}
+var apiErrorReasons = []string{"Unauthorized", "Forbidden", "ConnectionRefused", "Timeout", "Throttled", "ServerError", "Other"}
 
 // selfFamilies are the exporter's metrics about its watches compared exactly by the RBAC
 // tests.
@@ -72,7 +72,7 @@ func expectedSelf(t *testing.T, off ...string) []string {
 	for _, r := range append(resources, "probe") {
 		for _, reason := range apiErrorReasons {
 			n := 0
-			if reason == "forbidden" && slices.Contains(off, r) {
+			if reason == "Forbidden" && slices.Contains(off, r) {
 				n = 1
 			}
 			fmt.Fprintf(&b, "statefulset_exporter_api_errors_total{reason=%q,resource=%q} %d\n", reason, r, n)
@@ -389,7 +389,7 @@ func TestOptionalResourcesForbidden(t *testing.T) {
 		found := false
 		for _, l := range logs {
 			if strings.Contains(l, "level=WARN") && strings.Contains(l, "optional resource switched off") &&
-				strings.Contains(l, "resource="+r) && strings.Contains(l, "reason=forbidden") {
+				strings.Contains(l, "resource="+r) && strings.Contains(l, "reason=Forbidden") {
 				found = true
 				t.Logf("warning: %s", l)
 			}

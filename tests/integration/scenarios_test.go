@@ -172,7 +172,7 @@ func TestStuckTerminating(t *testing.T) {
 	firstSeen := func(s *scrape) error {
 		// Kubernetes sets deletionTimestamp to the time of the delete call plus the grace
 		// period, so the pod cannot be stuck before deletionTimestamp + stuck-after.
-		stuck := s.find("statefulset_pod_stuck_terminating", "namespace", ns, "pod", "terminating-1")
+		stuck := s.find("statefulset_pod_stuck_terminating_info", "namespace", ns, "pod", "terminating-1")
 		if len(stuck) > 0 && s.end.Before(deletedAt.Add(stuckAfter)) {
 			return fmt.Errorf("stuck at %s, before deletionTimestamp %s + --terminating.stuck-after %s",
 				s.end.Format(time.RFC3339Nano), deletedAt.Format(time.RFC3339), stuckAfter)
@@ -209,7 +209,7 @@ func TestStuckTerminatingCountsGraceOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(s.find("statefulset_pod_stuck_terminating", "namespace", ns)) > 0 {
+		if len(s.find("statefulset_pod_stuck_terminating_info", "namespace", ns)) > 0 {
 			t.Logf("stuck %s after deletionTimestamp %s", s.end.Sub(deletedAt).Round(time.Millisecond), deletedAt.Format(time.RFC3339))
 			return
 		}

@@ -33,8 +33,6 @@ func TestPVCProvisionAndBind(t *testing.T) {
 	pending := func(reason string) []string {
 		return expect(t, fmt.Sprintf(`
 			statefulset_pvcs{phase="Pending"} 1
-			statefulset_pvcs{phase="Bound"} 0
-			statefulset_pvcs{phase="Lost"} 0
 			statefulset_pvc_pending_created_timestamp_seconds{persistentvolumeclaim=%q,reason=%q} %d
 		`, claim, reason, created.Unix()))
 	}

@@ -139,7 +139,7 @@ func TestAPIServerKilledAndRestarted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		probeRefused0, lwRefused0 := before.apiErrors("connection_refused")
+		probeRefused0, lwRefused0 := before.apiErrors("ConnectionRefused")
 
 		rec.mark("kill")
 		if err := cluster.StopAPIServer(); err != nil {
@@ -179,12 +179,12 @@ func TestAPIServerKilledAndRestarted(t *testing.T) {
 		if v, _ := after.get("statefulset_exporter_api_reachable"); v != 0 || f.detected == 0 {
 			t.Errorf("outage %d: statefulset_exporter_api_reachable = %g at the end of the outage (first 0 after %s), want 0", i+1, v, f.detected)
 		}
-		probeRefused, lwRefused := after.apiErrors("connection_refused")
+		probeRefused, lwRefused := after.apiErrors("ConnectionRefused")
 		if probeRefused+lwRefused <= probeRefused0+lwRefused0 {
-			t.Errorf("outage %d: statefulset_exporter_api_errors_total{reason=\"connection_refused\"} did not rise", i+1)
+			t.Errorf("outage %d: statefulset_exporter_api_errors_total{reason=\"ConnectionRefused\"} did not rise", i+1)
 		}
 		t.Logf("outage %d: api_errors_total{reason=connection_refused} +%g from the probe, +%g from list/watch; other reasons: %s",
-			i+1, probeRefused-probeRefused0, lwRefused-lwRefused0, otherReasons(before, after, "connection_refused"))
+			i+1, probeRefused-probeRefused0, lwRefused-lwRefused0, otherReasons(before, after, "ConnectionRefused"))
 
 		rec.mark("restart")
 		if err := cluster.StartAPIServer(ctx); err != nil {
@@ -271,7 +271,7 @@ func orNever(d time.Duration) string {
 // two scrapes.
 func otherReasons(before, after samples, skip string) string {
 	var out []string
-	for _, reason := range []string{"unauthorized", "forbidden", "connection_refused", "timeout", "throttled", "server_error", "other"} {
+	for _, reason := range []string{"Unauthorized", "Forbidden", "ConnectionRefused", "Timeout", "Throttled", "ServerError", "Other"} {
 		if reason == skip {
 			continue
 		}

@@ -145,7 +145,7 @@ func TestFaultProxy(t *testing.T) {
 		if under401 == 0 {
 			t.Error("no request reached the proxy during the 401 window")
 		}
-		checkReasonRose(t, before, after, "unauthorized", true)
+		checkReasonRose(t, before, after, "Unauthorized", true)
 		if v, _ := during.get("statefulset_exporter_api_reachable"); v != 0 {
 			t.Errorf("api_reachable = %g while every request gets 401, want 0", v)
 		}
@@ -157,16 +157,16 @@ func TestFaultProxy(t *testing.T) {
 		length    time.Duration
 		listWatch bool // list/watch errors are reported as they arrive
 	}{
-		{faultproxy.Forbidden, "forbidden", 6 * time.Second, true},
-		{faultproxy.InternalError, "server_error", 6 * time.Second, true},
-		{faultproxy.Unavailable, "server_error", 6 * time.Second, true},
+		{faultproxy.Forbidden, "Forbidden", 6 * time.Second, true},
+		{faultproxy.InternalError, "ServerError", 6 * time.Second, true},
+		{faultproxy.Unavailable, "ServerError", 6 * time.Second, true},
 		// client-go retries a list that gets 429 ten times, honouring Retry-After, before
 		// it reports it, and retries a watch that gets 429 without reporting it: only
 		// the probe is checked.
-		{faultproxy.Throttled, "throttled", 6 * time.Second, false},
+		{faultproxy.Throttled, "Throttled", 6 * time.Second, false},
 		// Stalled requests: the probe has a timeout; the informers' list and watch
 		// requests have none and wait, so only the probe is checked.
-		{faultproxy.Stall, "timeout", 6 * time.Second, false},
+		{faultproxy.Stall, "Timeout", 6 * time.Second, false},
 	} {
 		t.Run(string(tc.mode)+" is classified as "+tc.reason, func(t *testing.T) {
 			before := mustScrape(t, exp)

@@ -541,7 +541,7 @@ func TestAPIServerRestart(t *testing.T) {
 		return renewed, strings.Join(state, ", ")
 	})
 	// Counted when they failed, served at once; the next probe succeeds within 1s.
-	waitValue(t, x, 15*time.Second, `statefulset_exporter_api_errors_total{reason="connection_refused",resource="probe"}`,
+	waitValue(t, x, 15*time.Second, `statefulset_exporter_api_errors_total{reason="ConnectionRefused",resource="probe"}`,
 		"failed probes counted", func(v float64) bool { return v >= 1 })
 	waitMetrics(t, x, 15*time.Second, "the API reachable again", `statefulset_exporter_api_reachable 1`)
 

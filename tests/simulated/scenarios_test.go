@@ -162,7 +162,7 @@ func TestNodeLostPodStuckTerminating(t *testing.T) {
 	t.Cleanup(func() { _ = c.ReviveNode(context.Background(), node) })
 	// The grace period, the toleration, the pod's grace period and --terminating.stuck-after.
 	waitMetrics(t, x, localkube.NodeMonitorGracePeriod+settleTimeout, "the pod stuck Terminating on the lost node",
-		fmt.Sprintf(`statefulset_pod_stuck_terminating{namespace="nodelost",node=%q,node_status="unreachable",pod="db-0",statefulset="db"} 1`, node),
+		fmt.Sprintf(`statefulset_pod_stuck_terminating_info{namespace="nodelost",node=%q,node_status="unreachable",pod="db-0",statefulset="db"} 1`, node),
 		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="nodelost",pod="db-0",reason="Terminating",statefulset="db"} 1`,
 
 		`statefulset_pods_terminating{`+s+`} 1`,
@@ -218,11 +218,11 @@ func TestScaleToZeroKeepsClaims(t *testing.T) {
 	waitMetrics(t, x, settleTimeout, "no pod, claims kept",
 		`statefulset_replicas_desired{`+s+`} 0`,
 		`statefulset_ready_ratio{`+s+`} 1`,
-		`statefulset_pods{namespace="scaled",phase="Running",statefulset="db"} 0`,
 		`statefulset_pvcs{namespace="scaled",phase="Bound",statefulset="db"} 2`,
 		`statefulset_rollout_in_progress{`+s+`} 0`,
 		`statefulset_ha_risk{namespace="scaled",risk="no_pdb",statefulset="db"} 0`,
 	)
+	waitAbsent(t, x, settleTimeout, `statefulset_pods{namespace="scaled",`) // no pod: no phase series
 }
 
 // TestPartitionedCanary: with a partition of 2 the controller updates only db-2; once it
