@@ -387,7 +387,8 @@ func hasMatcher(vs *parser.VectorSelector, want *labels.Matcher) bool {
 // isWorkloadSeries tells the StatefulSet series, which carry namespace and statefulset,
 // from the exporter's own and the control-plane series.
 func isWorkloadSeries(name string) bool {
-	return strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") ||
+	return strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") &&
+		!strings.HasPrefix(name, "statefulset_control_plane_lease_") ||
 		strings.HasPrefix(name, "namespace_statefulset:")
 }
 
@@ -435,7 +436,7 @@ func checkQuery(t *testing.T, where, query string, cfg mixin.Config, known map[s
 				}
 			}
 		}
-		if strings.HasPrefix(vs.Name, "control_plane_lease_") {
+		if strings.HasPrefix(vs.Name, "statefulset_control_plane_lease_") {
 			for _, m := range matchers(t, cfg.LeaseSelector) {
 				if !hasMatcher(vs, m) {
 					t.Errorf("%s: %s lacks the lease selector %s", where, vs, m)

@@ -175,7 +175,7 @@ func TestNodeLostPodStuckTerminating(t *testing.T) {
 // next instance, counted once; the controllers keep working afterwards.
 func TestControllerManagerFailover(t *testing.T) {
 	c, x := env(t)
-	lease := `control_plane_lease_transitions_total{lease="kube-controller-manager",namespace="kube-system"}`
+	lease := `statefulset_control_plane_lease_transitions_total{lease="kube-controller-manager",namespace="kube-system"}`
 	before := waitValue(t, x, settleTimeout, lease, "the lease seen", func(float64) bool { return true })
 	if err := c.StopComponent(localkube.ControllerManagerName); err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestOnDelete(t *testing.T) {
 // counted once.
 func TestSchedulerFailover(t *testing.T) {
 	c, x := env(t)
-	lease := `control_plane_lease_transitions_total{lease="kube-scheduler",namespace="kube-system"}`
+	lease := `statefulset_control_plane_lease_transitions_total{lease="kube-scheduler",namespace="kube-system"}`
 	before := waitValue(t, x, settleTimeout, lease, "the lease seen", func(float64) bool { return true })
 	if err := c.StopComponent(localkube.SchedulerName); err != nil {
 		t.Fatal(err)
