@@ -106,13 +106,14 @@ func (c *Collector) collectLeases(ch chan<- prometheus.Metric) {
 		return
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { ch <- m }}
+	now := c.now()
 	for _, l := range listOf[*coordinationv1.Lease](r.informer.GetStore()) {
 		if len(c.cfg.LeaseNames) > 0 && !slices.Contains(c.cfg.LeaseNames, l.Name) {
 			continue
 		}
 		transitions, changedAt, _ := c.leases.state(l.Namespace, l.Name)
 		o.base = []string{boundedLabel(l.Namespace), boundedLabel(l.Name)}
-		collectFamilies(leaseFamilies, leaseView{lease: l, transitions: transitions, observedChangeAt: changedAt}, &o)
+		collectFamilies(leaseFamilies, leaseView{lease: l, transitions: transitions, observedChangeAt: changedAt, now: now}, &o)
 	}
 }
 

@@ -124,7 +124,7 @@ func TestDocsCheckFailsOnAMissingName(t *testing.T) {
 	if len(checkDocumented(described, documented)) != 0 {
 		t.Skip("the reference is out of date; TestDocsListEveryDescribedMetric reports how")
 	}
-	for _, name := range []string{"statefulset_pods", "control_plane_lease_holder_info", "statefulset_exporter_build_info"} {
+	for _, name := range []string{"statefulset_pods", "statefulset_control_plane_lease_holder_info", "statefulset_exporter_build_info"} {
 		lessDoc := map[string]string{}
 		for k, v := range documented {
 			if k != name {
@@ -205,9 +205,9 @@ func TestEveryDocumentedMetricIsProduced(t *testing.T) {
 }
 
 func TestWorkloadFamiliesCarryNamespaceAndStatefulSet(t *testing.T) {
-	// The documented convention: every statefulset_ family (not the exporter's own)
-	// carries namespace and statefulset and none uses a label that clashes with target
-	// labels.
+	// The documented convention: every statefulset_ family carries namespace and
+	// statefulset, except the exporter's own and the control-plane ones, which carry
+	// namespace and lease; none uses a label that clashes with target labels.
 	env := richEnv(t)
 	clash := map[string]bool{"zone": true, "cluster": true, "region": true, "instance": true, "job": true}
 	for name, mf := range gather(t, env.collector) {
@@ -219,8 +219,15 @@ func TestWorkloadFamiliesCarryNamespaceAndStatefulSet(t *testing.T) {
 					t.Errorf("%s uses the reserved label %s", name, l.GetName())
 				}
 			}
-			if strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") &&
-				(!labels["namespace"] || !labels["statefulset"]) {
+			switch {
+			case strings.HasPrefix(name, "statefulset_exporter_"):
+			case strings.HasPrefix(name, "statefulset_control_plane_lease_"):
+				if !labels["namespace"] || !labels["lease"] {
+					t.Errorf("%s lacks namespace or lease: %v", name, m.GetLabel())
+				}
+			case !strings.HasPrefix(name, "statefulset_"):
+				t.Errorf("%s lacks the exporter's prefix statefulset_", name)
+			case !labels["namespace"] || !labels["statefulset"]:
 				t.Errorf("%s lacks namespace or statefulset: %v", name, m.GetLabel())
 			}
 		}

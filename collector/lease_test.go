@@ -65,25 +65,25 @@ func TestLeaseSamples(t *testing.T) {
 		leaseIn("other-ns", newLease("elsewhere", "node-z", 0)),
 	)
 	env.expect(fmt.Sprintf(`
-		control_plane_lease_holder_info{holder="ip-10-0-1-2.ec2.internal",lease="kube-scheduler",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="node-b",lease="bare",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="%sbad",lease="odd",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="%s",lease="long",namespace="kube-system"} 1
-	`, string(utf8.RuneError), strings.Repeat("x", maxLabelValueLength)), "control_plane_lease_holder_info")
+		statefulset_control_plane_lease_holder_info{holder="ip-10-0-1-2.ec2.internal",lease="kube-scheduler",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="node-b",lease="bare",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="%sbad",lease="odd",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="%s",lease="long",namespace="kube-system"} 1
+	`, string(utf8.RuneError), strings.Repeat("x", maxLabelValueLength)), "statefulset_control_plane_lease_holder_info")
 
 	var want []string
 	for _, name := range []string{"bare", "kube-scheduler", "long", "nil-holder", "odd", "released"} {
-		want = append(want, fmt.Sprintf(`control_plane_lease_transitions_total{lease=%q,namespace="kube-system"} 0`, name))
+		want = append(want, fmt.Sprintf(`statefulset_control_plane_lease_transitions_total{lease=%q,namespace="kube-system"} 0`, name))
 		if name == "bare" {
 			continue
 		}
 		want = append(want,
-			fmt.Sprintf(`control_plane_lease_renew_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(renewed)),
-			fmt.Sprintf(`control_plane_lease_last_transition_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(acquired)),
-			fmt.Sprintf(`control_plane_lease_duration_seconds{lease=%q,namespace="kube-system"} 15`, name))
+			fmt.Sprintf(`statefulset_control_plane_lease_renew_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(renewed)),
+			fmt.Sprintf(`statefulset_control_plane_lease_last_transition_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(acquired)),
+			fmt.Sprintf(`statefulset_control_plane_lease_duration_seconds{lease=%q,namespace="kube-system"} 15`, name))
 	}
-	env.expect(lines(want...), "control_plane_lease_transitions_total", "control_plane_lease_renew_timestamp_seconds",
-		"control_plane_lease_last_transition_timestamp_seconds", "control_plane_lease_duration_seconds")
+	env.expect(lines(want...), "statefulset_control_plane_lease_transitions_total", "statefulset_control_plane_lease_renew_timestamp_seconds",
+		"statefulset_control_plane_lease_last_transition_timestamp_seconds", "statefulset_control_plane_lease_duration_seconds")
 }
 
 // leaseTransitions returns the transitions the collector counted for a kube-system Lease.
@@ -132,23 +132,23 @@ func TestLeaseTransitions(t *testing.T) {
 
 	observed := testNow.Add(time.Minute)
 	env.expect(`
-		control_plane_lease_transitions_total{lease="abba",namespace="kube-system"} 2
-		control_plane_lease_transitions_total{lease="jump",namespace="kube-system"} 3
-		control_plane_lease_transitions_total{lease="missed",namespace="kube-system"} 2
-		control_plane_lease_transitions_total{lease="release",namespace="kube-system"} 1
-		control_plane_lease_transitions_total{lease="renew",namespace="kube-system"} 0
-		control_plane_lease_transitions_total{lease="restart",namespace="kube-system"} 1
-		control_plane_lease_transitions_total{lease="sentinel",namespace="kube-system"} 1
-	`, "control_plane_lease_transitions_total")
+		statefulset_control_plane_lease_transitions_total{lease="abba",namespace="kube-system"} 2
+		statefulset_control_plane_lease_transitions_total{lease="jump",namespace="kube-system"} 3
+		statefulset_control_plane_lease_transitions_total{lease="missed",namespace="kube-system"} 2
+		statefulset_control_plane_lease_transitions_total{lease="release",namespace="kube-system"} 1
+		statefulset_control_plane_lease_transitions_total{lease="renew",namespace="kube-system"} 0
+		statefulset_control_plane_lease_transitions_total{lease="restart",namespace="kube-system"} 1
+		statefulset_control_plane_lease_transitions_total{lease="sentinel",namespace="kube-system"} 1
+	`, "statefulset_control_plane_lease_transitions_total")
 	env.expect(`
-		control_plane_lease_holder_info{holder="a",lease="abba",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="b",lease="jump",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="a",lease="missed",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="c",lease="release",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="a",lease="renew",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="a",lease="restart",namespace="kube-system"} 1
-		control_plane_lease_holder_info{holder="b",lease="sentinel",namespace="kube-system"} 1
-	`, "control_plane_lease_holder_info")
+		statefulset_control_plane_lease_holder_info{holder="a",lease="abba",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="b",lease="jump",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="a",lease="missed",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="c",lease="release",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="a",lease="renew",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="a",lease="restart",namespace="kube-system"} 1
+		statefulset_control_plane_lease_holder_info{holder="b",lease="sentinel",namespace="kube-system"} 1
+	`, "statefulset_control_plane_lease_holder_info")
 
 	// spec.acquireTime when set, else when the exporter saw the change.
 	var want []string
@@ -161,27 +161,27 @@ func TestLeaseTransitions(t *testing.T) {
 			transition = observed
 		}
 		want = append(want,
-			fmt.Sprintf(`control_plane_lease_renew_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(renew)),
-			fmt.Sprintf(`control_plane_lease_last_transition_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(transition)))
+			fmt.Sprintf(`statefulset_control_plane_lease_renew_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(renew)),
+			fmt.Sprintf(`statefulset_control_plane_lease_last_transition_timestamp_seconds{lease=%q,namespace="kube-system"} %s`, name, ts(transition)))
 	}
-	env.expect(lines(want...), "control_plane_lease_renew_timestamp_seconds", "control_plane_lease_last_transition_timestamp_seconds")
+	env.expect(lines(want...), "statefulset_control_plane_lease_renew_timestamp_seconds", "statefulset_control_plane_lease_last_transition_timestamp_seconds")
 }
 
 func TestLeaseReleaseHasNoHolderSample(t *testing.T) {
 	ctx := context.Background()
 	env := newTestEnv(t, nil, newLease("kcm", "a", 1))
-	env.expect(`control_plane_lease_holder_info{holder="a",lease="kcm",namespace="kube-system"} 1`, "control_plane_lease_holder_info")
+	env.expect(`statefulset_control_plane_lease_holder_info{holder="a",lease="kcm",namespace="kube-system"} 1`, "statefulset_control_plane_lease_holder_info")
 	if _, err := env.client.CoordinationV1().Leases("kube-system").Update(ctx, newLease("kcm", "", 1), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	env.expectEventually(``, "control_plane_lease_holder_info")
-	env.expect(`control_plane_lease_transitions_total{lease="kcm",namespace="kube-system"} 0`, "control_plane_lease_transitions_total")
+	env.expectEventually(``, "statefulset_control_plane_lease_holder_info")
+	env.expect(`statefulset_control_plane_lease_transitions_total{lease="kcm",namespace="kube-system"} 0`, "statefulset_control_plane_lease_transitions_total")
 
 	// A deleted Lease disappears.
 	if err := env.client.CoordinationV1().Leases("kube-system").Delete(ctx, "kcm", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	env.expectEventually(``, "control_plane_lease_transitions_total", "control_plane_lease_duration_seconds")
+	env.expectEventually(``, "statefulset_control_plane_lease_transitions_total", "statefulset_control_plane_lease_duration_seconds")
 }
 
 func TestLeaseNameAndNamespace(t *testing.T) {
@@ -195,21 +195,83 @@ func TestLeaseNameAndNamespace(t *testing.T) {
 		want string
 	}{
 		{"every Lease of kube-system", nil, `
-			control_plane_lease_holder_info{holder="c",lease="kube-controller-manager",namespace="kube-system"} 1
-			control_plane_lease_holder_info{holder="o",lease="other",namespace="kube-system"} 1
-			control_plane_lease_holder_info{holder="s",lease="kube-scheduler",namespace="kube-system"} 1`},
+			statefulset_control_plane_lease_holder_info{holder="c",lease="kube-controller-manager",namespace="kube-system"} 1
+			statefulset_control_plane_lease_holder_info{holder="o",lease="other",namespace="kube-system"} 1
+			statefulset_control_plane_lease_holder_info{holder="s",lease="kube-scheduler",namespace="kube-system"} 1`},
 		{"one --lease.name", configWith(func(c *Config) { c.LeaseNames = []string{"kube-scheduler"} }), `
-			control_plane_lease_holder_info{holder="s",lease="kube-scheduler",namespace="kube-system"} 1`},
+			statefulset_control_plane_lease_holder_info{holder="s",lease="kube-scheduler",namespace="kube-system"} 1`},
 		{"two --lease.name", configWith(func(c *Config) { c.LeaseNames = []string{"kube-scheduler,kube-controller-manager", "absent"} }), `
-			control_plane_lease_holder_info{holder="c",lease="kube-controller-manager",namespace="kube-system"} 1
-			control_plane_lease_holder_info{holder="s",lease="kube-scheduler",namespace="kube-system"} 1`},
+			statefulset_control_plane_lease_holder_info{holder="c",lease="kube-controller-manager",namespace="kube-system"} 1
+			statefulset_control_plane_lease_holder_info{holder="s",lease="kube-scheduler",namespace="kube-system"} 1`},
 		{"--lease.namespace", configWith(func(c *Config) { c.LeaseNamespace = "control" }), `
-			control_plane_lease_holder_info{holder="x",lease="kube-scheduler",namespace="control"} 1`},
+			statefulset_control_plane_lease_holder_info{holder="x",lease="kube-scheduler",namespace="control"} 1`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, tc.cfg, objs...)
-			env.expect(tc.want, "control_plane_lease_holder_info")
+			env.expect(tc.want, "statefulset_control_plane_lease_holder_info")
 		})
 	}
+}
+
+// TestLeaseHeld covers statefulset_control_plane_lease_held: 1 while a holder's renewTime +
+// leaseDurationSeconds is not past at the collection, by the collector's clock.
+func TestLeaseHeld(t *testing.T) {
+	ctx := context.Background()
+	renewedAgo := func(d time.Duration) func(*coordinationv1.Lease) {
+		return func(l *coordinationv1.Lease) { l.Spec.RenewTime = ptr.To(metav1.NewMicroTime(testNow.Add(-d))) }
+	}
+	lease := func(name, holder string, fn ...func(*coordinationv1.Lease)) *coordinationv1.Lease {
+		l := newLease(name, holder, 1)
+		for _, f := range fn {
+			f(l)
+		}
+		return l
+	}
+	env := newTestEnv(t, nil,
+		lease("held", "a"), // renewed 2s ago, 15s lease
+		lease("expires-now", "a", renewedAgo(15*time.Second)),
+		lease("expired", "a", renewedAgo(16*time.Second)),
+		lease("released", ""),
+		lease("nil-holder", "", func(l *coordinationv1.Lease) { l.Spec.HolderIdentity = nil }),
+		// A holder-less Lease is not held even without times.
+		lease("bare-released", "", func(l *coordinationv1.Lease) { l.Spec.RenewTime, l.Spec.LeaseDurationSeconds = nil, nil }),
+		// With a holder, a missing renewTime or duration leaves it unknown: no sample.
+		lease("nil-renew", "a", func(l *coordinationv1.Lease) { l.Spec.RenewTime = nil }),
+		lease("nil-duration", "a", func(l *coordinationv1.Lease) { l.Spec.LeaseDurationSeconds = nil }),
+	)
+	env.expect(`
+		statefulset_control_plane_lease_held{lease="bare-released",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="expired",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="expires-now",namespace="kube-system"} 1
+		statefulset_control_plane_lease_held{lease="held",namespace="kube-system"} 1
+		statefulset_control_plane_lease_held{lease="nil-holder",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="released",namespace="kube-system"} 0
+	`, "statefulset_control_plane_lease_held")
+
+	// No event: the value follows the clock of each collection, nothing is cached.
+	env.clock.Advance(14 * time.Second)
+	env.expect(`
+		statefulset_control_plane_lease_held{lease="bare-released",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="expired",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="expires-now",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="held",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="nil-holder",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="released",namespace="kube-system"} 0
+	`, "statefulset_control_plane_lease_held")
+
+	// The holder renews, and a new holder takes the released Lease.
+	for _, l := range []*coordinationv1.Lease{lease("held", "a", renewedAgo(-14*time.Second)), lease("released", "b", renewedAgo(-10*time.Second))} {
+		if _, err := env.client.CoordinationV1().Leases("kube-system").Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.expectEventually(`
+		statefulset_control_plane_lease_held{lease="bare-released",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="expired",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="expires-now",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="held",namespace="kube-system"} 1
+		statefulset_control_plane_lease_held{lease="nil-holder",namespace="kube-system"} 0
+		statefulset_control_plane_lease_held{lease="released",namespace="kube-system"} 1
+	`, "statefulset_control_plane_lease_held")
 }

@@ -102,8 +102,8 @@ func TestForbiddenOptionalResources(t *testing.T) {
 	allOn := map[string]string{
 		"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("no_pdb", 0), riskLine("single_zone", 1),
 			riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
-		"statefulset_volume_attachment_errors": `statefulset_volume_attachment_errors{namespace="ns",statefulset="web"} 1`,
-		"control_plane_lease_holder_info":      `control_plane_lease_holder_info{holder="node-a",lease="kube-scheduler",namespace="kube-system"} 1`,
+		"statefulset_volume_attachment_errors":        `statefulset_volume_attachment_errors{namespace="ns",statefulset="web"} 1`,
+		"statefulset_control_plane_lease_holder_info": `statefulset_control_plane_lease_holder_info{holder="node-a",lease="kube-scheduler",namespace="kube-system"} 1`,
 	}
 	notFound := func(gr schema.GroupResource) envReactor {
 		return envReactor{verb: "list", resource: gr.Resource, fn: func(k8stesting.Action) (bool, runtime.Object, error) {
@@ -138,14 +138,14 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			reactors: []envReactor{forbidden("list", grLease)},
 			off:      []string{resLeases},
 			errors:   map[string]int{"leases/Forbidden": 1},
-			want:     map[string]string{"control_plane_lease_holder_info": ""},
+			want:     map[string]string{"statefulset_control_plane_lease_holder_info": ""},
 		},
 		{
 			name:     "leases not served",
 			reactors: []envReactor{notFound(grLease)},
 			off:      []string{resLeases},
 			errors:   map[string]int{"leases/Other": 1},
-			want:     map[string]string{"control_plane_lease_holder_info": ""},
+			want:     map[string]string{"statefulset_control_plane_lease_holder_info": ""},
 		},
 		{
 			name:     "all three forbidden",
@@ -155,8 +155,8 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			want: map[string]string{
 				"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
 					riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
-				"statefulset_volume_attachment_errors": "",
-				"control_plane_lease_holder_info":      "",
+				"statefulset_volume_attachment_errors":        "",
+				"statefulset_control_plane_lease_holder_info": "",
 			},
 		},
 	}

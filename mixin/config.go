@@ -43,55 +43,53 @@ type Config struct {
 	LeaseSelector string
 
 	// Durations and thresholds. Names say which alert uses them.
-	ReplicasNotReadyFor      time.Duration
-	NoReplicasReadyFor       time.Duration // not a single replica Ready: the workload is down
-	RolloutStalledFor        time.Duration
-	GenerationMismatchFor    time.Duration
-	CrashLoopingFor          time.Duration
-	PodPendingFor            time.Duration
-	PVCPendingThreshold      time.Duration // age of a Pending PVC before it alerts
-	VolumeZoneMismatchFor    time.Duration
-	VolumeZoneNoNodesFor     time.Duration
-	VolumeAttachErrorFor     time.Duration
-	StuckTerminatingFor      time.Duration
-	RestartRateThreshold     float64 // restarts per second over 5m, per StatefulSet
-	RestartRateFor           time.Duration
-	LeaderChangesThreshold   int           // transitions within LeaderChangesWindow
-	LeaderChangesWindow      time.Duration // window for LeaderChangesThreshold
-	LeaseNotRenewedThreshold time.Duration // age of renewTime before a lease counts as not renewed
-	LeaseNotRenewedFor       time.Duration // absorbs the exporter's watch catching up after an API outage
-	APIUnreachableFor        time.Duration // longer than a normal control-plane failover
-	ExporterAbsentFor        time.Duration
-	HAPostureFor             time.Duration
+	ReplicasNotReadyFor    time.Duration
+	NoReplicasReadyFor     time.Duration // not a single replica Ready: the workload is down
+	RolloutStalledFor      time.Duration
+	GenerationMismatchFor  time.Duration
+	CrashLoopingFor        time.Duration
+	PodPendingFor          time.Duration
+	PVCPendingThreshold    time.Duration // age of a Pending PVC before it alerts
+	VolumeZoneMismatchFor  time.Duration
+	VolumeZoneNoNodesFor   time.Duration
+	VolumeAttachErrorFor   time.Duration
+	StuckTerminatingFor    time.Duration
+	RestartRateThreshold   float64 // restarts per second over 5m, per StatefulSet
+	RestartRateFor         time.Duration
+	LeaderChangesThreshold int           // transitions within LeaderChangesWindow
+	LeaderChangesWindow    time.Duration // window for LeaderChangesThreshold
+	NoLeaderFor            time.Duration // a control-plane lease without a live holder; longer than a failover
+	APIUnreachableFor      time.Duration // longer than a normal control-plane failover
+	ExporterAbsentFor      time.Duration
+	HAPostureFor           time.Duration
 }
 
 // DefaultConfig returns the configuration used for the committed rules/ and dashboards/.
 func DefaultConfig() Config {
 	return Config{
-		Selector:                 `job="statefulset-exporter"`,
-		ClusterLabel:             "cluster",
-		RunbookURLPattern:        "https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#%s",
-		LeaseSelector:            `lease=~"kube-scheduler|kube-controller-manager|cloud-controller-manager"`,
-		ReplicasNotReadyFor:      15 * time.Minute,
-		NoReplicasReadyFor:       5 * time.Minute,
-		RolloutStalledFor:        5 * time.Minute,
-		GenerationMismatchFor:    15 * time.Minute,
-		CrashLoopingFor:          15 * time.Minute,
-		PodPendingFor:            15 * time.Minute,
-		PVCPendingThreshold:      15 * time.Minute,
-		VolumeZoneMismatchFor:    5 * time.Minute,
-		VolumeZoneNoNodesFor:     10 * time.Minute,
-		VolumeAttachErrorFor:     10 * time.Minute,
-		StuckTerminatingFor:      5 * time.Minute,
-		RestartRateThreshold:     3.0 / 300, // more than 3 restarts in 5 minutes
-		RestartRateFor:           15 * time.Minute,
-		LeaderChangesThreshold:   3,
-		LeaderChangesWindow:      15 * time.Minute,
-		LeaseNotRenewedThreshold: 2 * time.Minute,
-		LeaseNotRenewedFor:       1 * time.Minute,
-		APIUnreachableFor:        3 * time.Minute,
-		ExporterAbsentFor:        15 * time.Minute,
-		HAPostureFor:             1 * time.Hour,
+		Selector:               `job="statefulset-exporter"`,
+		ClusterLabel:           "cluster",
+		RunbookURLPattern:      "https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#%s",
+		LeaseSelector:          `lease=~"kube-scheduler|kube-controller-manager|cloud-controller-manager"`,
+		ReplicasNotReadyFor:    15 * time.Minute,
+		NoReplicasReadyFor:     5 * time.Minute,
+		RolloutStalledFor:      5 * time.Minute,
+		GenerationMismatchFor:  15 * time.Minute,
+		CrashLoopingFor:        15 * time.Minute,
+		PodPendingFor:          15 * time.Minute,
+		PVCPendingThreshold:    15 * time.Minute,
+		VolumeZoneMismatchFor:  5 * time.Minute,
+		VolumeZoneNoNodesFor:   10 * time.Minute,
+		VolumeAttachErrorFor:   10 * time.Minute,
+		StuckTerminatingFor:    5 * time.Minute,
+		RestartRateThreshold:   3.0 / 300, // more than 3 restarts in 5 minutes
+		RestartRateFor:         15 * time.Minute,
+		LeaderChangesThreshold: 3,
+		LeaderChangesWindow:    15 * time.Minute,
+		NoLeaderFor:            2 * time.Minute,
+		APIUnreachableFor:      3 * time.Minute,
+		ExporterAbsentFor:      15 * time.Minute,
+		HAPostureFor:           1 * time.Hour,
 	}
 }
 
@@ -115,8 +113,7 @@ func TestConfig() Config {
 	c.StuckTerminatingFor = 30 * time.Second
 	c.RestartRateFor = 1 * time.Minute
 	c.LeaderChangesWindow = 5 * time.Minute
-	c.LeaseNotRenewedThreshold = 1 * time.Minute
-	c.LeaseNotRenewedFor = 30 * time.Second
+	c.NoLeaderFor = 30 * time.Second
 	c.APIUnreachableFor = 1 * time.Minute
 	c.ExporterAbsentFor = 1 * time.Minute
 	c.HAPostureFor = 1 * time.Minute
@@ -152,8 +149,8 @@ func (c Config) Validate() error {
 	if c.LeaderChangesThreshold < 1 {
 		return fmt.Errorf("mixin: LeaderChangesThreshold must be at least 1")
 	}
-	if c.LeaderChangesWindow <= 0 || c.PVCPendingThreshold <= 0 || c.LeaseNotRenewedThreshold <= 0 {
-		return fmt.Errorf("mixin: LeaderChangesWindow, PVCPendingThreshold and LeaseNotRenewedThreshold must be positive")
+	if c.LeaderChangesWindow <= 0 || c.PVCPendingThreshold <= 0 || c.NoLeaderFor <= 0 {
+		return fmt.Errorf("mixin: LeaderChangesWindow, PVCPendingThreshold and NoLeaderFor must be positive")
 	}
 	return c.checkMatcherLists()
 }

@@ -257,7 +257,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 			heard: []model.LabelSet{
 				alert("StatefulSetPodsCrashLooping", sts("data", "kafka")...),
 				alert("StatefulSetReplicasNotReady", sts("data", "kafka")...),
-				alert("ControlPlaneLeaseNotRenewed", "namespace", "kube-system", "lease", "kube-scheduler"),
+				alert("ControlPlaneNoLeader", "namespace", "kube-system", "lease", "kube-scheduler"),
 			},
 		},
 		{
@@ -271,7 +271,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "provisioning")...),
 				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2")...),
 				alert("ControlPlaneLeaderFlapping", "namespace", "kube-system", "lease", "kube-scheduler"),
-				alert("ControlPlaneLeaseNotRenewed", "namespace", "kube-system", "lease", "kube-scheduler"),
+				alert("ControlPlaneNoLeader", "namespace", "kube-system", "lease", "kube-scheduler"),
 				alert("StatefulSetSingleReplica", sts("data", "redis")...),
 			},
 			heard: []model.LabelSet{

@@ -88,36 +88,40 @@ tests:
               description: The rollout of StatefulSet prod-data/kafka in cluster us-east-1 has made no progress for 15m 0s. It is waiting for pod kafka-2 (ImagePullBackOff).
               runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetrolloutstalled
 
-  - name: lease ages are measured against each cluster's own exporter
+  - name: a lease without a leader counts only while its own cluster's exporter reaches the API server
     interval: 1m
     input_series:
-      # eu-west-1: the exporter is fine and kube-scheduler stopped renewing at 0.
+      # eu-west-1: the exporter is fine and kube-scheduler has had no live holder since 0.
       - series: 'statefulset_exporter_api_last_success_timestamp_seconds{job="statefulset-exporter", cluster="eu-west-1"}'
         values: '0+60x10'
-      - series: 'control_plane_lease_renew_timestamp_seconds{job="statefulset-exporter", cluster="eu-west-1", namespace="kube-system", lease="kube-scheduler"}'
+      - series: 'statefulset_control_plane_lease_held{job="statefulset-exporter", cluster="eu-west-1", namespace="kube-system", lease="kube-scheduler"}'
         values: '0x10'
-      # us-east-1: the exporter lost the API server at 0, so both timestamps are frozen.
+      - series: 'statefulset_control_plane_lease_holder_info{job="statefulset-exporter", cluster="eu-west-1", namespace="kube-system", lease="kube-scheduler", holder="ip-10-0-1-2.eu-west-1.compute.internal"}'
+        values: '1x10'
+      # us-east-1: the exporter lost the API server at 0, so its frozen lease reads 0 too.
       - series: 'statefulset_exporter_api_last_success_timestamp_seconds{job="statefulset-exporter", cluster="us-east-1"}'
         values: '0x10'
-      - series: 'control_plane_lease_renew_timestamp_seconds{job="statefulset-exporter", cluster="us-east-1", namespace="kube-system", lease="kube-scheduler"}'
+      - series: 'statefulset_control_plane_lease_held{job="statefulset-exporter", cluster="us-east-1", namespace="kube-system", lease="kube-scheduler"}'
         values: '0x10'
+      - series: 'statefulset_control_plane_lease_holder_info{job="statefulset-exporter", cluster="us-east-1", namespace="kube-system", lease="kube-scheduler", holder="ip-10-9-1-2.us-east-1.compute.internal"}'
+        values: '1x10'
       - series: 'statefulset_exporter_api_reachable{job="statefulset-exporter", cluster="eu-west-1"}'
         values: '1x10'
       - series: 'statefulset_exporter_api_reachable{job="statefulset-exporter", cluster="us-east-1"}'
         values: '0x10'
     alert_rule_test:
       - eval_time: 4m
-        alertname: ControlPlaneLeaseNotRenewed
+        alertname: ControlPlaneNoLeader
         exp_alerts:
           - exp_labels:
-              severity: warning
+              severity: critical
               cluster: eu-west-1
               namespace: kube-system
               lease: kube-scheduler
             exp_annotations:
-              summary: Control-plane lease is not renewed.
-              description: Leader-election lease kube-system/kube-scheduler in cluster eu-west-1 was last renewed 4m 0s before the exporter's last successful API call. The component holding it is hung or down, and nothing takes over.
-              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#controlplaneleasenotrenewed
+              summary: Control-plane component has no leader.
+              description: 'Leader-election lease kube-system/kube-scheduler in cluster eu-west-1 has had no live holder for 2m: it has no holder, or its holder has not renewed it within its duration; its last holder was ip-10-0-1-2.eu-west-1.compute.internal. No instance of the component is leading and no standby took over: nothing it does happens until someone restores it.'
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#controlplanenoleader
       - eval_time: 4m
         alertname: StatefulSetExporterAPIUnreachable
         exp_alerts:

@@ -25,7 +25,7 @@ func controlPlane(cfg mixin.Config) *dashboard.DashboardBuilder {
 		vars = append(vars, clusterVariable(s))
 	}
 	vars = append(vars, queryVariable("lease", "Lease",
-		labelValues("control_plane_lease_renew_timestamp_seconds", s.exporter(cfg.LeaseSelector), "lease"), true, ".+"))
+		labelValues("statefulset_control_plane_lease_transitions_total", s.exporter(cfg.LeaseSelector), "lease"), true, ".+"))
 
 	return newDashboard("StatefulSets / Control plane and exporter", controlPlaneUID,
 		"Control-plane leader election (Leases) and the exporter's connection to the API server. "+
@@ -45,6 +45,7 @@ func controlPlane(cfg mixin.Config) *dashboard.DashboardBuilder {
 		WithPanel(lastEventTimeseries(s)).
 		WithPanel(collectDurationTimeseries(s)).
 		WithRow(dashboard.NewRowBuilder("Control-plane leader election")).
+		WithPanel(leaderPresentTimeline(s)).
 		WithPanel(leasesTable(s)).
 		WithPanel(leaderTransitionsTimeseries(s)).
 		WithPanel(leaseRenewAgeTimeseries(s)).
@@ -226,11 +227,32 @@ func collectDurationTimeseries(s scope) *timeseries.PanelBuilder {
 		Min(0)
 }
 
+var leaderStates = []state{
+	{"0", "No leader", colorBad},
+	{"1", "Leader", colorOK},
+}
+
+// leaderPresentTimeline shows, per lease, whether it has a live holder, Leases without a
+// holder included (the table below lists only held ones).
+func leaderPresentTimeline(s scope) *statetimeline.PanelBuilder {
+	return defaultStateTimeline().
+		Title("Leader present").
+		Description(fmt.Sprintf("Whether each control-plane lease has a holder that renewed it within its duration, "+
+			"by the exporter's clock (statefulset_control_plane_lease_held); the best of the selected exporters. "+
+			"While the exporter cannot reach the API server every lease turns to No leader once its duration has passed. "+
+			"The no-leader alert fires after %s of No leader while the exporter reaches the API server.", s.cfg.NoLeaderFor)).
+		WithTarget(timeseriesQuery(fmt.Sprintf("max by (%s) (statefulset_control_plane_lease_held%s)",
+			s.by("namespace", "lease"), s.lease()), s.leaseLegend())).
+		Mappings(stateMappings(leaderStates...)).
+		ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdThresholds)).
+		Thresholds(steps(colorBad, step{1, colorOK}))
+}
+
 // withHolder adds the current holder label of each lease to expr, an expression with one
 // series per lease. Leases without a holder drop out.
 func withHolder(s scope, expr string) string {
 	by := s.by("namespace", "lease")
-	return fmt.Sprintf("%s * on (%s) group_left (holder) max by (%s) (control_plane_lease_holder_info%s)",
+	return fmt.Sprintf("%s * on (%s) group_left (holder) max by (%s) (statefulset_control_plane_lease_holder_info%s)",
 		expr, by, s.by("namespace", "lease", "holder"), s.lease())
 }
 
@@ -244,19 +266,16 @@ func leasesTable(s scope) *table.PanelBuilder {
 			"how long it has held the lease, when it last renewed it, and the holder changes in the last %s "+
 			"(red from %d, when the leader-changes alert fires). Leases without a holder are not listed.",
 			window, s.cfg.LeaderChangesThreshold)).
-		WithTarget(tableQuery(withHolder(s, "(time() - "+perLease("control_plane_lease_last_transition_timestamp_seconds")+")"), "A")).
-		WithTarget(tableQuery(withHolder(s, "(time() - "+perLease("control_plane_lease_renew_timestamp_seconds")+")"), "B")).
-		WithTarget(tableQuery(withHolder(s, perLease("control_plane_lease_duration_seconds")), "C")).
-		WithTarget(tableQuery(withHolder(s, fmt.Sprintf("max by (%s) (increase(control_plane_lease_transitions_total%s[%s]))",
+		WithTarget(tableQuery(withHolder(s, "(time() - "+perLease("statefulset_control_plane_lease_last_transition_timestamp_seconds")+")"), "A")).
+		WithTarget(tableQuery(withHolder(s, "(time() - "+perLease("statefulset_control_plane_lease_renew_timestamp_seconds")+")"), "B")).
+		WithTarget(tableQuery(withHolder(s, perLease("statefulset_control_plane_lease_duration_seconds")), "C")).
+		WithTarget(tableQuery(withHolder(s, fmt.Sprintf("max by (%s) (increase(statefulset_control_plane_lease_transitions_total%s[%s]))",
 			by, s.lease(), window)), "D")).
 		OverrideByName("namespace", []dashboard.DynamicConfigValue{displayName("Namespace")}).
 		OverrideByName("lease", []dashboard.DynamicConfigValue{displayName("Lease")}).
 		OverrideByName("holder", []dashboard.DynamicConfigValue{displayName("Holder")}).
 		OverrideByName("Value #A", []dashboard.DynamicConfigValue{displayName("Held for"), unit("s"), decimals(0)}).
-		OverrideByName("Value #B", []dashboard.DynamicConfigValue{
-			displayName("Renewed"), unit("s"), decimals(0), colorText(),
-			thresholds(steps(colorOK, step{s.cfg.LeaseNotRenewedThreshold.Seconds(), colorBad})),
-		}).
+		OverrideByName("Value #B", []dashboard.DynamicConfigValue{displayName("Renewed"), unit("s"), decimals(0)}).
 		OverrideByName("Value #C", []dashboard.DynamicConfigValue{displayName("Lease duration"), unit("s"), decimals(0)}).
 		OverrideByName("Value #D", []dashboard.DynamicConfigValue{
 			displayName("Changes (" + window + ")"), decimals(0), colorText(),
@@ -271,17 +290,18 @@ func leaderTransitionsTimeseries(s scope) *timeseries.PanelBuilder {
 		Title("Leader changes").
 		Description(fmt.Sprintf("Holder changes of each lease within %s. The dashed line is the leader-changes alert threshold; "+
 			"a failover on EKS normally shows as one or two changes.", window)).
-		WithTarget(timeseriesQuery(fmt.Sprintf("max by (%s) (increase(control_plane_lease_transitions_total%s[%s]))",
+		WithTarget(timeseriesQuery(fmt.Sprintf("max by (%s) (increase(statefulset_control_plane_lease_transitions_total%s[%s]))",
 			s.by("namespace", "lease"), s.lease(), window), s.leaseLegend())).
 		Unit("short").
 		Min(0)
 }
 
 func leaseRenewAgeTimeseries(s scope) *timeseries.PanelBuilder {
-	return thresholdLine(defaultTimeseries(), s.cfg.LeaseNotRenewedThreshold.Seconds()).
+	return defaultTimeseries().
 		Title("Time since lease renewal").
-		Description("A healthy leader renews every few seconds. The dashed line is the lease-not-renewed alert threshold.").
-		WithTarget(timeseriesQuery(fmt.Sprintf("time() - max by (%s) (control_plane_lease_renew_timestamp_seconds%s)",
+		Description("A healthy leader renews every few seconds; past the lease duration (15s for the " +
+			"Kubernetes components) the lease has no leader, see \"Leader present\".").
+		WithTarget(timeseriesQuery(fmt.Sprintf("time() - max by (%s) (statefulset_control_plane_lease_renew_timestamp_seconds%s)",
 			s.by("namespace", "lease"), s.lease()), s.leaseLegend())).
 		Unit("s").
 		Min(0)
@@ -296,7 +316,7 @@ func leaseHoldersTimeline(s scope) *statetimeline.PanelBuilder {
 		Height(8).
 		Title("Lease holders over time").
 		Description("One row per lease and holder, filled while that holder holds the lease.").
-		WithTarget(timeseriesQuery(fmt.Sprintf("max by (%s) (control_plane_lease_holder_info%s)",
+		WithTarget(timeseriesQuery(fmt.Sprintf("max by (%s) (statefulset_control_plane_lease_holder_info%s)",
 			s.by("namespace", "lease", "holder"), s.lease()), legend)).
 		Mappings(stateMappings(state{"1", "Holder", colorInfo})).
 		Legend(common.NewVizLegendOptionsBuilder().ShowLegend(false))

@@ -387,7 +387,8 @@ func hasMatcher(vs *parser.VectorSelector, want *labels.Matcher) bool {
 // isWorkloadSeries tells the StatefulSet series, which carry namespace and statefulset,
 // from the exporter's own and the control-plane series.
 func isWorkloadSeries(name string) bool {
-	return strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") ||
+	return strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") &&
+		!strings.HasPrefix(name, "statefulset_control_plane_lease_") ||
 		strings.HasPrefix(name, "namespace_statefulset:")
 }
 
@@ -435,7 +436,7 @@ func checkQuery(t *testing.T, where, query string, cfg mixin.Config, known map[s
 				}
 			}
 		}
-		if strings.HasPrefix(vs.Name, "control_plane_lease_") {
+		if strings.HasPrefix(vs.Name, "statefulset_control_plane_lease_") {
 			for _, m := range matchers(t, cfg.LeaseSelector) {
 				if !hasMatcher(vs, m) {
 					t.Errorf("%s: %s lacks the lease selector %s", where, vs, m)
@@ -710,5 +711,43 @@ func TestUnescapeHTML(t *testing.T) {
 	}
 	if want := `"a > 0 and b < 1 & c"`; !bytes.Contains(got, []byte(want)) {
 		t.Errorf("%s does not contain %s", got, want)
+	}
+}
+
+// TestLeaderPresentPerLease: the control-plane dashboard shows, per lease, whether it has
+// a leader, from the held gauge alone: joined with holder_info, Leases without a holder
+// (the case that matters) would drop out.
+func TestLeaderPresentPerLease(t *testing.T) {
+	for name, cfg := range testConfigs() {
+		d := generate(t, cfg)["statefulset-control-plane.json"]
+		found := false
+		for _, p := range allPanels(d) {
+			if p.Title != "Leader present" {
+				continue
+			}
+			found = true
+			if len(p.Targets) != 1 {
+				t.Fatalf("%s: %q has %d queries, want 1", name, p.Title, len(p.Targets))
+			}
+			q, _ := substitute(p.Targets[0].Expr)
+			expr, err := promqlParser.ParseExpr(q)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			agg, ok := expr.(*parser.AggregateExpr)
+			if !ok || agg.Op != parser.MAX || !slices.Contains(agg.Grouping, "namespace") || !slices.Contains(agg.Grouping, "lease") {
+				t.Errorf("%s: %q is not one series per lease: %s", name, p.Title, q)
+			}
+			for _, vs := range parser.ExtractSelectors(expr) {
+				for _, m := range vs {
+					if m.Name == labels.MetricName && m.Value != "statefulset_control_plane_lease_held" {
+						t.Errorf("%s: %q reads %s, want only statefulset_control_plane_lease_held", name, p.Title, m.Value)
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no \"Leader present\" panel", name)
+		}
 	}
 }

@@ -21,7 +21,7 @@ func controlPlaneGroup(b *builder) rulefmt.RuleGroup {
 				// window is the condition, so there is no "for".
 				expr: fmt.Sprintf(`
 					max by (<c,>namespace, lease) (
-					  increase(control_plane_lease_transitions_total{<l>}[%s])
+					  increase(statefulset_control_plane_lease_transitions_total{<l>}[%s])
 					) >= %d`,
 					dur(c.LeaderChangesWindow), c.LeaderChangesThreshold),
 				severity: severityWarning,
@@ -31,26 +31,35 @@ func controlPlaneGroup(b *builder) rulefmt.RuleGroup {
 					dur(c.LeaderChangesWindow), strconv.Itoa(c.LeaderChangesThreshold)),
 			}),
 			b.rule(alert{
-				name: "ControlPlaneLeaseNotRenewed",
-				// The age is measured against the exporter's last successful API call,
-				// not against time(): while the exporter cannot reach the API server the
-				// renew time it serves is frozen, and so is that reference, so an API
-				// outage never looks like a lease that stopped being renewed. The "for"
-				// covers the few seconds the exporter's watch needs to catch up after one.
+				name: "ControlPlaneNoLeader",
+				// The exporter computes held against its own clock, so while it cannot
+				// reach the API server its frozen Leases all turn 0 once their duration
+				// has passed. The rule therefore counts only while the exporter's last
+				// successful API call, as of its last scrape, is at most half the "for"
+				// old: a longer outage ends the alert (StatefulSetExporterAPIUnreachable
+				// takes over) before a frozen Lease could fire it, while a shorter blip
+				// neither fires it nor resolves one that fires. The "for" also covers
+				// the seconds the lease watch needs to catch up after an outage.
 				expr: fmt.Sprintf(`
-					max<by-c> (statefulset_exporter_api_last_success_timestamp_seconds{<x>})
-					- on (<c>) group_right ()
-					max by (<c,>namespace, lease) (control_plane_lease_renew_timestamp_seconds{<l>})
-					> %s`,
-					seconds(c.LeaseNotRenewedThreshold)),
-				for_:     c.LeaseNotRenewedFor,
-				severity: severityWarning,
-				summary:  "Control-plane lease is not renewed.",
-				description: "Leader-election lease {{ $labels.namespace }}/{{ $labels.lease }}<where> was last renewed {{ $value | humanizeDuration }} before the exporter's last successful API call" +
-					b.lookup(`max by (holder) (control_plane_lease_holder_info{})`,
+					max by (<c,>namespace, lease) (statefulset_control_plane_lease_held{<l>}) == 0
+					and on (<c>)
+					(
+					  min<by-c> (
+					    timestamp(statefulset_exporter_api_last_success_timestamp_seconds{<x>})
+					    - statefulset_exporter_api_last_success_timestamp_seconds{<x>}
+					  ) <= %s
+					)`,
+					seconds(c.NoLeaderFor/2)),
+				for_:     c.NoLeaderFor,
+				severity: severityCritical,
+				summary:  "Control-plane component has no leader.",
+				description: fmt.Sprintf(`
+					Leader-election lease {{ $labels.namespace }}/{{ $labels.lease }}<where> has had no live holder for %s: it has no holder, or its holder has not renewed it within its duration`,
+					dur(c.NoLeaderFor)) +
+					b.lookup(`topk(1, max by (holder) (max_over_time(timestamp(statefulset_control_plane_lease_holder_info{})[1h:1m])))`,
 						[]string{"namespace", "lease"},
-						`; its holder is {{ . | first | label "holder" }}`) +
-					". The component holding it is hung or down, and nothing takes over.",
+						`; its last holder was {{ . | first | label "holder" }}`) +
+					". No instance of the component is leading and no standby took over: nothing it does happens until someone restores it.",
 			}),
 		},
 	}

@@ -32,7 +32,7 @@ var wantAlerts = map[string]string{
 	"StatefulSetVolumeAttachError":          "warning",
 	"StatefulSetVolumeAttachedElsewhere":    "critical",
 	"ControlPlaneLeaderFlapping":            "warning",
-	"ControlPlaneLeaseNotRenewed":           "warning",
+	"ControlPlaneNoLeader":                  "critical",
 	"StatefulSetExporterAPIUnreachable":     "critical",
 	"StatefulSetExporterAbsent":             "warning",
 	"StatefulSetSingleReplica":              "info",
@@ -124,7 +124,7 @@ func TestForDurations(t *testing.T) {
 		"StatefulSetVolumeAttachError":       cfg.VolumeAttachErrorFor,
 		"StatefulSetVolumeAttachedElsewhere": cfg.VolumeAttachErrorFor,
 		"ControlPlaneLeaderFlapping":         0,
-		"ControlPlaneLeaseNotRenewed":        cfg.LeaseNotRenewedFor,
+		"ControlPlaneNoLeader":               cfg.NoLeaderFor,
 		"StatefulSetExporterAPIUnreachable":  cfg.APIUnreachableFor,
 		"StatefulSetExporterAbsent":          cfg.ExporterAbsentFor,
 		"StatefulSetSingleReplica":           cfg.HAPostureFor,
@@ -186,7 +186,8 @@ func TestMultiClusterKeepsClustersApart(t *testing.T) {
 						t.Errorf("%s: %s on (%v) does not match on %s", name, n.Op, vm.MatchingLabels, cfg.ClusterLabel)
 					}
 				case *parser.VectorSelector:
-					workload := strings.HasPrefix(n.Name, "statefulset_") && !strings.HasPrefix(n.Name, "statefulset_exporter_")
+					workload := strings.HasPrefix(n.Name, "statefulset_") && !strings.HasPrefix(n.Name, "statefulset_exporter_") &&
+						!strings.HasPrefix(n.Name, "statefulset_control_plane_lease_")
 					hasNS := slices.ContainsFunc(n.LabelMatchers, func(m *labels.Matcher) bool { return m.Name == "namespace" })
 					if workload && !hasNS {
 						t.Errorf("%s: %s ignores the namespace selector", name, n.Name)

@@ -10,16 +10,18 @@ import (
 )
 
 var leaseFamilies = []string{
-	"control_plane_lease_holder_info",
-	"control_plane_lease_transitions_total",
-	"control_plane_lease_renew_timestamp_seconds",
-	"control_plane_lease_last_transition_timestamp_seconds",
-	"control_plane_lease_duration_seconds",
+	"statefulset_control_plane_lease_holder_info",
+	"statefulset_control_plane_lease_transitions_total",
+	"statefulset_control_plane_lease_renew_timestamp_seconds",
+	"statefulset_control_plane_lease_last_transition_timestamp_seconds",
+	"statefulset_control_plane_lease_duration_seconds",
+	"statefulset_control_plane_lease_held",
 }
 
 // TestLeaseTransitions changes the holder of a kube-system Lease A→B→A while the exporter
 // runs: every change counts (2), and holder_info follows the holder without the
-// per-process UUID suffix. A renewal by the same holder counts nothing.
+// per-process UUID suffix. A renewal by the same holder counts nothing. Every step renews
+// the 15s Lease, so it is held throughout.
 func TestLeaseTransitions(t *testing.T) {
 	t.Parallel()
 	f := env(t)
@@ -50,14 +52,15 @@ func TestLeaseTransitions(t *testing.T) {
 		}
 		// Timestamps as the API server stored them (microseconds).
 		want := expect(t, fmt.Sprintf(`
-			control_plane_lease_holder_info{holder=%q,lease=%q,namespace="kube-system"} 1
-			control_plane_lease_transitions_total{lease=%q,namespace="kube-system"} %d
-			control_plane_lease_renew_timestamp_seconds{lease=%q,namespace="kube-system"} %s
-			control_plane_lease_last_transition_timestamp_seconds{lease=%q,namespace="kube-system"} %s
-			control_plane_lease_duration_seconds{lease=%q,namespace="kube-system"} 15
+			statefulset_control_plane_lease_holder_info{holder=%q,lease=%q,namespace="kube-system"} 1
+			statefulset_control_plane_lease_transitions_total{lease=%q,namespace="kube-system"} %d
+			statefulset_control_plane_lease_renew_timestamp_seconds{lease=%q,namespace="kube-system"} %s
+			statefulset_control_plane_lease_last_transition_timestamp_seconds{lease=%q,namespace="kube-system"} %s
+			statefulset_control_plane_lease_duration_seconds{lease=%q,namespace="kube-system"} 15
+			statefulset_control_plane_lease_held{lease=%q,namespace="kube-system"} 1
 		`, step.label, lease, lease, step.transitions,
 			lease, formatValue(float64(l.Spec.RenewTime.UnixNano())/1e9),
-			lease, formatValue(float64(l.Spec.AcquireTime.UnixNano())/1e9), lease))
+			lease, formatValue(float64(l.Spec.AcquireTime.UnixNano())/1e9), lease, lease))
 		f.waitSelected(t, f.shared, fmt.Sprintf("lease step %d (holder %s)", i+1, step.label), want, leaseFamilies, "lease", lease)
 	}
 }

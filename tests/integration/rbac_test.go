@@ -232,8 +232,8 @@ func TestLeastPrivilege(t *testing.T) {
 	f.waitSelected(t, x, "self metrics: every resource watched, nothing forbidden", expectedSelf(t), selfFamilies)
 	f.waitGolden(t, x, "healthy", "healthy", nil, nil)
 	f.waitSelected(t, x, "lease holder", expect(t, `
-		control_plane_lease_holder_info{holder="ip-10-0-3-30.ec2.internal",lease="rbac-probe",namespace="kube-system"} 1
-	`), []string{"control_plane_lease_holder_info"}, "lease", lease)
+		statefulset_control_plane_lease_holder_info{holder="ip-10-0-3-30.ec2.internal",lease="rbac-probe",namespace="kube-system"} 1
+	`), []string{"statefulset_control_plane_lease_holder_info"}, "lease", lease)
 	if strings.Contains(x.Log(), "level=WARN") || strings.Contains(x.Log(), "level=ERROR") {
 		t.Errorf("the exporter logged warnings or errors:\n%s", x.Log())
 	}

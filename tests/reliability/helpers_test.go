@@ -196,13 +196,15 @@ func (s samples) count(name string) int {
 }
 
 // workloadState is the part of a scrape that describes the cluster (every StatefulSet
-// and control-plane lease series), as opposed to the exporter's own metrics.
+// and control-plane lease series), as opposed to the exporter's own metrics. Left out:
+// statefulset_control_plane_lease_held, which compares the frozen Leases with the
+// exporter's clock and so changes during an outage by design.
 func (s samples) workloadState() samples {
 	out := samples{}
 	for key, v := range s {
 		name, _, _ := strings.Cut(key, "{")
-		if (strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_")) ||
-			strings.HasPrefix(name, "control_plane_") {
+		if strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") &&
+			name != "statefulset_control_plane_lease_held" {
 			out[key] = v
 		}
 	}

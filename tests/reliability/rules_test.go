@@ -53,7 +53,7 @@ import (
 // `up`, which is 1 for every scrape that succeeded. Left out: the StatefulSets that are
 // broken on purpose (they fire their alerts whatever the API does), the failover
 // namespace the outage test changes, and the control-plane Leases, which nothing renews
-// on the local API server (no scheduler runs), so ControlPlaneLeaseNotRenewed would fire
+// on the local API server (no scheduler runs), so ControlPlaneNoLeader would fire
 // for that reason alone.
 //
 // Annotations are removed from a copy of the rule file before the run: promtool compares

@@ -2,16 +2,21 @@ package simulated
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster"
@@ -175,7 +180,7 @@ func TestNodeLostPodStuckTerminating(t *testing.T) {
 // next instance, counted once; the controllers keep working afterwards.
 func TestControllerManagerFailover(t *testing.T) {
 	c, x := env(t)
-	lease := `control_plane_lease_transitions_total{lease="kube-controller-manager",namespace="kube-system"}`
+	lease := `statefulset_control_plane_lease_transitions_total{lease="kube-controller-manager",namespace="kube-system"}`
 	before := waitValue(t, x, settleTimeout, lease, "the lease seen", func(float64) bool { return true })
 	if err := c.StopComponent(localkube.ControllerManagerName); err != nil {
 		t.Fatal(err)
@@ -187,6 +192,68 @@ func TestControllerManagerFailover(t *testing.T) {
 	const ns = "after-failover"
 	create(t, c.Client, ns, simscenario.Workload("db", 1, nil, nil))
 	waitMetrics(t, x, settleTimeout, "a StatefulSet made Ready by the new leader", `statefulset_replicas_ready{`+sel(ns, "db")+`} 1`)
+}
+
+// TestControllerManagerWithoutLeader: with kube-controller-manager killed, nobody renews
+// its Lease and the exporter reports it not held once renewTime + leaseDurationSeconds
+// has passed, and held again once the restarted instance takes it. A Lease created
+// without a holder reads 0 whatever its times.
+func TestControllerManagerWithoutLeader(t *testing.T) {
+	c, x := env(t)
+	const name = "kube-controller-manager"
+	held := `statefulset_control_plane_lease_held{lease="kube-controller-manager",namespace="kube-system"}`
+	waitValue(t, x, settleTimeout, held, "the lease held", func(v float64) bool { return v == 1 })
+
+	if err := c.StopComponent(localkube.ControllerManagerName); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.StartComponent(localkube.ControllerManagerName); err != nil && !errors.Is(err, localkube.ErrRunning) {
+			t.Errorf("restarting %s: %v", localkube.ControllerManagerName, err)
+		}
+	})
+	// Killed, so its last renewal is final.
+	l, err := c.Client.CoordinationV1().Leases("kube-system").Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		t.Fatalf("lease %s has no renewTime or duration: %+v", name, l.Spec)
+	}
+	expiry := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+	waitValue(t, x, time.Until(expiry)+settleTimeout, held, "the lease not held", func(v float64) bool { return v == 0 })
+	// The exporter compares with its own clock, the same as this test's.
+	if early := time.Until(expiry); early > 0 {
+		t.Errorf("lease reported not held %s before renewTime + leaseDurationSeconds (%s)", early, expiry.Format(time.RFC3339Nano))
+	}
+	t.Logf("not held %s after renewTime + leaseDurationSeconds (%ds)", time.Since(expiry).Round(time.Millisecond), *l.Spec.LeaseDurationSeconds)
+
+	if err := c.StartComponent(localkube.ControllerManagerName); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	waitValue(t, x, settleTimeout, held, "the lease held by the restarted instance", func(v float64) bool { return v == 1 })
+	t.Logf("held again %s after the restart", time.Since(restarted).Round(time.Millisecond))
+
+	// A Lease nobody holds, renewed just now: no leader.
+	const free = "sim-no-holder"
+	leases := c.Client.CoordinationV1().Leases("kube-system")
+	now := metav1.NewMicroTime(time.Now())
+	if _, err := leases.Create(t.Context(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: free},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(""), LeaseDurationSeconds: ptr.To(int32(3600)), RenewTime: &now},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = leases.Delete(context.Background(), free, metav1.DeleteOptions{}) })
+	body := waitMetrics(t, x, settleTimeout, "the holder-less lease not held",
+		`statefulset_control_plane_lease_held{lease="sim-no-holder",namespace="kube-system"} 0`,
+		`statefulset_control_plane_lease_transitions_total{lease="sim-no-holder",namespace="kube-system"} 0`)
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "statefulset_control_plane_lease_holder_info{") && strings.Contains(line, `lease="sim-no-holder"`) {
+			t.Errorf("a holder served for the holder-less lease: %s", line)
+		}
+	}
 }
 
 // TestReadinessFailing: containers run but never pass their readiness probe.
@@ -270,7 +337,7 @@ func TestOnDelete(t *testing.T) {
 // counted once.
 func TestSchedulerFailover(t *testing.T) {
 	c, x := env(t)
-	lease := `control_plane_lease_transitions_total{lease="kube-scheduler",namespace="kube-system"}`
+	lease := `statefulset_control_plane_lease_transitions_total{lease="kube-scheduler",namespace="kube-system"}`
 	before := waitValue(t, x, settleTimeout, lease, "the lease seen", func(float64) bool { return true })
 	if err := c.StopComponent(localkube.SchedulerName); err != nil {
 		t.Fatal(err)
