@@ -43,8 +43,12 @@ type Config struct {
 	LeaseSelector string
 
 	// Durations and thresholds. Names say which alert uses them.
-	ReplicasNotReadyFor    time.Duration
-	NoReplicasReadyFor     time.Duration // not a single replica Ready: the workload is down
+	ReplicasNotReadyFor time.Duration
+	NoReplicasReadyFor  time.Duration // not a single replica Ready: the workload is down
+	// BootstrapGrace: StatefulSetNoReplicasReady leaves out a StatefulSet that did not
+	// exist, or was scaled to 0, this long ago. It is bootstrapping its first pods, not
+	// down; the pod alerts (Pending, Unschedulable, CrashLooping) say why it is slow.
+	BootstrapGrace         time.Duration
 	RolloutStalledFor      time.Duration
 	GenerationMismatchFor  time.Duration
 	CrashLoopingFor        time.Duration
@@ -73,6 +77,7 @@ func DefaultConfig() Config {
 		LeaseSelector:          `lease=~"kube-scheduler|kube-controller-manager|cloud-controller-manager"`,
 		ReplicasNotReadyFor:    15 * time.Minute,
 		NoReplicasReadyFor:     5 * time.Minute,
+		BootstrapGrace:         15 * time.Minute,
 		RolloutStalledFor:      5 * time.Minute,
 		GenerationMismatchFor:  15 * time.Minute,
 		CrashLoopingFor:        15 * time.Minute,
@@ -102,6 +107,7 @@ func TestConfig() Config {
 	c := DefaultConfig()
 	c.ReplicasNotReadyFor = 1 * time.Minute
 	c.NoReplicasReadyFor = 30 * time.Second
+	c.BootstrapGrace = 30 * time.Second
 	c.RolloutStalledFor = 30 * time.Second
 	c.GenerationMismatchFor = 1 * time.Minute
 	c.CrashLoopingFor = 1 * time.Minute

@@ -62,7 +62,7 @@ func TestDemoOnce(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^crashloop/crashloop\s+StatefulSetNoReplicasReady\s+critical\s+crashloop-0\s+(CrashLoopBackOff|ContainerTerminated|ReadinessFailing)\s+\S+\s+pager\n.*Pods not Ready: crashloop-0 \(\w+, container db, last terminated: Error\)`),
 		regexp.MustCompile(`(?m)^rollout-stuck/rollout-stuck\s+StatefulSetRolloutStalled\s+warning\s+rollout-stuck-2\s+(CrashLoopBackOff|ContainerTerminated|ReadinessFailing)\s+.*\bticket\n.*waiting for pod rollout-stuck-2 \(`),
-		regexp.MustCompile(`(?m)^node-lost/node-lost\s+StatefulSetPodStuckTerminating\s+warning\s+node-lost-[01]\s+Terminating\s+.*\bticket\n.*\(node status: unreachable\)`),
+		regexp.MustCompile(`(?m)^node-lost/node-lost\s+StatefulSetPodStuckTerminating\s+critical\s+node-lost-[01]\s+Terminating\s+.*\bpager\n.*\(node status: unreachable\)`),
 		regexp.MustCompile(`(?m)^no-capacity/no-capacity\s+StatefulSetNoReplicasReady\s+critical\s+no-capacity-0\s+InsufficientCPU\s+.*\bpager\n.*Pods not Ready: no-capacity-0 \(InsufficientCPU\)\.`),
 		regexp.MustCompile(`(?m)^provision-error/provision-error\s+StatefulSetPVCPending\s+warning\s+-\s+provisioning\s+.*\bticket$`),
 	} {

@@ -23,10 +23,16 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 			b.rule(alert{
 				name: "StatefulSetNoReplicasReady",
 				// The value is the number of desired replicas. Scaled to 0 never matches.
-				expr: `
+				// A StatefulSet that did not exist or was scaled to 0 BootstrapGrace ago is
+				// bootstrapping: critical means a workload that served is down. The window
+				// before the offset keeps a short scrape gap back then from resetting the
+				// "for" of a firing alert.
+				expr: fmt.Sprintf(`
 					max by (<sts>) (statefulset_replicas_desired{<w>}) > 0
 					and on (<sts>)
-					max by (<sts>) (statefulset_replicas_ready{<w>}) == 0`,
+					max by (<sts>) (statefulset_replicas_ready{<w>}) == 0
+					and on (<sts>)
+					max by (<sts>) (max_over_time(statefulset_replicas_desired{<w>}[10m] offset %s)) > 0`, dur(c.BootstrapGrace)),
 				for_:     c.NoReplicasReadyFor,
 				severity: severityCritical,
 				summary:  "StatefulSet has no Ready replica.",
@@ -159,9 +165,12 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetPodStuckTerminating",
 				// The node status is looked up rather than kept as a label: it moves from
 				// not_ready to unreachable to missing while the pod is stuck.
-				expr:     `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating_info{<w>}) == 1`,
-				for_:     c.StuckTerminatingFor,
-				severity: severityWarning,
+				expr: `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating_info{<w>}) == 1`,
+				for_: c.StuckTerminatingFor,
+				// Critical: the StatefulSet controller never replaces the identity while the
+				// pod object exists, and nothing deletes it without a human (or a node that
+				// comes back).
+				severity: severityCritical,
 				summary:  "StatefulSet pod is stuck Terminating.",
 				description: "Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> has been Terminating past its grace period on node {{ $labels.node }}" +
 					b.lookup(`max by (node_status) (statefulset_pod_stuck_terminating_info{})`,

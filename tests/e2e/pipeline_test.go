@@ -254,7 +254,7 @@ func attachError(cfg mixin.Config, ns string, ordinal int) want {
 func stuckTerminating(cfg mixin.Config, ns string, ordinal int) want {
 	node := dedicatedNodeRef
 	pod := fmt.Sprintf("%s-%d", ns, ordinal)
-	return want{alert: "StatefulSetPodStuckTerminating", severity: "warning",
+	return want{alert: "StatefulSetPodStuckTerminating", severity: "critical",
 		// The grace period of the node lifecycle controller, the toleration of the
 		// unreachable taint, the pod's own grace period and --terminating.stuck-after.
 		wait:   localkube.NodeMonitorGracePeriod + simscenario.EvictAfterSeconds*time.Second + time.Second + terminatingStuckAfter + cfg.StuckTerminatingFor,
