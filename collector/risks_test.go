@@ -2,12 +2,15 @@ package collector
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -251,4 +254,63 @@ func TestGoverningServiceFollowsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.expectEventually(riskLines("no_governing_service"), "statefulset_ha_risk_info")
+}
+
+// TestServicesFollowNamespaceScope: Services are listed and watched like the other
+// namespaced kinds: in the one namespace of --namespaces, or cluster-wide without the
+// excluded namespaces.
+func TestServicesFollowNamespaceScope(t *testing.T) {
+	cases := []struct {
+		name          string
+		cfg           *Config
+		wantNamespace string
+		wantField     string
+		watched       []string
+	}{
+		{"one namespace", configWith(func(c *Config) { c.Namespaces = []string{"b"} }), "b", "", []string{"b"}},
+		{"excluded namespace", configWith(func(c *Config) { c.ExcludeNamespaces = []string{"b"} }), "", "metadata.namespace!=b", []string{"a", "c"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var calls []string
+			record := func(a k8stesting.Action) (bool, runtime.Object, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				field := ""
+				switch a := a.(type) {
+				case k8stesting.ListAction:
+					field = a.GetListRestrictions().Fields.String()
+				case k8stesting.WatchAction:
+					field = a.GetWatchRestrictions().Fields.String()
+				}
+				calls = append(calls, fmt.Sprintf("%s ns=%q fields=%q", a.GetVerb(), a.GetNamespace(), field))
+				return false, nil, nil
+			}
+			objs := scopeObjects()
+			for _, ns := range []string{"a", "b", "c"} {
+				objs = append(objs, newService(ns, "db", corev1.ClusterIPNone))
+			}
+			env := newTestEnvWith(t, tc.cfg, envOptions{reactors: []envReactor{
+				{verb: "list", resource: "services", fn: record}, {verb: "watch", resource: "services", fn: record}}}, objs...)
+			// Every governing Service found: singleton and no_pdb only.
+			var want []string
+			for _, ns := range tc.watched {
+				for _, r := range []string{"no_pdb", "singleton"} {
+					want = append(want, fmt.Sprintf(`statefulset_ha_risk_info{namespace=%q,risk=%q,statefulset="db"} 1`, ns, r))
+				}
+			}
+			env.expect(lines(want...), "statefulset_ha_risk_info")
+			mu.Lock()
+			defer mu.Unlock()
+			if len(calls) == 0 {
+				t.Fatal("Services were never listed")
+			}
+			for _, c := range calls {
+				if !strings.Contains(c, fmt.Sprintf("ns=%q fields=%q", tc.wantNamespace, tc.wantField)) {
+					t.Errorf("call %s, want namespace %q and field selector %q", c, tc.wantNamespace, tc.wantField)
+				}
+			}
+		})
+	}
 }
