@@ -1,7 +1,8 @@
 // Package simscenario breaks StatefulSets on the simulated EKS cluster of
 // internal/simcluster the way they break in production, through the real controllers:
-// it only creates and changes specs (StatefulSets and their Services, StorageClasses, nodes, annotations
-// that tell kwok or the EBS simulation what to fail) and never writes a status.
+// it only creates and changes specs (StatefulSets and their Services, StorageClasses,
+// nodes, annotations that tell kwok or the EBS simulation what to fail) and never writes
+// a status.
 //
 // The seeds (Seeds) are shared by the demo and the end-to-end pipeline test; the
 // building blocks (Workload, CrashLooping, DedicatedNode, ...) by every test on the
