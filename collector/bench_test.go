@@ -101,7 +101,7 @@ func benchResource(c *Collector, kind fixture.Kind) (string, cache.TransformFunc
 	name := map[fixture.Kind]string{
 		fixture.KindStatefulSet: resStatefulSets, fixture.KindPod: resPods, fixture.KindPVC: resPVCs,
 		fixture.KindPV: resPVs, fixture.KindNode: resNodes, fixture.KindStorageClass: resStorageClasses,
-		fixture.KindPDB: resPodDisruptionBudgets, fixture.KindLease: resLeases,
+		fixture.KindPDB: resPodDisruptionBudgets, fixture.KindService: resServices, fixture.KindLease: resLeases,
 	}[kind]
 	for _, s := range watchSpecs(c.client, &c.cfg) {
 		if s.name == name {

@@ -97,6 +97,9 @@ func (c *Collector) clusterView() *derive.View {
 	if r := c.watch.resources[resPodDisruptionBudgets]; r.enabled() {
 		v.PDBs = derive.NewListLookup(v, resPodDisruptionBudgets, indexed[policyv1.PodDisruptionBudget](r.informer.GetIndexer(), cache.NamespaceIndex))
 	}
+	if r := c.watch.resources[resServices]; r.enabled() {
+		v.Services = derive.NewLookup(v, resServices, getter[*corev1.Service](r.informer.GetStore()))
+	}
 	return v
 }
 

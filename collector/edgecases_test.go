@@ -26,13 +26,12 @@ func TestNilReplicasYieldNoFakeZeros(t *testing.T) {
 	// No desired, ratio, rollout, singleton or single_zone samples; the rest is real.
 	env.expect(`
 		statefulset_replicas_ready{namespace="ns",statefulset="odd"} 2
-		statefulset_ha_risk{namespace="ns",risk="no_pdb",statefulset="odd"} 1
-		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="odd"} 0
-		statefulset_ha_risk{namespace="ns",risk="no_readiness_probe",statefulset="odd"} 0
+		statefulset_ha_risk_info{namespace="ns",risk="no_pdb",statefulset="odd"} 1
+		statefulset_ha_risk_info{namespace="ns",risk="no_governing_service",statefulset="odd"} 1
 	`, "statefulset_replicas_desired", "statefulset_ready_ratio", "statefulset_replicas_ready",
 		"statefulset_rollout_in_progress", "statefulset_rollout_partition", "statefulset_rollout_stalled",
 		"statefulset_rollout_last_progress_timestamp_seconds", "statefulset_rollout_blocking_pod_info",
-		"statefulset_pods_outdated", "statefulset_ha_risk")
+		"statefulset_pods_outdated", "statefulset_ha_risk_info")
 }
 
 func TestOddPodNames(t *testing.T) {
@@ -139,8 +138,8 @@ func TestBareObjects(t *testing.T) {
 		statefulset_pvcs_retained{namespace="ns",statefulset="bare"} 0
 		statefulset_ready_zones{namespace="ns",statefulset="bare"} 0
 		statefulset_volume_attachment_errors{namespace="ns",statefulset="bare"} 0
-		statefulset_ha_risk{namespace="ns",risk="no_pdb",statefulset="bare"} 1
-		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="bare"} 0
+		statefulset_ha_risk_info{namespace="ns",risk="no_pdb",statefulset="bare"} 1
+		statefulset_ha_risk_info{namespace="ns",risk="no_governing_service",statefulset="bare"} 1
 	`, workloadFamilyNames()...)
 }
 

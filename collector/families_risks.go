@@ -3,11 +3,11 @@ package collector
 import "github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 
 var riskFamilies = []family[*derive.Health]{
-	gauge("statefulset_ha_risk", "1 when the high-availability risk applies, else 0.", []string{"risk"},
+	gauge("statefulset_ha_risk_info", "1 for each high-availability risk that applies; no sample for the others.", []string{"risk"},
 		func(h *derive.Health, out *sampleOut) {
 			for _, risk := range derive.RiskNames {
-				if v, known := h.Risks[risk]; known {
-					out.add(boolFloat(v), risk)
+				if h.Risks[risk] {
+					out.add(1, risk)
 				}
 			}
 		}),

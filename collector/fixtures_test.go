@@ -254,6 +254,16 @@ func newPDB(ns, name string, selector *metav1.LabelSelector) *policyv1.PodDisrup
 	return &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: policyv1.PodDisruptionBudgetSpec{Selector: selector}}
 }
 
+// newService returns a Service; clusterIP "None" makes it headless.
+func newService(ns, name, clusterIP string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{ClusterIP: clusterIP}}
+}
+
+// governing returns the headless governing Service of set.
+func governing(set *appsv1.StatefulSet) *corev1.Service {
+	return newService(set.Namespace, set.Spec.ServiceName, corev1.ClusterIPNone)
+}
+
 func newLease(name, holder string, transitions int32) *coordinationv1.Lease {
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name},

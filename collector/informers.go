@@ -35,17 +35,18 @@ const (
 	resStorageClasses       = "storageclasses"
 	resVolumeAttachments    = "volumeattachments"
 	resPodDisruptionBudgets = "poddisruptionbudgets"
+	resServices             = "services"
 	resLeases               = "leases"
 )
 
 // allResources lists every watched resource in a stable order.
 var allResources = []string{
 	resStatefulSets, resPods, resPVCs, resPVs, resNodes, resStorageClasses,
-	resVolumeAttachments, resPodDisruptionBudgets, resLeases,
+	resVolumeAttachments, resPodDisruptionBudgets, resServices, resLeases,
 }
 
 // optionalResources may be switched off when RBAC forbids them; the rest keeps working.
-var optionalResources = map[string]bool{resVolumeAttachments: true, resPodDisruptionBudgets: true, resLeases: true}
+var optionalResources = map[string]bool{resVolumeAttachments: true, resPodDisruptionBudgets: true, resServices: true, resLeases: true}
 
 // Indexer names.
 const (
@@ -200,6 +201,9 @@ func watchSpecs(client kubernetes.Interface, cfg *Config) []watchSpec {
 		{resPodDisruptionBudgets, &policyv1.PodDisruptionBudget{}, transformPDB,
 			lister(policy.PodDisruptionBudgets(ns).List), policy.PodDisruptionBudgets(ns).Watch, excludeNamespaces,
 			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}},
+		// Looked up by namespace/name, the store's own key: no index.
+		{resServices, &corev1.Service{}, transformService,
+			lister(core.Services(ns).List), core.Services(ns).Watch, excludeNamespaces, nil},
 		{resLeases, &coordinationv1.Lease{}, transformLease,
 			lister(coordination.Leases(cfg.LeaseNamespace).List), coordination.Leases(cfg.LeaseNamespace).Watch,
 			func(o *metav1.ListOptions) { o.LabelSelector, o.FieldSelector = leaseSelector, leaseField },

@@ -208,6 +208,28 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 				Spec:       policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": name}}},
 			})
 		},
+		func() { // a governing Service is deleted, turns into a ClusterIP Service, or is added
+			switch rnd.IntN(3) {
+			case 0:
+				change(resServices, pick(resServices), func(any) any { return nil })
+			case 1:
+				change(resServices, pick(resServices), func(o any) any {
+					svc := o.(*corev1.Service)
+					svc.Spec.ClusterIP = "10.100.0.1"
+					return svc
+				})
+			default:
+				obj, ok, _ := memo.c.watch.resources[resStatefulSets].informer.GetIndexer().GetByKey(pick(resStatefulSets))
+				if !ok {
+					return
+				}
+				set := obj.(*appsv1.StatefulSet)
+				add(resServices, &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Namespace: set.Namespace, Name: set.Spec.ServiceName},
+					Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone},
+				})
+			}
+		},
 		func() { // a volume attachment fails
 			pv := pick(resPVs)
 			if pv == "" {

@@ -30,6 +30,7 @@ var (
 	grPDB   = schema.GroupResource{Group: "policy", Resource: "poddisruptionbudgets"}
 	grVA    = schema.GroupResource{Group: "storage.k8s.io", Resource: "volumeattachments"}
 	grLease = schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}
+	grSvc   = schema.GroupResource{Resource: "services"}
 )
 
 // apiErrorLines returns every statefulset_exporter_api_errors_total line, all zero
@@ -94,14 +95,16 @@ func TestSelfMetricsAllEnabled(t *testing.T) {
 func TestForbiddenOptionalResources(t *testing.T) {
 	set := newStatefulSet("ns", "web", 2, withClaimTemplates("data"))
 	pvc := newPVC(set, "data", 0, corev1.ClaimBound)
+	// No PDB selects web and it has no Service: no_pdb and no_governing_service apply
+	// while PDBs and Services are watched.
 	objs := []runtime.Object{set, newPod(set, 0), pvc, newNode("node-a", zoneKey, "a"),
-		newPDB("ns", "web", matchingPDB()),
+		newPDB("ns", "other", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "other"}}),
+		newService("ns", "other", corev1.ClusterIPNone),
 		newAttachment("va", pvc.Spec.VolumeName, "node-a", true, false),
 		newLease("kube-scheduler", "node-a_4b6c5c1e-8f3a-4b8e-9d8e-2f1a0b9c7d6e", 1),
 	}
 	allOn := map[string]string{
-		"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("no_pdb", 0), riskLine("single_zone", 1),
-			riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
+		"statefulset_ha_risk_info":                    riskLines("no_pdb", "single_zone", "no_governing_service"),
 		"statefulset_volume_attachment_errors":        `statefulset_volume_attachment_errors{namespace="ns",statefulset="web"} 1`,
 		"statefulset_control_plane_lease_holder_info": `statefulset_control_plane_lease_holder_info{holder="node-a",lease="kube-scheduler",namespace="kube-system"} 1`,
 	}
@@ -123,8 +126,14 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			reactors: []envReactor{forbidden("list", grPDB)},
 			off:      []string{resPodDisruptionBudgets},
 			errors:   map[string]int{"poddisruptionbudgets/Forbidden": 1},
-			want: map[string]string{"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
-				riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0))},
+			want:     map[string]string{"statefulset_ha_risk_info": riskLines("single_zone", "no_governing_service")},
+		},
+		{
+			name:     "services forbidden",
+			reactors: []envReactor{forbidden("list", grSvc)},
+			off:      []string{resServices},
+			errors:   map[string]int{"services/Forbidden": 1},
+			want:     map[string]string{"statefulset_ha_risk_info": riskLines("no_pdb", "single_zone")},
 		},
 		{
 			name:     "volumeattachments forbidden",
@@ -148,13 +157,14 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			want:     map[string]string{"statefulset_control_plane_lease_holder_info": ""},
 		},
 		{
-			name:     "all three forbidden",
-			reactors: []envReactor{forbidden("list", grPDB), forbidden("list", grVA), forbidden("list", grLease)},
-			off:      []string{resPodDisruptionBudgets, resVolumeAttachments, resLeases},
-			errors:   map[string]int{"poddisruptionbudgets/Forbidden": 1, "volumeattachments/Forbidden": 1, "leases/Forbidden": 1},
+			name: "all four forbidden",
+			reactors: []envReactor{forbidden("list", grPDB), forbidden("list", grSvc), forbidden("list", grVA),
+				forbidden("list", grLease)},
+			off: []string{resPodDisruptionBudgets, resServices, resVolumeAttachments, resLeases},
+			errors: map[string]int{"poddisruptionbudgets/Forbidden": 1, "services/Forbidden": 1,
+				"volumeattachments/Forbidden": 1, "leases/Forbidden": 1},
 			want: map[string]string{
-				"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
-					riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
+				"statefulset_ha_risk_info":                    riskLines("single_zone"),
 				"statefulset_volume_attachment_errors":        "",
 				"statefulset_control_plane_lease_holder_info": "",
 			},
@@ -205,8 +215,10 @@ func TestOptionalKindFollowsRBAC(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// No PDB selects web: no_pdb applies once PDBs are watched.
 	set := newStatefulSet("ns", "web", 3)
-	client := newFakeClient(set, newLease("kube-scheduler", "a", 0), newPDB("ns", "web", set.Spec.Selector))
+	client := newFakeClient(set, newLease("kube-scheduler", "a", 0), governing(set),
+		newPDB("ns", "other", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "other"}}))
 	client.PrependReactor("list", "leases", refused)
 	client.PrependReactor("list", "poddisruptionbudgets", forbiddenUntilAllowed)
 	c, err := New(client, *cfg, discardLogger(), WithProbe(func(context.Context) error { return nil }))
@@ -237,11 +249,7 @@ func TestOptionalKindFollowsRBAC(t *testing.T) {
 	if c.Ready() {
 		t.Fatal("ready although the leases never listed")
 	}
-	expectExposition(t, c, `
-		statefulset_ha_risk{namespace="ns",risk="no_readiness_probe",statefulset="web"} 0
-		statefulset_ha_risk{namespace="ns",risk="singleton",statefulset="web"} 0
-		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="web"} 0
-	`, "statefulset_ha_risk")
+	expectExposition(t, c, "", "statefulset_ha_risk_info")
 	if v := selfValue(c, func(m *selfMetrics) float64 {
 		for _, r := range m.resources {
 			if r.name == resPodDisruptionBudgets {
@@ -258,12 +266,7 @@ func TestOptionalKindFollowsRBAC(t *testing.T) {
 		r := c.watch.resources[resPodDisruptionBudgets]
 		return r.enabled() && r.informer.HasSynced()
 	})
-	expectExposition(t, c, `
-		statefulset_ha_risk{namespace="ns",risk="no_pdb",statefulset="web"} 0
-		statefulset_ha_risk{namespace="ns",risk="no_readiness_probe",statefulset="web"} 0
-		statefulset_ha_risk{namespace="ns",risk="singleton",statefulset="web"} 0
-		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="web"} 0
-	`, "statefulset_ha_risk")
+	expectExposition(t, c, riskLines("no_pdb"), "statefulset_ha_risk_info")
 }
 
 // probeSwitch is a probe whose result the test changes.

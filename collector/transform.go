@@ -43,7 +43,7 @@ func keepKeys(in map[string]string, keys ...string) map[string]string {
 }
 
 // transformStatefulSet keeps the selector, replicas, strategy, pod management policy,
-// service name, ordinals, the names of the volume claim templates, the pod template's
+// service name, ordinals, the claim retention policy, the names of the volume claim templates, the pod template's
 // labels, grace period and per-container readiness-probe presence, and the whole status.
 func transformStatefulSet(obj any) (any, error) {
 	in, ok := obj.(*appsv1.StatefulSet)
@@ -59,6 +59,7 @@ func transformStatefulSet(obj any) (any, error) {
 	s.PodManagementPolicy = in.Spec.PodManagementPolicy
 	s.UpdateStrategy = in.Spec.UpdateStrategy
 	s.Ordinals = in.Spec.Ordinals
+	s.PersistentVolumeClaimRetentionPolicy = in.Spec.PersistentVolumeClaimRetentionPolicy
 	s.MinReadySeconds = in.Spec.MinReadySeconds
 	for _, t := range in.Spec.VolumeClaimTemplates {
 		s.VolumeClaimTemplates = append(s.VolumeClaimTemplates, corev1.PersistentVolumeClaim{
@@ -275,6 +276,17 @@ func transformPDB(obj any) (any, error) {
 	}
 	out := &policyv1.PodDisruptionBudget{ObjectMeta: slimMeta(in.ObjectMeta)}
 	out.Spec.Selector = in.Spec.Selector
+	return out, nil
+}
+
+// transformService keeps the cluster IP, which tells a headless Service ("None").
+func transformService(obj any) (any, error) {
+	in, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Service{ObjectMeta: slimMeta(in.ObjectMeta)}
+	out.Spec.ClusterIP = in.Spec.ClusterIP
 	return out, nil
 }
 

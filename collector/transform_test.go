@@ -148,6 +148,8 @@ func TestTransformStatefulSet(t *testing.T) {
 			UpdateStrategy:      in.Spec.UpdateStrategy,
 			MinReadySeconds:     9,
 			Ordinals:            &appsv1.StatefulSetOrdinals{Start: 3},
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 				Spec: corev1.PodSpec{
@@ -390,6 +392,18 @@ func TestTransformStorageClassAttachmentPDBLease(t *testing.T) {
 	diffTransform(t, "transformPDB", transformPDB, pdb, &policyv1.PodDisruptionBudget{
 		ObjectMeta: slim("ns", "web"),
 		Spec:       policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+	})
+
+	svc := &corev1.Service{
+		ObjectMeta: fullMeta("ns", "web"),
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+			Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "db", Port: 5432}},
+			PublishNotReadyAddresses: true},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{Hostname: "lb"}}}},
+	}
+	diffTransform(t, "transformService", transformService, svc, &corev1.Service{
+		ObjectMeta: slim("ns", "web"),
+		Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone},
 	})
 
 	spec := coordinationv1.LeaseSpec{

@@ -66,6 +66,7 @@ func WatchedResources() []schema.GroupResource {
 		{Group: "", Resource: "persistentvolumeclaims"},
 		{Group: "", Resource: "persistentvolumes"},
 		{Group: "", Resource: "nodes"},
+		{Group: "", Resource: "services"},
 		{Group: "storage.k8s.io", Resource: "storageclasses"},
 		{Group: "storage.k8s.io", Resource: "volumeattachments"},
 		{Group: "policy", Resource: "poddisruptionbudgets"},

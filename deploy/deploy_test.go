@@ -121,7 +121,7 @@ func TestClusterRoleLeastPrivilege(t *testing.T) {
 	// unnoticed. Update all three when the exporter starts watching another kind.
 	literal := []string{
 		"apps/statefulsets", "/pods", "/persistentvolumeclaims", "/persistentvolumes",
-		"/nodes", "storage.k8s.io/storageclasses", "storage.k8s.io/volumeattachments",
+		"/nodes", "/services", "storage.k8s.io/storageclasses", "storage.k8s.io/volumeattachments",
 		"policy/poddisruptionbudgets", "coordination.k8s.io/leases",
 	}
 	var have []string

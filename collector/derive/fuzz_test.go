@@ -84,6 +84,12 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 			t.Fatalf("unknown risk %q", r)
 		}
 	}
+	if h.Risks["no_governing_service"] && h.Risks["governing_service_not_headless"] {
+		t.Fatal("the governing Service is both missing and not headless")
+	}
+	if _, known := h.Risks["no_governing_service"]; known != (fc.View.Services != nil) {
+		t.Fatalf("no_governing_service known %v with Services watched %v", known, fc.View.Services != nil)
+	}
 	if h.RetainedPVCs > pvcs || len(h.AttachedElsewhere) > fc.Volumes*max(fc.VAs, 1) {
 		t.Fatalf("%d retained of %d claims, %d attached elsewhere for %d pod volumes", h.RetainedPVCs, pvcs, len(h.AttachedElsewhere), fc.Volumes)
 	}

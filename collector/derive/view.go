@@ -33,6 +33,8 @@ type View struct {
 	Attachments *Lookup[[]*storagev1.VolumeAttachment]
 	// PDBs is keyed by namespace.
 	PDBs *Lookup[[]*policyv1.PodDisruptionBudget]
+	// Services is keyed by namespace/name.
+	Services *Lookup[*corev1.Service]
 
 	lookups []recorder // by registration order
 	names   []string   // the lookups' names, by registration order

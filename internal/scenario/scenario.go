@@ -189,11 +189,18 @@ type setSpec struct {
 	partition      *int32
 }
 
-// statefulSet creates the StatefulSet named like the namespace and writes status as the
-// controller would have: every count set to ready, revisions both rev1 unless changed
-// by status.
+// statefulSet creates the StatefulSet named like the namespace, with its headless
+// governing Service, and writes status as the controller would have: every count set to
+// ready, revisions both rev1 unless changed by status.
 func (b *builder) statefulSet(ctx context.Context, spec setSpec, status func(*appsv1.StatefulSetStatus)) (*appsv1.StatefulSet, error) {
 	labels := map[string]string{"app": b.ns}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: b.ns},
+		Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: labels},
+	}
+	if _, err := b.client.CoreV1().Services(b.ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
 	set := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: b.ns},
 		Spec: appsv1.StatefulSetSpec{

@@ -1,7 +1,8 @@
 // Package simscenario breaks StatefulSets on the simulated EKS cluster of
 // internal/simcluster the way they break in production, through the real controllers:
-// it only creates and changes specs (StatefulSets, StorageClasses, nodes, annotations
-// that tell kwok or the EBS simulation what to fail) and never writes a status.
+// it only creates and changes specs (StatefulSets and their Services, StorageClasses,
+// nodes, annotations that tell kwok or the EBS simulation what to fail) and never writes
+// a status.
 //
 // The seeds (Seeds) are shared by the demo and the end-to-end pipeline test; the
 // building blocks (Workload, CrashLooping, DedicatedNode, ...) by every test on the
@@ -76,13 +77,46 @@ func CrashLooping(backOff time.Duration) (annotations, labels map[string]string)
 		map[string]string{kwok.BehaviorLabel: kwok.BehaviorCrashLoop}
 }
 
-// Create makes the namespace ns and the StatefulSet in it.
+// Create makes the namespace ns and the StatefulSet in it, with its headless governing
+// Service.
 func Create(ctx context.Context, client kubernetes.Interface, ns string, sts *appsv1.StatefulSet) error {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
+	return CreateIn(ctx, client, ns, sts)
+}
+
+// CreateIn makes the StatefulSet, with its headless governing Service, in the existing
+// namespace ns.
+func CreateIn(ctx context.Context, client kubernetes.Interface, ns string, sts *appsv1.StatefulSet) error {
+	if err := CreateService(ctx, client, ns, sts.Spec.ServiceName, sts.Spec.Selector.MatchLabels, true); err != nil {
+		return err
+	}
+	return CreateOnly(ctx, client, ns, sts)
+}
+
+// CreateOnly makes the StatefulSet in the existing namespace ns, and nothing else.
+func CreateOnly(ctx context.Context, client kubernetes.Interface, ns string, sts *appsv1.StatefulSet) error {
 	if _, err := client.AppsV1().StatefulSets(ns).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("StatefulSet %s/%s: %w", ns, sts.Name, err)
+	}
+	return nil
+}
+
+// CreateService makes the Service name selecting the pods labelled selector: headless
+// (clusterIP None), as a StatefulSet's governing Service must be, or a ClusterIP Service
+// with one port.
+func CreateService(ctx context.Context, client kubernetes.Interface, ns, name string, selector map[string]string, headless bool) error {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ServiceSpec{Selector: selector,
+			Ports: []corev1.ServicePort{{Name: "db", Port: 5432, TargetPort: intstr.FromInt32(5432)}}},
+	}
+	if headless {
+		svc.Spec.ClusterIP = corev1.ClusterIPNone
+	}
+	if _, err := client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("Service %s/%s: %w", ns, name, err)
 	}
 	return nil
 }

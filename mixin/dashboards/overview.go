@@ -122,8 +122,9 @@ func stuckTerminatingStat(s scope) *stat.PanelBuilder {
 func haRiskStat(s scope) *stat.PanelBuilder {
 	return countStat("At HA risk",
 		"StatefulSets with at least one high-availability risk: a single replica, no PodDisruptionBudget, "+
-			"all Ready pods in one zone, a zero termination grace period or no readiness probe.",
-		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_ha_risk%s) == 1", s.perStatefulSet(), s.workload()))).
+			"all Ready pods in one zone, a zero termination grace period, no readiness probe, a missing or "+
+			"non-headless governing Service, or a claim retention policy that deletes volumes.",
+		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_ha_risk_info%s)", s.perStatefulSet(), s.workload()))).
 		Thresholds(steps(colorOK, step{1, colorWarning}))
 }
 
@@ -145,7 +146,9 @@ func statefulSetsTable(s scope) *table.PanelBuilder {
 		WithTarget(tableQuery(perSts("statefulset_replicas_updated"), "D")).
 		WithTarget(tableQuery(perSts("statefulset_rollout_in_progress")+" + "+perSts("statefulset_rollout_stalled"), "E")).
 		WithTarget(tableQuery(fmt.Sprintf("max by (%s) (statefulset_pvcs%s)", by, s.workload(`phase="Pending"`)), "F")).
-		WithTarget(tableQuery(fmt.Sprintf("sum by (%s) (max by (%s) (statefulset_ha_risk%s))", by, s.perStatefulSet("risk"), sel), "G")).
+		// A StatefulSet without risks has no risk series: 0 from statefulset_info, always there.
+		WithTarget(tableQuery(fmt.Sprintf("sum by (%[1]s) (max by (%[2]s) (statefulset_ha_risk_info%[3]s)) or 0 * %[4]s",
+			by, s.perStatefulSet("risk"), sel, perSts("statefulset_info")), "G")).
 		WithTarget(tableQuery(fmt.Sprintf("max by (%s) (increase(statefulset_container_restarts_total%s[$__range]))", by, sel), "H")).
 		SortBy(sortBy("Ready ratio", false)).
 		OverrideByName("statefulset", []dashboard.DynamicConfigValue{displayName("StatefulSet"), detailLink(s)}).
@@ -184,11 +187,9 @@ func blockedRolloutsTable(s scope) *table.PanelBuilder {
 func haRisksTable(s scope) *table.PanelBuilder {
 	p := tableOf(append(s.clusterLabels(), "namespace", "statefulset", "risk")...).
 		Title("HA risks").
-		Description("singleton: one replica. no_pdb: no PodDisruptionBudget selects the pods. "+
-			"single_zone: all Ready pods in one zone. zero_grace_period: terminationGracePeriodSeconds is 0. "+
-			"no_readiness_probe: a container has no readiness probe.").
+		Description(riskLegend).
 		Span(12).
-		WithTarget(tableQuery(fmt.Sprintf("max by (%s) (statefulset_ha_risk%s) == 1",
+		WithTarget(tableQuery(fmt.Sprintf("max by (%s) (statefulset_ha_risk_info%s)",
 			s.perStatefulSet("risk"), s.workload()), "A")).
 		OverrideByName("Value", []dashboard.DynamicConfigValue{hidden()}).
 		OverrideByName("statefulset", []dashboard.DynamicConfigValue{displayName("StatefulSet"), detailLink(s)})

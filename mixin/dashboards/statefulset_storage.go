@@ -143,14 +143,21 @@ func haRiskTable(s scope) *table.PanelBuilder {
 	return tableOf("risk", "Value").
 		Span(12).
 		Title("High-availability risks").
-		Description("singleton: one replica. no_pdb: no PodDisruptionBudget selects the pods (absent when PDBs are not watched). "+
-			"single_zone: all Ready pods in one zone. zero_grace_period: terminationGracePeriodSeconds is 0. "+
-			"no_readiness_probe: a container has no readiness probe.").
-		WithTarget(tableQuery(fmt.Sprintf("max by (risk) (statefulset_ha_risk%s)", s.workload()), "A")).
-		SortBy(sortBy("Status", true)).
+		Description("The risks that apply; a risk that does not apply has no row. "+riskLegend+
+			" Risks that need a kind the exporter cannot watch (PDBs, Services) are absent, not OK.").
+		NoValue("No risk").
+		WithTarget(tableQuery(fmt.Sprintf("max by (risk) (statefulset_ha_risk_info%s)", s.workload()), "A")).
 		OverrideByName("risk", []dashboard.DynamicConfigValue{displayName("Risk")}).
 		OverrideByName("Value", []dashboard.DynamicConfigValue{
 			displayName("Status"), colorBackground(),
-			mappings(state{"0", "OK", colorOK}, state{"1", "At risk", colorWarning}),
+			mappings(state{"1", "At risk", colorWarning}),
 		})
 }
+
+// riskLegend explains the values of the risk label.
+const riskLegend = "singleton: one replica. no_pdb: no PodDisruptionBudget selects the pods. " +
+	"single_zone: all Ready pods in one zone. zero_grace_period: terminationGracePeriodSeconds is 0. " +
+	"no_readiness_probe: a container has no readiness probe. " +
+	"no_governing_service / governing_service_not_headless: the Service named by serviceName is missing or not headless, " +
+	"so pods have no stable DNS names. claims_deleted_on_scale_down / claims_deleted_with_statefulset: " +
+	"the claim retention policy deletes the volumes on scale-down / with the StatefulSet."

@@ -87,6 +87,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		statefulset_exporter_cache_synced{resource="storageclasses"} 1
 		statefulset_exporter_cache_synced{resource="volumeattachments"} 1
 		statefulset_exporter_cache_synced{resource="poddisruptionbudgets"} 1
+		statefulset_exporter_cache_synced{resource="services"} 1
 		statefulset_exporter_cache_synced{resource="leases"} 1
 	`), []string{"statefulset_exporter_api_reachable", "statefulset_exporter_cache_synced"})
 }

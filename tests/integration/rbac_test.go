@@ -38,7 +38,7 @@ import (
 const rbacProbeInterval = 5 * time.Second
 
 // optional are the kinds the exporter switches off when RBAC forbids them.
-var optional = []string{"poddisruptionbudgets", "volumeattachments", "leases"}
+var optional = []string{"poddisruptionbudgets", "services", "volumeattachments", "leases"}
 
 // apiErrorReasons are the reason label values of statefulset_exporter_api_errors_total.
 var apiErrorReasons = []string{"Unauthorized", "Forbidden", "ConnectionRefused", "Timeout", "Throttled", "ServerError", "Other"}
@@ -347,6 +347,10 @@ func (f *fixture) reducedRBAC(t *testing.T) string {
 			_, err := restricted.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
 			return err
 		},
+		"services": func() error {
+			_, err := restricted.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+			return err
+		},
 		"volumeattachments": func() error {
 			_, err := restricted.StorageV1().VolumeAttachments().List(ctx, metav1.ListOptions{})
 			return err
@@ -364,7 +368,7 @@ func (f *fixture) reducedRBAC(t *testing.T) string {
 }
 
 // TestOptionalResourcesForbidden binds RestrictedUser to the shipped ClusterRole minus
-// poddisruptionbudgets, volumeattachments and leases: the exporter switches those off
+// poddisruptionbudgets, services, volumeattachments and leases: the exporter switches those off
 // (resource_enabled 0, one forbidden error each, a warning), is ready, and everything
 // else works.
 func TestOptionalResourcesForbidden(t *testing.T) {
@@ -376,8 +380,8 @@ func TestOptionalResourcesForbidden(t *testing.T) {
 	x := f.startExporter(t, "reduced-rbac", "--kubeconfig="+kubeconfig, "--api.probe-interval="+rbacProbeInterval.String())
 	waitReady(t, x)
 	f.waitSelected(t, x, "self metrics: optional kinds switched off", expectedSelf(t, optional...), selfFamilies)
-	// No PodDisruptionBudgets: no no_pdb sample; no VolumeAttachments: no attachment
-	// errors sample. The rest is as with full permissions (golden file healthy).
+	// No PodDisruptionBudgets: no no_pdb sample; no Services: no governing-service
+	// sample; no VolumeAttachments: no attachment errors sample. The rest is as with full permissions (golden file healthy).
 	s, _ := f.waitGolden(t, x, "healthy", "healthy-optional-forbidden", nil, nil)
 	for _, family := range leaseFamilies {
 		if got := s.find(family); len(got) > 0 {

@@ -53,8 +53,8 @@ func TestScenarios(t *testing.T) {
 		// OnDelete: Kubernetes leaves currentRevision stale, so no rollout is in progress and
 		// nothing stalls; pods_outdated says that 2 pods still run rev1. No partition sample.
 		{name: "ondelete"},
-		// Scaled to 0: ratio 1, no rollout, no stall; single_zone has no sample (no Ready
-		// pod has a zone), and no_pdb is 0: with no replica nothing can be disrupted.
+		// Scaled to 0: ratio 1, no rollout, no stall; no single_zone (no Ready pod has a
+		// zone) and no no_pdb: with no replica nothing can be disrupted.
 		{name: "scaled-to-zero"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

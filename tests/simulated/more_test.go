@@ -559,7 +559,7 @@ func TestAPIServerRestart(t *testing.T) {
 // createIn makes the StatefulSet in the existing namespace ns.
 func createIn(t *testing.T, client kubernetes.Interface, ns string, sts *appsv1.StatefulSet) {
 	t.Helper()
-	if _, err := client.AppsV1().StatefulSets(ns).Create(t.Context(), sts, metav1.CreateOptions{}); err != nil {
+	if err := simscenario.CreateIn(t.Context(), client, ns, sts); err != nil {
 		t.Fatal(err)
 	}
 }

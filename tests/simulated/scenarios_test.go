@@ -54,8 +54,12 @@ func TestHealthy(t *testing.T) {
 		`statefulset_pods_unschedulable{`+s+`} 0`,
 		`statefulset_rollout_in_progress{`+s+`} 0`,
 		`statefulset_volume_attachment_errors{`+s+`} 0`,
-		`statefulset_ha_risk{namespace="healthy",risk="no_readiness_probe",statefulset="db"} 0`,
 	)
+	// A readiness probe and a headless governing Service (made by create): none of those
+	// risks.
+	for _, risk := range []string{"no_readiness_probe", "no_governing_service", "governing_service_not_headless"} {
+		waitAbsent(t, x, 5*time.Second, `statefulset_ha_risk_info{namespace="healthy",risk="`+risk+`",statefulset="db"}`)
+	}
 }
 
 // TestCrashLoop: kubelet's back-off (scaled down) makes the container wait in
@@ -280,16 +284,18 @@ func TestScaleToZeroKeepsClaims(t *testing.T) {
 	const ns = "scaled"
 	create(t, c.Client, ns, simscenario.Workload("db", 2, nil, nil))
 	s := sel(ns, "db")
-	waitMetrics(t, x, settleTimeout, "two Ready replicas", `statefulset_replicas_ready{`+s+`} 2`)
+	// No PDB: no_pdb applies while there are replicas to disrupt.
+	waitMetrics(t, x, settleTimeout, "two Ready replicas", `statefulset_replicas_ready{`+s+`} 2`,
+		`statefulset_ha_risk_info{namespace="scaled",risk="no_pdb",statefulset="db"} 1`)
 	scale(t, c.Client, ns, "db", 0)
 	waitMetrics(t, x, settleTimeout, "no pod, claims kept",
 		`statefulset_replicas_desired{`+s+`} 0`,
 		`statefulset_ready_ratio{`+s+`} 1`,
 		`statefulset_pvcs{namespace="scaled",phase="Bound",statefulset="db"} 2`,
 		`statefulset_rollout_in_progress{`+s+`} 0`,
-		`statefulset_ha_risk{namespace="scaled",risk="no_pdb",statefulset="db"} 0`,
 	)
 	waitAbsent(t, x, settleTimeout, `statefulset_pods{namespace="scaled",`) // no pod: no phase series
+	waitAbsent(t, x, 5*time.Second, `statefulset_ha_risk_info{namespace="scaled",risk="no_pdb",statefulset="db"}`)
 }
 
 // TestPartitionedCanary: with a partition of 2 the controller updates only db-2; once it

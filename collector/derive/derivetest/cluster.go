@@ -417,6 +417,23 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 	if f.Bool() {
 		v.PDBs = derive.NewListLookup(v, "pdbs", func(string) []*policyv1.PodDisruptionBudget { return slices.Clone(pdbs) })
 	}
+	// Drawn last, so that the seed corpora written before keep their meaning.
+	if f.Bool() {
+		services := map[string]*corev1.Service{}
+		for range f.Intn(3) {
+			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: f.Pick("ns", "other"), Name: f.Pick("svc", "")}}
+			svc.Spec.ClusterIP = f.Pick(corev1.ClusterIPNone, "10.100.0.1", "")
+			services[svc.Namespace+"/"+svc.Name] = svc
+		}
+		v.Services = derive.NewLookup(v, "services", func(key string) *corev1.Service { return services[key] })
+	}
+	if f.Bool() {
+		retention := []string{"Retain", "Delete", ""}
+		fc.In.Set.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+			WhenScaled:  appsv1.PersistentVolumeClaimRetentionPolicyType(f.Pick(retention...)),
+			WhenDeleted: appsv1.PersistentVolumeClaimRetentionPolicyType(f.Pick(retention...)),
+		}
+	}
 	fc.View = v
 	return fc
 }

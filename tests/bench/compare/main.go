@@ -55,7 +55,7 @@ import (
 
 // ksmResources are the kinds kube-state-metrics is restricted to: the ones the exporter
 // watches.
-const ksmResources = "statefulsets,pods,persistentvolumeclaims,persistentvolumes,nodes,storageclasses,volumeattachments,poddisruptionbudgets,leases"
+const ksmResources = "statefulsets,pods,persistentvolumeclaims,persistentvolumes,nodes,storageclasses,volumeattachments,poddisruptionbudgets,services,leases"
 
 type options struct {
 	pods, nodes     int
@@ -266,6 +266,12 @@ func create(ctx context.Context, client kubernetes.Interface, kind fixture.Kind,
 		}
 	case *policyv1.PodDisruptionBudget:
 		_, err = client.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, o, opts)
+	case *corev1.Service:
+		if o.Spec.ClusterIP != corev1.ClusterIPNone {
+			// The API server allocates ClusterIP addresses itself.
+			o.Spec.ClusterIP, o.Spec.ClusterIPs = "", nil
+		}
+		_, err = client.CoreV1().Services(o.Namespace).Create(ctx, o, opts)
 	case *corev1.PersistentVolume:
 		status := o.Status
 		if o, err = client.CoreV1().PersistentVolumes().Create(ctx, o, opts); err == nil {
@@ -396,7 +402,7 @@ func startKSM(ctx context.Context, binary, kubeconfig string) (*proc, error) {
 	telemetryURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetry)
 	// kube-state-metrics counts its lists on the telemetry port, per resource type.
 	kinds := []string{"*v1.StatefulSet", "*v1.Pod", "*v1.PersistentVolumeClaim", "*v1.PersistentVolume", "*v1.Node",
-		"*v1.StorageClass", "*v1.VolumeAttachment", "*v1.PodDisruptionBudget", "*v1.Lease"}
+		"*v1.StorageClass", "*v1.VolumeAttachment", "*v1.PodDisruptionBudget", "*v1.Service", "*v1.Lease"}
 	listed := func(ctx context.Context) bool {
 		_, body, err := get(ctx, telemetryURL, false)
 		if err != nil {
