@@ -268,7 +268,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 				alert("StatefulSetReplicasNotReady", sts("data", "postgres")...),
 				alert("StatefulSetRolloutStalled", sts("data", "kafka", "pod", "kafka-2")...),
 				alert("StatefulSetPodStuckTerminating", sts("data", "zookeeper", "pod", "zookeeper-1", "node", "ip-10-0-3-7")...),
-				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "provisioning")...),
+				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "Provisioning")...),
 				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2")...),
 				alert("ControlPlaneLeaderFlapping", "namespace", "kube-system", "lease", "kube-scheduler"),
 				alert("ControlPlaneLeaseNotRenewed", "namespace", "kube-system", "lease", "kube-scheduler"),
@@ -341,7 +341,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 			name: "storage causes mute the pod symptoms of their StatefulSet",
 			firing: []model.LabelSet{
 				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
-				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "provisioning")...),
+				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "Provisioning")...),
 				alert("StatefulSetVolumeAttachError", sts("data", "zookeeper", "persistentvolumeclaim", "data-zookeeper-0", "node", "ip-10-0-2-11", "operation", "attach")...),
 			},
 			muted: []model.LabelSet{

@@ -21,7 +21,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				expr: fmt.Sprintf(`
 					time()
 					- max by (<sts>, persistentvolumeclaim, reason) (
-					    statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="wait_for_first_consumer"}
+					    statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="WaitForFirstConsumer"}
 					  )
 					> %s`,
 					seconds(c.PVCPendingThreshold)),
