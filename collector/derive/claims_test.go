@@ -126,7 +126,7 @@ func TestClaimProblems(t *testing.T) {
 			claim("data-db-7", corev1.ClaimLost, ""), // retained after a scale-down: a cost only
 		},
 		ReleasedVolumes: []*corev1.PersistentVolume{
-			pv("pv-old-4", corev1.VolumeReleased, corev1.PersistentVolumeReclaimRetain, "ns", "data-db-4", "old-4"),      // the earlier data-db-4
+			pv("pv-old-4", corev1.VolumeReleased, corev1.PersistentVolumeReclaimRetain, "ns", "data-db-4", "old-4"),     // the earlier data-db-4
 			pv("pv-failed-4", corev1.VolumeFailed, corev1.PersistentVolumeReclaimRecycle, "ns", "data-db-4", "older-4"), // an even earlier one, Failed
 			pv("pv-deleting", corev1.VolumeReleased, corev1.PersistentVolumeReclaimDelete, "ns", "data-db-4", "x"),      // on its way out
 			pv("pv-5", corev1.VolumeReleased, corev1.PersistentVolumeReclaimRetain, "ns", "data-db-5", "uid-5"),         // the claim's own: not caught up yet
