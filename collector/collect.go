@@ -32,7 +32,6 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 		return a.Name < b.Name
 	})
 	podIndex := c.watch.resources[resPods].informer.GetIndexer()
-	pvcIndex := c.watch.resources[resPVCs].informer.GetIndexer()
 
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
@@ -55,15 +54,8 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 		for _, p := range pods {
 			in.Pods = append(in.Pods, p.(*corev1.Pod))
 		}
-		bases, _ := statefulSetByClaimBase(set)
-		for _, base := range bases {
-			claims, _ := pvcIndex.ByIndex(byClaimBase, base)
-			for _, pvc := range claims {
-				in.PVCs = append(in.PVCs, pvc.(*corev1.PersistentVolumeClaim))
-			}
-		}
+		in.PVCs, in.ReleasedVolumes = c.watch.claimsOf(set)
 		sortByName(in.Pods)
-		sortByName(in.PVCs)
 		m := c.memo(key, in, view, now, th)
 		m.restarts = c.restarts.total(key)
 		nsMemos = append(nsMemos, m)

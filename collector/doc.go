@@ -19,6 +19,7 @@
 //	  ├──────────────────────────────────────────────────────────────────────┤
 //	3 │ WATCH   informers.go    what is watched (watchSpecs), event handling  │
 //	  │         transform.go    what is kept of each object                   │
+//	  │         claims.go       which claims and old volumes are a set's      │
 //	  │         listpages.go resilient.go apierrors.go                        │
 //	  ├──────────────────────────────────────────────────────────────────────┤
 //	4 │ TRACK   restarts.go binddurations.go leases.go self.go (trackers.go)  │

@@ -161,6 +161,7 @@ func richEnv(t *testing.T) *testEnv {
 		newPod(db, 0, onNode("node-b")), newPod(db, 1, unscheduled), newPod(db, 2, deletedAt(time.Hour, nil, nil)),
 		pvc0, newZonalPV(pvc0, zoneKey, "a"), pvc1, newZonalPV(pvc1, zoneKey, "c"), pending,
 		newPVC(db, "logs", 1, corev1.ClaimPending),
+		newPVC(db, "logs", 0, corev1.ClaimLost, func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "pv-gone" }),
 		newPVC(db, "data", 3, corev1.ClaimBound), // retained after a scale-down
 		newAttachment("va", pvc0.Spec.VolumeName, "node-b", true, false),
 		attachedTo(newAttachment("va-lost-node", pvc0.Spec.VolumeName, "node-a", false, false)), // Multi-Attach: db-0 runs on node-b

@@ -76,7 +76,7 @@ var rolloutFamilies = []family[*derive.Health]{
 
 // workloadFamilies is every per-StatefulSet family derived from its health, gathered
 // from the families_*.go tables.
-var workloadFamilies = concat(statefulSetFamilies, rolloutFamilies, podFamilies, storageFamilies, riskFamilies)
+var workloadFamilies = concat(statefulSetFamilies, rolloutFamilies, podFamilies, storageFamilies, claimFamilies, riskFamilies)
 
 // restartsFamilies are counted by the restart tracker rather than derived: their source
 // is a StatefulSet's restart total, made into a sample on every collection.

@@ -51,7 +51,7 @@ var optionalResources = map[string]bool{resVolumeAttachments: true, resPodDisrup
 // Indexer names.
 const (
 	byStatefulSet = "statefulset" // pods by their controlling StatefulSet namespace/name
-	byClaimBase   = "claimbase"   // PVCs by namespace/<template>-<statefulset>; StatefulSets by each of theirs
+	byClaimBase   = "claimbase"   // PVCs (and Released or Failed PVs by claim reference) by namespace/<template>-<statefulset>; StatefulSets by each of theirs
 	byVolume      = "volume"      // VolumeAttachments by PersistentVolume name
 )
 
@@ -190,7 +190,8 @@ func watchSpecs(client kubernetes.Interface, cfg *Config) []watchSpec {
 			lister(core.PersistentVolumeClaims(ns).List), core.PersistentVolumeClaims(ns).Watch, excludeNamespaces,
 			cache.Indexers{byClaimBase: pvcByClaimBase}},
 		{resPVs, &corev1.PersistentVolume{}, zt.transformPV,
-			lister(core.PersistentVolumes().List), core.PersistentVolumes().Watch, nil, nil},
+			lister(core.PersistentVolumes().List), core.PersistentVolumes().Watch, nil,
+			cache.Indexers{byClaimBase: pvByClaimBase}},
 		{resNodes, &corev1.Node{}, zt.transformNode,
 			lister(core.Nodes().List), core.Nodes().Watch, nil, nil},
 		{resStorageClasses, &storagev1.StorageClass{}, transformStorageClass,
@@ -361,7 +362,7 @@ func (w *watcher) onUpsert(obj any) {
 		w.restarts.observe(o)
 	case *corev1.PersistentVolumeClaim:
 		if d, ok := w.binds.observe(o, w.now()); ok {
-			for _, set := range w.statefulSetsOfClaim(o) {
+			if set := w.ownerOfClaim(o); set != nil {
 				w.binds.record(set.Namespace+"/"+set.Name, d)
 			}
 		}
@@ -382,25 +383,4 @@ func (w *watcher) onDelete(obj any) {
 	case *coordinationv1.Lease:
 		w.leases.forget(o.Namespace, o.Name)
 	}
-}
-
-// statefulSetsOfClaim finds the StatefulSets whose volume claim templates name the PVC,
-// in the watched namespaces (the informers see every namespace when several are
-// watched).
-func (w *watcher) statefulSetsOfClaim(pvc *corev1.PersistentVolumeClaim) []*appsv1.StatefulSet {
-	base, ok := derive.ClaimBase(pvc.Name)
-	if !ok || !w.cfg.watchesNamespace(pvc.Namespace) {
-		return nil
-	}
-	objs, err := w.resources[resStatefulSets].informer.GetIndexer().ByIndex(byClaimBase, pvc.Namespace+"/"+base)
-	if err != nil {
-		return nil
-	}
-	var sets []*appsv1.StatefulSet
-	for _, o := range objs {
-		if s, ok := o.(*appsv1.StatefulSet); ok {
-			sets = append(sets, s)
-		}
-	}
-	return sets
 }

@@ -17,8 +17,8 @@ import (
 var floors = [][]string{
 	{"collector.go", "collect.go"},
 	{"memo.go", "families.go", "families_statefulset.go", "families_pods.go", "families_storage.go",
-		"families_risks.go", "families_lease.go", "families_self.go", "sample.go"},
-	{"informers.go", "listpages.go", "resilient.go", "transform.go", "apierrors.go"},
+		"families_claims.go", "families_risks.go", "families_lease.go", "families_self.go", "sample.go"},
+	{"informers.go", "claims.go", "listpages.go", "resilient.go", "transform.go", "apierrors.go"},
 	{"trackers.go", "restarts.go", "binddurations.go", "leases.go", "self.go"},
 	{"config.go", "caches.go", "helpers.go"},
 }

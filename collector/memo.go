@@ -16,14 +16,14 @@ import (
 // previous derivation read has changed; otherwise it sends the samples it made then.
 //
 // What a derivation reads is known exactly: the StatefulSet, its pods and PVCs (the
-// derive.Inputs), whatever it looked up through the derive.View (recorded by the view
-// itself, see derive.Deps), the rollout progress remembered from the previous
-// derivation, and the time. Informer caches never modify a cached object: an update
-// replaces it with a new one. So "unchanged" is "the same pointers", which the memo
-// compares; it keeps the objects it compares against alive, so that their addresses
-// cannot be reused. Updates that change nothing the exporter keeps do not replace the
-// cached object (see keepUnchanged in listpages.go), so node heartbeats and the like do
-// not defeat the memo.
+// derive.Inputs, with the volumes earlier claims left behind), whatever it looked up
+// through the derive.View (recorded by the view itself, see derive.Deps), the rollout
+// progress remembered from the previous derivation, and the time. Informer caches never
+// modify a cached object: an update replaces it with a new one. So "unchanged" is "the
+// same pointers", which the memo compares; it keeps the objects it compares against
+// alive, so that their addresses cannot be reused. Updates that change nothing the
+// exporter keeps do not replace the cached object (see keepUnchanged in listpages.go), so
+// node heartbeats and the like do not defeat the memo.
 //
 // Time matters in two places only, which valid re-evaluates with the derivation's own
 // predicates: a rollout in progress becomes stalled, and a terminating pod becomes stuck.
@@ -82,6 +82,7 @@ type setMemo struct {
 	set  *appsv1.StatefulSet
 	pods []*corev1.Pod                   // sorted by name
 	pvcs []*corev1.PersistentVolumeClaim // sorted by name
+	vols []*corev1.PersistentVolume      // sorted by name
 	deps derive.Deps
 	// The rollout progress the derivation returned, and its time-dependent results.
 	progress            *derive.Progress
@@ -103,7 +104,7 @@ type terminatingPod struct {
 // newSetMemo remembers a derivation made from in, which read deps, at now.
 func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds) *setMemo {
 	m := &setMemo{
-		set: in.Set, pods: in.Pods, pvcs: in.PVCs, deps: deps,
+		set: in.Set, pods: in.Pods, pvcs: in.PVCs, vols: in.ReleasedVolumes, deps: deps,
 		progress: progress, inProgress: h.Rollout.InProgress, stalled: h.Rollout.Stalled,
 		samples:       workloadSamples(h, nil),
 		restartLabels: []string{boundedLabel(in.Set.Namespace), boundedLabel(in.Set.Name)}, restartPairs: labelPairs{},
@@ -118,7 +119,8 @@ func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *
 
 // valid tells whether deriving in again at now would give the memo's samples.
 func (m *setMemo) valid(in derive.Inputs, v *derive.View, progress *derive.Progress, now time.Time, th derive.Thresholds) bool {
-	if m.set != in.Set || !slices.Equal(m.pods, in.Pods) || !slices.Equal(m.pvcs, in.PVCs) || progress != m.progress {
+	if m.set != in.Set || !slices.Equal(m.pods, in.Pods) || !slices.Equal(m.pvcs, in.PVCs) ||
+		!slices.Equal(m.vols, in.ReleasedVolumes) || progress != m.progress {
 		return false
 	}
 	// inProgress implies a progress.

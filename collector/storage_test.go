@@ -64,14 +64,14 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 				`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 1`,
 				`statefulset_pvcs{namespace="ns",phase="Lost",statefulset="db"} 1`,
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 8`,
-				pendingLine("data-db-0", "wait_for_first_consumer", created),
-				pendingLine("data-db-1", "provisioning", created),
-				pendingLine("data-db-2", "provisioning", created),
-				pendingLine("data-db-3", "no_storage_class", created),
-				pendingLine("data-db-4", "storage_class_not_found", created),
-				pendingLine("data-db-5", "no_provisioner", created),
-				pendingLine("data-db-6", "no_provisioner", created),
-				pendingLine("data-db-7", "no_storage_class", created)),
+				pendingLine("data-db-0", "WaitForFirstConsumer", created),
+				pendingLine("data-db-1", "Provisioning", created),
+				pendingLine("data-db-2", "Provisioning", created),
+				pendingLine("data-db-3", "NoStorageClass", created),
+				pendingLine("data-db-4", "StorageClassNotFound", created),
+				pendingLine("data-db-5", "NoProvisioner", created),
+				pendingLine("data-db-6", "NoProvisioner", created),
+				pendingLine("data-db-7", "NoStorageClass", created)),
 		},
 		{
 			name: "nil class takes the default class; explicit empty class does not",
@@ -83,9 +83,9 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 			},
 			want: lines(
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 3`,
-				pendingLine("data-db-0", "wait_for_first_consumer", created),
-				pendingLine("data-db-1", "provisioning", created),
-				pendingLine("data-db-2", "no_storage_class", created)),
+				pendingLine("data-db-0", "WaitForFirstConsumer", created),
+				pendingLine("data-db-1", "Provisioning", created),
+				pendingLine("data-db-2", "NoStorageClass", created)),
 		},
 		{
 			name: "default class marked with the beta annotation",
@@ -105,7 +105,7 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 			},
 			want: lines(
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
-				pendingLine("data-db-0", "no_provisioner", created)),
+				pendingLine("data-db-0", "NoProvisioner", created)),
 		},
 		{
 			// Like the DefaultStorageClass admission plugin: the newest default class,
@@ -118,7 +118,7 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 			},
 			want: lines(
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
-				pendingLine("data-db-0", "wait_for_first_consumer", created)),
+				pendingLine("data-db-0", "WaitForFirstConsumer", created)),
 		},
 		{
 			name: "several default classes created at once: the first name wins",
@@ -130,7 +130,7 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 			},
 			want: lines(
 				`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
-				pendingLine("data-db-0", "wait_for_first_consumer", created)),
+				pendingLine("data-db-0", "WaitForFirstConsumer", created)),
 		},
 		{
 			name: "a Pending PVC without a creation time has no timestamp sample",
@@ -189,7 +189,7 @@ func TestDuplicateClaimTemplates(t *testing.T) {
 	env.expect(lines(
 		`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 1`,
 		`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 1`,
-		pendingLine("data-db-1", "provisioning", testNow.Add(-20*time.Minute)),
+		pendingLine("data-db-1", "Provisioning", testNow.Add(-20*time.Minute)),
 	), "statefulset_pvcs", "statefulset_pvc_pending_created_timestamp_seconds")
 }
 

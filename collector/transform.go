@@ -160,8 +160,10 @@ func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus
 	return out
 }
 
-// transformPVC keeps the storage class name, the bound volume name, the phase and the
-// selected-node and storage-provisioner annotations.
+// transformPVC keeps the storage class name, the bound volume name, the access modes,
+// the phase, the selected-node and storage-provisioner annotations, the owner
+// references to StatefulSets and pods (the claim retention policy's), the resize error
+// conditions (type and status) and the allocated resource statuses.
 func transformPVC(obj any) (any, error) {
 	in, ok := obj.(*corev1.PersistentVolumeClaim)
 	if !ok {
@@ -169,10 +171,23 @@ func transformPVC(obj any) (any, error) {
 	}
 	out := &corev1.PersistentVolumeClaim{ObjectMeta: slimMeta(in.ObjectMeta)}
 	out.Annotations = keepKeys(in.Annotations, derive.AnnSelectedNode, derive.AnnStorageProvisioner, derive.AnnBetaStorageProvisioner)
+	for _, ref := range in.OwnerReferences {
+		if ref.Kind == "StatefulSet" || ref.Kind == "Pod" {
+			out.OwnerReferences = append(out.OwnerReferences, metav1.OwnerReference{
+				APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller,
+			})
+		}
+	}
 	out.Spec.StorageClassName = in.Spec.StorageClassName
 	out.Spec.VolumeName = in.Spec.VolumeName
 	out.Spec.AccessModes = in.Spec.AccessModes
 	out.Status.Phase = in.Status.Phase
+	for _, c := range in.Status.Conditions {
+		if c.Type == corev1.PersistentVolumeClaimControllerResizeError || c.Type == corev1.PersistentVolumeClaimNodeResizeError {
+			out.Status.Conditions = append(out.Status.Conditions, corev1.PersistentVolumeClaimCondition{Type: c.Type, Status: c.Status})
+		}
+	}
+	out.Status.AllocatedResourceStatuses = in.Status.AllocatedResourceStatuses
 	return out, nil
 }
 
@@ -181,7 +196,7 @@ func transformPVC(obj any) (any, error) {
 type zoneTransforms struct{ zoneKeys []string }
 
 // transformPV keeps the zone labels, the node affinity terms that name a zone key, the
-// claim reference and the phase.
+// claim reference (namespace, name, UID), the reclaim policy and the phase.
 func (z zoneTransforms) transformPV(obj any) (any, error) {
 	in, ok := obj.(*corev1.PersistentVolume)
 	if !ok {
@@ -190,8 +205,9 @@ func (z zoneTransforms) transformPV(obj any) (any, error) {
 	out := &corev1.PersistentVolume{ObjectMeta: slimMeta(in.ObjectMeta)}
 	out.Labels = keepKeys(in.Labels, z.zoneKeys...)
 	if in.Spec.ClaimRef != nil {
-		out.Spec.ClaimRef = &corev1.ObjectReference{Namespace: in.Spec.ClaimRef.Namespace, Name: in.Spec.ClaimRef.Name}
+		out.Spec.ClaimRef = &corev1.ObjectReference{Namespace: in.Spec.ClaimRef.Namespace, Name: in.Spec.ClaimRef.Name, UID: in.Spec.ClaimRef.UID}
 	}
+	out.Spec.PersistentVolumeReclaimPolicy = in.Spec.PersistentVolumeReclaimPolicy
 	if na := in.Spec.NodeAffinity; na != nil && na.Required != nil {
 		// Keep every term (terms are ORed, so a term without a zone key matters), but
 		// only the zone expressions inside each.

@@ -259,19 +259,32 @@ func TestTransformPVC(t *testing.T) {
 			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}},
 		},
 		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
-			Conditions: []corev1.PersistentVolumeClaimCondition{{Type: corev1.PersistentVolumeClaimResizing, Status: corev1.ConditionTrue}}},
+			Conditions: []corev1.PersistentVolumeClaimCondition{
+				{Type: corev1.PersistentVolumeClaimResizing, Status: corev1.ConditionTrue},
+				{Type: corev1.PersistentVolumeClaimControllerResizeError, Status: corev1.ConditionTrue, Message: "m", LastProbeTime: metav1.Now()},
+			},
+			AllocatedResourceStatuses: map[corev1.ResourceName]corev1.ClaimResourceStatus{corev1.ResourceStorage: corev1.PersistentVolumeClaimControllerResizeInfeasible}},
 	}
+	in.OwnerReferences = append(in.OwnerReferences,
+		metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", UID: "s"},
+		metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "web-0", UID: "p"},
+		metav1.OwnerReference{APIVersion: "example.com/v1", Kind: "Backup", Name: "b", UID: "b"})
 	in.Annotations[derive.AnnSelectedNode] = "node-a"
 	in.Annotations[derive.AnnStorageProvisioner] = "ebs.csi.aws.com"
 	in.Annotations[derive.AnnBetaStorageProvisioner] = "ebs.csi.aws.com"
 	in.Annotations["pv.kubernetes.io/bind-completed"] = "yes"
 	wantMeta := slim("ns", "data-web-0")
 	wantMeta.Annotations = map[string]string{derive.AnnSelectedNode: "node-a", derive.AnnStorageProvisioner: "ebs.csi.aws.com", derive.AnnBetaStorageProvisioner: "ebs.csi.aws.com"}
+	wantMeta.OwnerReferences = []metav1.OwnerReference{
+		{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", UID: "s"},
+		{APIVersion: "v1", Kind: "Pod", Name: "web-0", UID: "p"}}
 	want := &corev1.PersistentVolumeClaim{
 		ObjectMeta: wantMeta,
 		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("gp3"), VolumeName: "pv-1",
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}},
-		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound,
+			Conditions:                []corev1.PersistentVolumeClaimCondition{{Type: corev1.PersistentVolumeClaimControllerResizeError, Status: corev1.ConditionTrue}},
+			AllocatedResourceStatuses: map[corev1.ResourceName]corev1.ClaimResourceStatus{corev1.ResourceStorage: corev1.PersistentVolumeClaimControllerResizeInfeasible}},
 	}
 	diffTransform(t, "transformPVC", transformPVC, in, want)
 }
@@ -301,7 +314,8 @@ func TestTransformPVAndNode(t *testing.T) {
 	wantPV := &corev1.PersistentVolume{
 		ObjectMeta: wantPVMeta,
 		Spec: corev1.PersistentVolumeSpec{
-			ClaimRef: &corev1.ObjectReference{Namespace: "ns", Name: "data-web-0"},
+			ClaimRef:                      &corev1.ObjectReference{Namespace: "ns", Name: "data-web-0", UID: "c"},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
 			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
 				{MatchExpressions: []corev1.NodeSelectorRequirement{in(ebsZoneKey, "a")}},
 				{}, // the term without a zone key stays, empty: it leaves the zone free

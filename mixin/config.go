@@ -57,6 +57,9 @@ type Config struct {
 	VolumeZoneMismatchFor  time.Duration
 	VolumeZoneNoNodesFor   time.Duration
 	VolumeAttachErrorFor   time.Duration
+	VolumeLostFor          time.Duration // a Lost claim or a Failed volume: data unavailable
+	VolumeReleasedFor      time.Duration
+	VolumeResizeFailedFor  time.Duration
 	StuckTerminatingFor    time.Duration
 	RestartRateThreshold   float64 // restarts per second over 5m, per StatefulSet
 	RestartRateFor         time.Duration
@@ -86,6 +89,9 @@ func DefaultConfig() Config {
 		VolumeZoneMismatchFor:  5 * time.Minute,
 		VolumeZoneNoNodesFor:   10 * time.Minute,
 		VolumeAttachErrorFor:   10 * time.Minute,
+		VolumeLostFor:          5 * time.Minute,
+		VolumeReleasedFor:      15 * time.Minute,
+		VolumeResizeFailedFor:  30 * time.Minute,
 		StuckTerminatingFor:    5 * time.Minute,
 		RestartRateThreshold:   3.0 / 300, // more than 3 restarts in 5 minutes
 		RestartRateFor:         15 * time.Minute,
@@ -116,6 +122,9 @@ func TestConfig() Config {
 	c.VolumeZoneMismatchFor = 30 * time.Second
 	c.VolumeZoneNoNodesFor = 30 * time.Second
 	c.VolumeAttachErrorFor = 30 * time.Second
+	c.VolumeLostFor = 30 * time.Second
+	c.VolumeReleasedFor = 30 * time.Second
+	c.VolumeResizeFailedFor = 30 * time.Second
 	c.StuckTerminatingFor = 30 * time.Second
 	c.RestartRateFor = 1 * time.Minute
 	c.LeaderChangesWindow = 5 * time.Minute

@@ -64,7 +64,7 @@ func TestDemoOnce(t *testing.T) {
 		regexp.MustCompile(`(?m)^rollout-stuck/rollout-stuck\s+StatefulSetRolloutStalled\s+warning\s+rollout-stuck-2\s+(CrashLoopBackOff|ContainerTerminated|ReadinessFailing)\s+.*\bticket\n.*waiting for pod rollout-stuck-2 \(`),
 		regexp.MustCompile(`(?m)^node-lost/node-lost\s+StatefulSetPodStuckTerminating\s+critical\s+node-lost-[01]\s+Terminating\s+.*\bpager\n.*\(node status: unreachable\)`),
 		regexp.MustCompile(`(?m)^no-capacity/no-capacity\s+StatefulSetNoReplicasReady\s+critical\s+no-capacity-0\s+InsufficientCPU\s+.*\bpager\n.*Pods not Ready: no-capacity-0 \(InsufficientCPU\)\.`),
-		regexp.MustCompile(`(?m)^provision-error/provision-error\s+StatefulSetPVCPending\s+warning\s+-\s+provisioning\s+.*\bticket$`),
+		regexp.MustCompile(`(?m)^provision-error/provision-error\s+StatefulSetPVCPending\s+warning\s+-\s+Provisioning\s+.*\bticket$`),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("the demo's view lacks %s", want)
@@ -107,9 +107,9 @@ db/pg        StatefulSetRolloutStalled          warning   pg-2  -       12s     
 	if r.pod != "pg-1" || r.reason != "CrashLoopBackOff" {
 		t.Errorf("explain of a pod's alert: pod %q, reason %q", r.pod, r.reason)
 	}
-	r = row{namespace: "db", statefulset: "pg", alert: "StatefulSetPVCPending", severity: "warning", reason: "provisioning"}
+	r = row{namespace: "db", statefulset: "pg", alert: "StatefulSetPVCPending", severity: "warning", reason: "Provisioning"}
 	explain(&r, map[string]string{"persistentvolumeclaim": "data-pg-0"}, []podReason{{"pg-0", "ClaimPending"}})
-	if r.pod != "" || r.reason != "provisioning" {
+	if r.pod != "" || r.reason != "Provisioning" {
 		t.Errorf("explain of a claim's alert: pod %q, reason %q", r.pod, r.reason)
 	}
 	if got := render(snapshot{quietAlerts: []string{"pending X{}"}, firing: s.firing[:1]}); !strings.Contains(got, "unexpected alerts of healthy look-alikes: pending X{}") {

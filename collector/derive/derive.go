@@ -16,6 +16,10 @@ type Inputs struct {
 	Set  *appsv1.StatefulSet
 	Pods []*corev1.Pod                   // sorted by name
 	PVCs []*corev1.PersistentVolumeClaim // sorted by name
+	// ReleasedVolumes are the PersistentVolumes in phase Released or Failed whose claim
+	// reference names one of the StatefulSet's claims, sorted by name: what earlier
+	// claims of those names left behind.
+	ReleasedVolumes []*corev1.PersistentVolume
 }
 
 // Thresholds are the durations after which a state counts as broken.
@@ -55,6 +59,9 @@ type Health struct {
 	// RetainedPVCs are claims of ordinals outside the replica range, kept after a
 	// scale-down; they are in PVCsByPhase, never in PendingPVCs.
 	RetainedPVCs int
+	// ClaimProblems are the claims and left-behind volumes in a state that needs a
+	// human, sorted.
+	ClaimProblems []ClaimProblem
 
 	ZoneMismatch     []VolumeZone
 	ZoneWithoutNodes []VolumeZone
@@ -142,6 +149,7 @@ func Derive(in Inputs, view *View, prev *Progress, now time.Time, th Thresholds)
 	derivePods(h, in, view, now, th.TerminatingStuckAfter)
 	explainBlockingPod(h)
 	derivePVCs(h, in, view)
+	deriveClaimProblems(h, in)
 	deriveVolumeZones(h, in, view)
 	deriveAttachments(h, in, view)
 	deriveRisks(h, in, view)

@@ -24,6 +24,7 @@ var (
 	knownPodReasons = map[string]bool{"Unschedulable": true, "Pending": true, "Terminating": true, "NotReady": true,
 		"Missing": true, "Failed": true, "other": true}
 	knownPVCReasons   = setOf(derive.PVCReasons)
+	knownProblems     = setOf(derive.ClaimProblems)
 	knownRisks        = setOf(derive.RiskNames)
 	knownWhy          = setOf(derive.WhyReasons)
 	knownTerminations = setOf(derive.TerminationReasons)
@@ -65,6 +66,14 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 	for _, p := range h.PendingPVCs {
 		if !knownPVCReasons[p.Reason] {
 			t.Fatalf("unbounded PVC reason %q", p.Reason)
+		}
+	}
+	if len(h.ClaimProblems) > 3*pvcs+len(fc.In.ReleasedVolumes) {
+		t.Fatalf("%d claim problems for %d claims and %d released volumes", len(h.ClaimProblems), pvcs, len(fc.In.ReleasedVolumes))
+	}
+	for _, p := range h.ClaimProblems {
+		if !knownProblems[p.Reason] {
+			t.Fatalf("unbounded claim problem %q", p.Reason)
 		}
 	}
 	if len(h.ZoneMismatch) > fc.Volumes || len(h.ZoneWithoutNodes) > fc.Volumes {

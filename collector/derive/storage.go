@@ -12,12 +12,12 @@ import (
 
 // Reasons a PVC is Pending (the reason label).
 const (
-	pvcWaitForFirstConsumer = "wait_for_first_consumer"
-	pvcProvisioning         = "provisioning"
-	pvcNoStorageClass       = "no_storage_class"
-	pvcClassNotFound        = "storage_class_not_found"
-	pvcNoProvisioner        = "no_provisioner"
-	pvcOther                = "other"
+	pvcWaitForFirstConsumer = "WaitForFirstConsumer"
+	pvcProvisioning         = "Provisioning"
+	pvcNoStorageClass       = "NoStorageClass"
+	pvcClassNotFound        = "StorageClassNotFound"
+	pvcNoProvisioner        = "NoProvisioner"
+	pvcOther                = "Other"
 )
 
 const noProvisioner = "kubernetes.io/no-provisioner"

@@ -26,12 +26,12 @@ func pvcsByPhaseTimeseries(s scope) *timeseries.PanelBuilder {
 
 // pvcPendingReasons explains the reason label of Pending PVCs.
 var pvcPendingReasons = []state{
-	{"wait_for_first_consumer", "Waiting for its pod to be scheduled", colorWarning},
-	{"provisioning", "Provisioning", colorInfo},
-	{"no_storage_class", "No storage class and no default", colorBad},
-	{"storage_class_not_found", "Storage class not found", colorBad},
-	{"no_provisioner", "Static class: waiting for a matching PV", colorBad},
-	{"other", "Other", colorWarning},
+	{"WaitForFirstConsumer", "Waiting for its pod to be scheduled", colorWarning},
+	{"Provisioning", "Provisioning", colorInfo},
+	{"NoStorageClass", "No storage class and no default", colorBad},
+	{"StorageClassNotFound", "Storage class not found", colorBad},
+	{"NoProvisioner", "Static class: waiting for a matching PV", colorBad},
+	{"Other", "Other", colorWarning},
 }
 
 func pendingPVCsTable(s scope) *table.PanelBuilder {

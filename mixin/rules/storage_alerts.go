@@ -21,7 +21,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				expr: fmt.Sprintf(`
 					time()
 					- max by (<sts>, persistentvolumeclaim, reason) (
-					    statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="wait_for_first_consumer"}
+					    statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="WaitForFirstConsumer"}
 					  )
 					> %s`,
 					seconds(c.PVCPendingThreshold)),
@@ -86,6 +86,49 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				description: fmt.Sprintf(`
 					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> runs on node {{ $labels.node }}, but the volume of its claim {{ $labels.persistentvolumeclaim }} has been attached to node {{ $labels.attached_node }} for more than %s: Kubernetes will not attach it to {{ $labels.node }} until it is detached there.`,
 					dur(c.VolumeAttachErrorFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetVolumeLost",
+				// Lost and Failed are terminal: no controller retries its way out. The "for"
+				// only absorbs a scrape that caught a cache in motion.
+				expr: `
+					max by (<sts>, persistentvolumeclaim, persistentvolume, reason) (
+					  statefulset_pvc_problem_info{<w>, reason=~"ClaimLost|VolumeFailed"}
+					) == 1`,
+				for_:     c.VolumeLostFor,
+				severity: severityCritical,
+				summary:  "StatefulSet volume is lost or failed: its data is unavailable.",
+				description: fmt.Sprintf(`
+					PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} of StatefulSet {{ $labels.statefulset }}<where>: {{ if eq $labels.reason "ClaimLost" }}the claim is Lost, its PersistentVolume {{ $labels.persistentvolume }} is gone{{ else }}PersistentVolume {{ $labels.persistentvolume }} of the claim is Failed{{ end }} (reason: {{ $labels.reason }}), for more than %s. Kubernetes will not recover it.`,
+					dur(c.VolumeLostFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetVolumeReleased",
+				// A claim deleted with its pod: the controller made a new, empty claim
+				// and volume, and the old data waits in a Retain volume.
+				expr: `
+					max by (<sts>, persistentvolumeclaim, persistentvolume, reason) (
+					  statefulset_pvc_problem_info{<w>, reason="VolumeReleased"}
+					) == 1`,
+				for_:     c.VolumeReleasedFor,
+				severity: severityWarning,
+				summary:  "StatefulSet replica runs on a new volume; the data of its earlier claim sits in a Released volume.",
+				description: fmt.Sprintf(`
+					PersistentVolume {{ $labels.persistentvolume }} holds the data of an earlier PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} of StatefulSet {{ $labels.statefulset }}<where> and has been Released for more than %s (reason: {{ $labels.reason }}): the claim of that name now has another volume.`,
+					dur(c.VolumeReleasedFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetVolumeResizeFailed",
+				expr: `
+					max by (<sts>, persistentvolumeclaim, persistentvolume, reason) (
+					  statefulset_pvc_problem_info{<w>, reason=~"ResizeInfeasible|ResizeFailed"}
+					) == 1`,
+				for_:     c.VolumeResizeFailedFor,
+				severity: severityWarning,
+				summary:  "StatefulSet volume expansion is stuck.",
+				description: fmt.Sprintf(`
+					The expansion of PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} (volume {{ $labels.persistentvolume }}) of StatefulSet {{ $labels.statefulset }}<where> has been failing for more than %s (reason: {{ $labels.reason }}).`,
+					dur(c.VolumeResizeFailedFor)),
 			}),
 		},
 	}

@@ -202,9 +202,9 @@ func expectations(cfg mixin.Config) map[string]*broken {
 				{alert: "StatefulSetPVCPending", severity: "warning", wait: cfg.PVCPendingThreshold,
 					// The scheduler picked a node for the claim (selected-node), so it is
 					// waiting for the provisioner, not for a consumer.
-					labels: map[string]string{"persistentvolumeclaim": "data-provision-error-0", "reason": "provisioning"},
+					labels: map[string]string{"persistentvolumeclaim": "data-provision-error-0", "reason": "Provisioning"},
 					describes: []string{"PersistentVolumeClaim provision-error/data-provision-error-0", "StatefulSet provision-error",
-						"(reason: provisioning)"}},
+						"(reason: Provisioning)"}},
 				// The scheduler holds the pod, without a verdict, until its claim is bound.
 				noReplicasReady("provision-error", 2, 0, "provision-error-0 (ClaimPending)."),
 			},

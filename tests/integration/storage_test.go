@@ -15,8 +15,8 @@ import (
 var bindBuckets = []string{"1", "5", "15", "30", "60", "120", "300", "900", "3600", "+Inf"}
 
 // TestPVCProvisionAndBind walks a WaitForFirstConsumer PVC through what the scheduler,
-// the provisioner and the PV controller do: Pending (wait_for_first_consumer), a node
-// selected (provisioning), then Bound. The exporter saw it Pending, so it observes one
+// the provisioner and the PV controller do: Pending (WaitForFirstConsumer), a node
+// selected (Provisioning), then Bound. The exporter saw it Pending, so it observes one
 // bind duration: the time from the PVC's creation to the Bound event.
 func TestPVCProvisionAndBind(t *testing.T) {
 	t.Parallel()
@@ -36,12 +36,12 @@ func TestPVCProvisionAndBind(t *testing.T) {
 			statefulset_pvc_pending_created_timestamp_seconds{persistentvolumeclaim=%q,reason=%q} %d
 		`, claim, reason, created.Unix()))
 	}
-	f.waitWorkload(t, f.shared, ns, pending("wait_for_first_consumer"), storage...)
+	f.waitWorkload(t, f.shared, ns, pending("WaitForFirstConsumer"), storage...)
 
 	if err := scenario.SelectNode(t.Context(), f.admin, ns, claim, scenario.NodeA); err != nil {
 		t.Fatal(err)
 	}
-	f.waitWorkload(t, f.shared, ns, pending("provisioning"), storage...)
+	f.waitWorkload(t, f.shared, ns, pending("Provisioning"), storage...)
 
 	bindStart := time.Now()
 	if _, err := scenario.BindClaim(t.Context(), f.admin, ns, claim, scenario.ZoneA); err != nil {

@@ -55,7 +55,7 @@ func TestUntoleratedTaint(t *testing.T) {
 		`statefulset_replicas_ready{`+s+`} 0`,
 		`statefulset_ready_ratio{`+s+`} 0`,
 		`statefulset_pvcs{namespace="taint",phase="Pending",statefulset="db"} 1`,
-		`statefulset_pvc_pending_created_timestamp_seconds{namespace="taint",persistentvolumeclaim="data-db-0",reason="wait_for_first_consumer",statefulset="db"}`,
+		`statefulset_pvc_pending_created_timestamp_seconds{namespace="taint",persistentvolumeclaim="data-db-0",reason="WaitForFirstConsumer",statefulset="db"}`,
 		// Why, from the scheduler's message.
 		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="taint",pod="db-0",reason="UntoleratedTaint",statefulset="db"} 1`,
 	)
@@ -156,7 +156,7 @@ func TestNodesWithoutCSIDriver(t *testing.T) {
 	// Gap: the pod is neither scheduled nor Unschedulable: the scheduler holds it in
 	// PreBind (for up to its 10-minute bind timeout, after which it reports a
 	// SchedulerError, not Unschedulable) and the claim stays Pending with reason
-	// "provisioning", which reads as work in progress. Nothing says that the selected
+	// "Provisioning", which reads as work in progress. Nothing says that the selected
 	// node cannot have EBS volumes (no CSINode entry for the class's provisioner) nor
 	// that provisioning fails (the exporter does not read events).
 	// The claim is Pending from the start: the next collection shows it.
@@ -164,7 +164,7 @@ func TestNodesWithoutCSIDriver(t *testing.T) {
 		`statefulset_pods{namespace="nocsi",phase="Pending",statefulset="db"} 1`,
 		`statefulset_pods_unschedulable{`+s+`} 0`,
 		`statefulset_pvcs{namespace="nocsi",phase="Pending",statefulset="db"} 1`,
-		`statefulset_pvc_pending_created_timestamp_seconds{namespace="nocsi",persistentvolumeclaim="data-db-0",reason="provisioning",statefulset="db"}`,
+		`statefulset_pvc_pending_created_timestamp_seconds{namespace="nocsi",persistentvolumeclaim="data-db-0",reason="Provisioning",statefulset="db"}`,
 		`statefulset_replicas_ready{`+s+`} 0`,
 		// Why: the scheduler has no verdict, it waits for the claim.
 		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="nocsi",pod="db-0",reason="ClaimPending",statefulset="db"} 1`,

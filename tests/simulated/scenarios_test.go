@@ -97,7 +97,7 @@ func TestUnschedulableClaimWaits(t *testing.T) {
 		`statefulset_pods_unschedulable{`+s+`} 1`,
 		`statefulset_pods{namespace="nocpu",phase="Pending",statefulset="db"} 1`,
 		`statefulset_pvcs{namespace="nocpu",phase="Pending",statefulset="db"} 1`,
-		`statefulset_pvc_pending_created_timestamp_seconds{namespace="nocpu",persistentvolumeclaim="data-db-0",reason="wait_for_first_consumer",statefulset="db"}`,
+		`statefulset_pvc_pending_created_timestamp_seconds{namespace="nocpu",persistentvolumeclaim="data-db-0",reason="WaitForFirstConsumer",statefulset="db"}`,
 		// Why, from the scheduler's message.
 		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="nocpu",pod="db-0",reason="InsufficientCPU",statefulset="db"} 1`,
 	)

@@ -435,5 +435,18 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		}
 	}
 	fc.View = v
+
+	// Volumes earlier claims left behind, read last so that the inputs above keep their
+	// bytes.
+	for i := range f.Intn(4) {
+		pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-old-" + strconv.Itoa(i)}}
+		if f.Intn(4) != 0 {
+			pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: f.Pick("ns", "other"),
+				Name: f.Pick("data", "wal") + "-" + setName + "-" + f.Ordinal(), UID: types.UID(f.Pick("", "old"))}
+		}
+		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimPolicy(f.Pick("Retain", "Delete", "Recycle", ""))
+		pv.Status.Phase = corev1.PersistentVolumePhase(f.Pick("Released", "Failed", "Bound"))
+		fc.In.ReleasedVolumes = append(fc.In.ReleasedVolumes, pv)
+	}
 	return fc
 }

@@ -1,0 +1,101 @@
+package collector
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+)
+
+// Which claims, and which volumes left behind by earlier claims, are a StatefulSet's.
+// Claims are found by name, <template>-<statefulset>-<ordinal>, through the claim-base
+// indexes; when two StatefulSets' templates produce the same name, derive.ClaimOwner
+// gives the claim to one of them only.
+
+// pvByClaimBase indexes the PersistentVolumes in phase Released or Failed by their claim
+// reference's namespace/<template>-<statefulset>, as pvcByClaimBase indexes claims. Bound
+// and Available volumes are left out: the index stays small, and their changes do not
+// touch the memos.
+func pvByClaimBase(obj any) ([]string, error) {
+	pv, ok := obj.(*corev1.PersistentVolume)
+	if !ok || pv.Spec.ClaimRef == nil || (pv.Status.Phase != corev1.VolumeReleased && pv.Status.Phase != corev1.VolumeFailed) {
+		return nil, nil
+	}
+	if base, ok := derive.ClaimBase(pv.Spec.ClaimRef.Name); ok {
+		return []string{pv.Spec.ClaimRef.Namespace + "/" + base}, nil
+	}
+	return nil, nil
+}
+
+// claimsOf returns the claims of set and the Released or Failed volumes that earlier
+// claims of its claim names left behind, both sorted by name.
+func (w *watcher) claimsOf(set *appsv1.StatefulSet) ([]*corev1.PersistentVolumeClaim, []*corev1.PersistentVolume) {
+	pvcIndex := w.resources[resPVCs].informer.GetIndexer()
+	pvIndex := w.resources[resPVs].informer.GetIndexer()
+	var claims []*corev1.PersistentVolumeClaim
+	var volumes []*corev1.PersistentVolume
+	bases, _ := statefulSetByClaimBase(set)
+	for _, base := range bases {
+		rivals := w.statefulSetsOfBase(base)
+		objs, _ := pvcIndex.ByIndex(byClaimBase, base)
+		for _, o := range objs {
+			c := o.(*corev1.PersistentVolumeClaim)
+			if w.owns(set, rivals, c.Name, c) {
+				claims = append(claims, c)
+			}
+		}
+		objs, _ = pvIndex.ByIndex(byClaimBase, base)
+		for _, o := range objs {
+			pv := o.(*corev1.PersistentVolume)
+			if len(rivals) <= 1 {
+				volumes = append(volumes, pv)
+				continue
+			}
+			// Owned as the claim of its name is, or would be when it is gone.
+			ref := pv.Spec.ClaimRef
+			c := getter[*corev1.PersistentVolumeClaim](pvcIndex)(ref.Namespace + "/" + ref.Name)
+			if w.owns(set, rivals, ref.Name, c) {
+				volumes = append(volumes, pv)
+			}
+		}
+	}
+	sortByName(claims)
+	sortByName(volumes)
+	return claims, volumes
+}
+
+// ownerOfClaim returns the StatefulSet a claim belongs to, nil when none in the watched
+// namespaces.
+func (w *watcher) ownerOfClaim(pvc *corev1.PersistentVolumeClaim) *appsv1.StatefulSet {
+	base, ok := derive.ClaimBase(pvc.Name)
+	if !ok || !w.cfg.watchesNamespace(pvc.Namespace) {
+		return nil
+	}
+	return derive.ClaimOwner(pvc.Name, pvc, w.statefulSetsOfBase(pvc.Namespace+"/"+base), w.podsOf)
+}
+
+// owns tells whether the claim name (claim when it exists) is set's, of the rivals whose
+// templates produce the name; set is among them.
+func (w *watcher) owns(set *appsv1.StatefulSet, rivals []*appsv1.StatefulSet, name string, claim *corev1.PersistentVolumeClaim) bool {
+	if len(rivals) <= 1 {
+		return true
+	}
+	owner := derive.ClaimOwner(name, claim, rivals, w.podsOf)
+	return owner.Namespace == set.Namespace && owner.Name == set.Name
+}
+
+// statefulSetsOfBase returns the StatefulSets with a volume claim template producing the
+// claim base namespace/<template>-<statefulset>.
+func (w *watcher) statefulSetsOfBase(base string) []*appsv1.StatefulSet {
+	objs, _ := w.resources[resStatefulSets].informer.GetIndexer().ByIndex(byClaimBase, base)
+	sets := make([]*appsv1.StatefulSet, 0, len(objs))
+	for _, o := range objs {
+		sets = append(sets, o.(*appsv1.StatefulSet))
+	}
+	return sets
+}
+
+// podsOf returns the pods set controls.
+func (w *watcher) podsOf(set *appsv1.StatefulSet) []*corev1.Pod {
+	return indexed[corev1.Pod](w.resources[resPods].informer.GetIndexer(), byStatefulSet)(set.Namespace + "/" + set.Name)
+}

@@ -1,0 +1,189 @@
+package derive
+
+import (
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Which StatefulSet a claim belongs to, and what is wrong with a StatefulSet's claims
+// and their volumes.
+
+// Reasons of a claim problem (the reason label of statefulset_pvc_problem_info).
+const (
+	// ProblemClaimLost: the claim is in phase Lost, its PersistentVolume is gone.
+	ProblemClaimLost = "ClaimLost"
+	// ProblemVolumeFailed: a PersistentVolume of the claim's name is in phase Failed
+	// (its reclaim failed).
+	ProblemVolumeFailed = "VolumeFailed"
+	// ProblemVolumeReleased: a Retain PersistentVolume of an earlier claim of the same
+	// name is Released: its data is kept aside while the pod runs on another volume.
+	ProblemVolumeReleased = "VolumeReleased"
+	// ProblemResizeInfeasible: the driver or the node reported the expansion infeasible.
+	ProblemResizeInfeasible = "ResizeInfeasible"
+	// ProblemResizeFailed: the expansion failed in the controller or on the node.
+	ProblemResizeFailed = "ResizeFailed"
+)
+
+// ClaimProblems lists the values of the reason label of claim problems.
+var ClaimProblems = []string{ProblemClaimLost, ProblemVolumeFailed, ProblemVolumeReleased, ProblemResizeInfeasible, ProblemResizeFailed}
+
+// ClaimProblem is a problem of one of the StatefulSet's claims, or of a volume that an
+// earlier claim of that name left behind; PV is "" when the claim names none.
+type ClaimProblem struct{ PVC, PV, Reason string }
+
+// ClaimOwner returns which of sets a claim named name belongs to. sets are the
+// StatefulSets whose volume claim templates produce the name (<template>-<set>-<ordinal>;
+// two StatefulSets can produce the same name, e.g. a with template x-b and b-a with
+// template x both make x-b-a-0), claim is the claim when it exists, and podsOf returns
+// the pods a StatefulSet controls. In this order, the claim belongs to:
+//
+//  1. the StatefulSet whose pod mounts it (spec.volumes[].persistentVolumeClaim);
+//  2. among those left, the StatefulSet named in the claim's owner references, or
+//     owning the pod named there (the claim retention policy sets them);
+//  3. among those left, the StatefulSet created first (the controller that created the
+//     claim; the other found it and used it), the first by name when created in the
+//     same second.
+//
+// It returns nil only when sets is empty.
+func ClaimOwner(name string, claim *corev1.PersistentVolumeClaim, sets []*appsv1.StatefulSet, podsOf func(*appsv1.StatefulSet) []*corev1.Pod) *appsv1.StatefulSet {
+	if len(sets) <= 1 {
+		if len(sets) == 0 {
+			return nil
+		}
+		return sets[0]
+	}
+	candidates := narrow(sets, func(s *appsv1.StatefulSet) bool {
+		return slices.ContainsFunc(podsOf(s), func(p *corev1.Pod) bool { return mounts(p, name) })
+	})
+	if claim != nil {
+		candidates = narrow(candidates, func(s *appsv1.StatefulSet) bool { return ownedBy(claim, s, podsOf(s)) })
+	}
+	return slices.MinFunc(candidates, func(a, b *appsv1.StatefulSet) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}
+
+// ClaimOfSet tells whether a claim name is one the StatefulSet's volume claim templates
+// produce.
+func ClaimOfSet(set *appsv1.StatefulSet, name string) bool {
+	base, ok := ClaimBase(name)
+	if !ok {
+		return false
+	}
+	return slices.ContainsFunc(set.Spec.VolumeClaimTemplates, func(t corev1.PersistentVolumeClaim) bool {
+		return base == t.Name+"-"+set.Name
+	})
+}
+
+// deriveClaimProblems finds the problems of the claims of ordinals in the replica range
+// (a claim kept after a scale-down is a cost, never a broken claim) and of the volumes
+// earlier claims of those names left behind.
+func deriveClaimProblems(h *Health, in Inputs) {
+	set := in.Set
+	var problems []ClaimProblem
+	current := make(map[string]*corev1.PersistentVolumeClaim, len(in.PVCs))
+	for _, c := range in.PVCs {
+		current[c.Name] = c
+		if claimRetained(set, c.Name) {
+			continue
+		}
+		if c.Status.Phase == corev1.ClaimLost {
+			problems = append(problems, ClaimProblem{c.Name, c.Spec.VolumeName, ProblemClaimLost})
+		}
+		if resizeInfeasible(c) {
+			problems = append(problems, ClaimProblem{c.Name, c.Spec.VolumeName, ProblemResizeInfeasible})
+		}
+		if resizeFailed(c) {
+			problems = append(problems, ClaimProblem{c.Name, c.Spec.VolumeName, ProblemResizeFailed})
+		}
+	}
+	for _, pv := range in.ReleasedVolumes {
+		ref := pv.Spec.ClaimRef
+		if ref == nil || ref.Namespace != set.Namespace || !ClaimOfSet(set, ref.Name) || claimRetained(set, ref.Name) {
+			continue
+		}
+		switch pv.Status.Phase {
+		case corev1.VolumeFailed:
+			problems = append(problems, ClaimProblem{ref.Name, pv.Name, ProblemVolumeFailed})
+		case corev1.VolumeReleased:
+			// Delete and Recycle volumes are on their way out (or end Failed); only a
+			// Retain volume keeps the data for a human to recover. A claim of the same
+			// UID means the controller has not caught up.
+			if c := current[ref.Name]; pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain &&
+				(c == nil || c.UID != ref.UID) {
+				problems = append(problems, ClaimProblem{ref.Name, pv.Name, ProblemVolumeReleased})
+			}
+		}
+	}
+	slices.SortFunc(problems, func(a, b ClaimProblem) int {
+		return strings.Compare(a.PVC+"\x00"+a.PV+"\x00"+a.Reason, b.PVC+"\x00"+b.PV+"\x00"+b.Reason)
+	})
+	h.ClaimProblems = slices.Compact(problems)
+}
+
+// resizeInfeasible tells whether the driver or the node reported an expansion of the
+// claim infeasible (the RecoverVolumeExpansionFailure statuses).
+func resizeInfeasible(c *corev1.PersistentVolumeClaim) bool {
+	for _, s := range c.Status.AllocatedResourceStatuses {
+		if s == corev1.PersistentVolumeClaimControllerResizeInfeasible || s == corev1.PersistentVolumeClaimNodeResizeInfeasible {
+			return true
+		}
+	}
+	return false
+}
+
+// resizeFailed tells whether the claim's expansion failed in the controller or on the
+// node.
+func resizeFailed(c *corev1.PersistentVolumeClaim) bool {
+	return slices.ContainsFunc(c.Status.Conditions, func(cond corev1.PersistentVolumeClaimCondition) bool {
+		return (cond.Type == corev1.PersistentVolumeClaimControllerResizeError || cond.Type == corev1.PersistentVolumeClaimNodeResizeError) &&
+			cond.Status == corev1.ConditionTrue
+	})
+}
+
+// narrow returns the sets that keep says to keep, or all of them when it keeps none.
+func narrow(sets []*appsv1.StatefulSet, keep func(*appsv1.StatefulSet) bool) []*appsv1.StatefulSet {
+	kept := make([]*appsv1.StatefulSet, 0, len(sets))
+	for _, s := range sets {
+		if keep(s) {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		return sets
+	}
+	return kept
+}
+
+// mounts tells whether the pod mounts the claim named name.
+func mounts(p *corev1.Pod, name string) bool {
+	return slices.ContainsFunc(p.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == name
+	})
+}
+
+// ownedBy tells whether the claim's owner references name the StatefulSet (retention
+// policy WhenDeleted: Delete) or one of its pods (WhenScaled: Delete).
+func ownedBy(claim *corev1.PersistentVolumeClaim, s *appsv1.StatefulSet, pods []*corev1.Pod) bool {
+	for _, ref := range claim.OwnerReferences {
+		switch ref.Kind {
+		case "StatefulSet":
+			if ref.Name == s.Name && (ref.UID == "" || s.UID == "" || ref.UID == s.UID) {
+				return true
+			}
+		case "Pod":
+			if slices.ContainsFunc(pods, func(p *corev1.Pod) bool {
+				return p.Name == ref.Name && (ref.UID == "" || p.UID == "" || ref.UID == p.UID)
+			}) {
+				return true
+			}
+		}
+	}
+	return false
+}
