@@ -150,7 +150,6 @@ func TestBareObjects(t *testing.T) {
 		statefulset_pvcs{namespace="ns",phase="Pending",statefulset="bare"} 0
 		statefulset_pvcs_retained{namespace="ns",statefulset="bare"} 0
 		statefulset_ready_zones{namespace="ns",statefulset="bare"} 0
-		statefulset_volume_attachment_errors{namespace="ns",statefulset="bare"} 0
 		statefulset_ha_risk{namespace="ns",risk="no_pdb",statefulset="bare"} 1
 		statefulset_ha_risk{namespace="ns",risk="zero_grace_period",statefulset="bare"} 0
 	`, workloadFamilyNames()...)

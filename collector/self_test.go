@@ -102,8 +102,8 @@ func TestForbiddenOptionalResources(t *testing.T) {
 	allOn := map[string]string{
 		"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("no_pdb", 0), riskLine("single_zone", 1),
 			riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
-		"statefulset_volume_attachment_errors": `statefulset_volume_attachment_errors{namespace="ns",statefulset="web"} 1`,
-		"control_plane_lease_holder_info":      `control_plane_lease_holder_info{holder="node-a",lease="kube-scheduler",namespace="kube-system"} 1`,
+		"statefulset_volume_attachment_error_info": `statefulset_volume_attachment_error_info{namespace="ns",node="node-a",operation="attach",persistentvolumeclaim="data-web-0",statefulset="web"} 1`,
+		"control_plane_lease_holder_info":          `control_plane_lease_holder_info{holder="node-a",lease="kube-scheduler",namespace="kube-system"} 1`,
 	}
 	notFound := func(gr schema.GroupResource) envReactor {
 		return envReactor{verb: "list", resource: gr.Resource, fn: func(k8stesting.Action) (bool, runtime.Object, error) {
@@ -131,7 +131,7 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			reactors: []envReactor{forbidden("list", grVA)},
 			off:      []string{resVolumeAttachments},
 			errors:   map[string]int{"volumeattachments/forbidden": 1},
-			want:     map[string]string{"statefulset_volume_attachment_errors": ""},
+			want:     map[string]string{"statefulset_volume_attachment_error_info": ""},
 		},
 		{
 			name:     "leases forbidden",
@@ -155,8 +155,8 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			want: map[string]string{
 				"statefulset_ha_risk": lines(riskLine("singleton", 0), riskLine("single_zone", 1),
 					riskLine("zero_grace_period", 0), riskLine("no_readiness_probe", 0)),
-				"statefulset_volume_attachment_errors": "",
-				"control_plane_lease_holder_info":      "",
+				"statefulset_volume_attachment_error_info": "",
+				"control_plane_lease_holder_info":          "",
 			},
 		},
 	}

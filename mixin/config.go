@@ -51,7 +51,7 @@ type Config struct {
 	PodPendingFor            time.Duration
 	PVCPendingThreshold      time.Duration // age of a Pending PVC before it alerts
 	VolumeZoneMismatchFor    time.Duration
-	VolumeZoneNoNodesFor     time.Duration
+	VolumeNoUsableNodeFor    time.Duration
 	VolumeAttachErrorFor     time.Duration
 	StuckTerminatingFor      time.Duration
 	RestartRateThreshold     float64 // restarts per second over 5m, per StatefulSet
@@ -80,7 +80,7 @@ func DefaultConfig() Config {
 		PodPendingFor:            15 * time.Minute,
 		PVCPendingThreshold:      15 * time.Minute,
 		VolumeZoneMismatchFor:    5 * time.Minute,
-		VolumeZoneNoNodesFor:     10 * time.Minute,
+		VolumeNoUsableNodeFor:    10 * time.Minute,
 		VolumeAttachErrorFor:     10 * time.Minute,
 		StuckTerminatingFor:      5 * time.Minute,
 		RestartRateThreshold:     3.0 / 300, // more than 3 restarts in 5 minutes
@@ -110,7 +110,7 @@ func TestConfig() Config {
 	c.PodPendingFor = 1 * time.Minute
 	c.PVCPendingThreshold = 1 * time.Minute
 	c.VolumeZoneMismatchFor = 30 * time.Second
-	c.VolumeZoneNoNodesFor = 30 * time.Second
+	c.VolumeNoUsableNodeFor = 30 * time.Second
 	c.VolumeAttachErrorFor = 30 * time.Second
 	c.StuckTerminatingFor = 30 * time.Second
 	c.RestartRateFor = 1 * time.Minute
