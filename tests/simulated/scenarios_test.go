@@ -48,9 +48,9 @@ func TestHealthy(t *testing.T) {
 		`statefulset_pods{namespace="healthy",phase="Running",statefulset="db"} 3`,
 		`statefulset_pods_unschedulable{`+s+`} 0`,
 		`statefulset_rollout_in_progress{`+s+`} 0`,
-		`statefulset_volume_attachment_errors{`+s+`} 0`,
 		`statefulset_ha_risk{namespace="healthy",risk="no_readiness_probe",statefulset="db"} 0`,
 	)
+	checkAbsent(t, x, `statefulset_volume_attachment_error_info{namespace="healthy",`)
 }
 
 // TestCrashLoop: kubelet's back-off (scaled down) makes the container wait in
@@ -131,10 +131,8 @@ func TestAttachError(t *testing.T) {
 	sts := simscenario.Workload("db", 1, nil, nil)
 	simscenario.Dedicate(sts, ns, node)
 	create(t, c.Client, ns, sts)
-	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "the failing attachment",
-		`statefulset_volume_attachment_errors{`+s+`} 1`,
-		fmt.Sprintf(`statefulset_volume_attachment_error{namespace="attach",node=%q,operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1`, node),
+		fmt.Sprintf(`statefulset_volume_attachment_error_info{namespace="attach",node=%q,operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1`, node),
 	)
 }
 
