@@ -72,14 +72,8 @@ func (c *Collector) clusterView() *derive.View {
 	v := derive.NewView(c.cfg.ZoneLabels, derive.DefaultStorageClass(listOf[*storagev1.StorageClass](classes)))
 
 	nodes := c.watch.resources[resNodes].informer.GetStore()
-	schedulable := map[string]bool{}
-	for _, n := range listOf[*corev1.Node](nodes) {
-		if zone := derive.ZoneOf(n.Labels, v.ZoneKeys); zone != "" && derive.NodeSchedulable(n) {
-			schedulable[zone] = true
-		}
-	}
 	v.Node = derive.NewLookup(v, resNodes, getter[*corev1.Node](nodes))
-	v.ZoneSchedulable = derive.NewLookup(v, "schedulable zones", func(zone string) bool { return schedulable[zone] })
+	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
 	v.PVC = derive.NewLookup(v, resPVCs, getter[*corev1.PersistentVolumeClaim](c.watch.resources[resPVCs].informer.GetStore()))
 	v.PV = derive.NewLookup(v, resPVs, getter[*corev1.PersistentVolume](c.watch.resources[resPVs].informer.GetStore()))
 	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))

@@ -137,7 +137,6 @@ func TestBareObjects(t *testing.T) {
 		statefulset_container_restarts_total{namespace="ns",statefulset="bare"} 0
 		statefulset_pvcs_retained{namespace="ns",statefulset="bare"} 0
 		statefulset_ready_zones{namespace="ns",statefulset="bare"} 0
-		statefulset_volume_attachment_errors{namespace="ns",statefulset="bare"} 0
 		statefulset_ha_risk_info{namespace="ns",risk="no_pdb",statefulset="bare"} 1
 		statefulset_ha_risk_info{namespace="ns",risk="no_governing_service",statefulset="bare"} 1
 	`, workloadFamilyNames()...)

@@ -22,18 +22,18 @@ var storageFamilies = []family[*derive.Health]{
 				}
 			}
 		}),
-	gauge("statefulset_pod_volume_zone_mismatch", "1 when a pod's node is outside its volume's zones, else 0.",
+	gauge("statefulset_pod_volume_zone_mismatch_info", "A scheduled pod whose node is outside its volume's zones; always 1.",
 		[]string{"pod", "persistentvolumeclaim", "volume_zone", "node_zone"},
 		func(h *derive.Health, out *sampleOut) {
 			for _, s := range h.ZoneMismatch {
-				out.add(boolFloat(s.Value), s.Pod, s.PVC, s.VolumeZone, s.NodeZone)
+				out.add(1, s.Pod, s.PVC, s.VolumeZone, s.NodeZone)
 			}
 		}),
-	gauge("statefulset_pod_volume_zone_without_nodes", "1 when an unscheduled pod's volume zones have no Ready, schedulable node, else 0.",
+	gauge("statefulset_pod_volume_no_usable_node_info", "An unscheduled pod whose bound volume has no usable node (Ready, not cordoned, matching the volume's and the pod's node affinity, taints tolerated); always 1.",
 		[]string{"pod", "persistentvolumeclaim", "volume_zone"},
 		func(h *derive.Health, out *sampleOut) {
-			for _, s := range h.ZoneWithoutNodes {
-				out.add(boolFloat(s.Value), s.Pod, s.PVC, s.VolumeZone)
+			for _, s := range h.NoUsableNode {
+				out.add(1, s.Pod, s.PVC, s.VolumeZone)
 			}
 		}),
 	gauge("statefulset_pods_ready_per_zone", "Ready pods per node zone.", []string{"node_zone"},
@@ -44,12 +44,6 @@ var storageFamilies = []family[*derive.Health]{
 		}),
 	gauge("statefulset_ready_zones", "Distinct node zones with a Ready pod.", nil,
 		func(h *derive.Health, out *sampleOut) { out.add(float64(len(h.ReadyPerZone))) }),
-	gauge("statefulset_volume_attachment_errors", "VolumeAttachments of the StatefulSet's PVs with an attach or detach error.", nil,
-		func(h *derive.Health, out *sampleOut) {
-			if h.AttachmentsWatched {
-				out.add(float64(h.FailingAttachments))
-			}
-		}),
 	gauge("statefulset_pod_volume_attached_elsewhere_info", "A running pod whose single-node volume is attached to another node (Multi-Attach); always 1.",
 		[]string{"pod", "persistentvolumeclaim", "node", "attached_node"},
 		func(h *derive.Health, out *sampleOut) {
@@ -57,7 +51,7 @@ var storageFamilies = []family[*derive.Health]{
 				out.add(1, a.Pod, a.PVC, a.Node, a.AttachedNode)
 			}
 		}),
-	gauge("statefulset_volume_attachment_error", "A failing VolumeAttachment of the StatefulSet; always 1.",
+	gauge("statefulset_volume_attachment_error_info", "A failing VolumeAttachment of the StatefulSet; always 1.",
 		[]string{"persistentvolumeclaim", "node", "operation"},
 		func(h *derive.Health, out *sampleOut) {
 			for _, e := range h.AttachmentErrors {

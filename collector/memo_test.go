@@ -124,6 +124,29 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 				return p
 			})
 		},
+		func() { // a pod is evicted: Pending again, without a node (its volume may have none usable)
+			change(resPods, pick(resPods), func(o any) any {
+				p := o.(*corev1.Pod)
+				p.Spec.NodeName = ""
+				p.Status.Phase = corev1.PodPending
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}}
+				return p
+			})
+		},
+		func() { // a volume becomes local to one node (which may be gone)
+			nodes := keys(resNodes)
+			if len(nodes) == 0 {
+				return
+			}
+			node := nodes[rnd.IntN(len(nodes))]
+			change(resPVs, pick(resPVs), func(o any) any {
+				pv := o.(*corev1.PersistentVolume)
+				pv.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+				}}}}
+				return pv
+			})
+		},
 		func() { // a node's Ready condition flips, it is cordoned or becomes unreachable
 			what := rnd.IntN(3)
 			change(resNodes, pick(resNodes), func(o any) any {

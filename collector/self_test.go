@@ -105,7 +105,7 @@ func TestForbiddenOptionalResources(t *testing.T) {
 	}
 	allOn := map[string]string{
 		"statefulset_ha_risk_info":                    riskLines("no_pdb", "single_zone", "no_governing_service"),
-		"statefulset_volume_attachment_errors":        `statefulset_volume_attachment_errors{namespace="ns",statefulset="web"} 1`,
+		"statefulset_volume_attachment_error_info":    `statefulset_volume_attachment_error_info{namespace="ns",node="node-a",operation="attach",persistentvolumeclaim="data-web-0",statefulset="web"} 1`,
 		"statefulset_control_plane_lease_holder_info": `statefulset_control_plane_lease_holder_info{holder="node-a",lease="kube-scheduler",namespace="kube-system"} 1`,
 	}
 	notFound := func(gr schema.GroupResource) envReactor {
@@ -140,7 +140,7 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			reactors: []envReactor{forbidden("list", grVA)},
 			off:      []string{resVolumeAttachments},
 			errors:   map[string]int{"volumeattachments/Forbidden": 1},
-			want:     map[string]string{"statefulset_volume_attachment_errors": ""},
+			want:     map[string]string{"statefulset_volume_attachment_error_info": ""},
 		},
 		{
 			name:     "leases forbidden",
@@ -165,7 +165,7 @@ func TestForbiddenOptionalResources(t *testing.T) {
 				"volumeattachments/Forbidden": 1, "leases/Forbidden": 1},
 			want: map[string]string{
 				"statefulset_ha_risk_info":                    riskLines("single_zone"),
-				"statefulset_volume_attachment_errors":        "",
+				"statefulset_volume_attachment_error_info":    "",
 				"statefulset_control_plane_lease_holder_info": "",
 			},
 		},

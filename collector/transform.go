@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"slices"
-
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -116,6 +114,16 @@ func transformPod(obj any) (any, error) {
 			out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy})
 		}
 	}
+	if in.Spec.NodeName == "" {
+		// What decides which nodes are usable for a pod's volumes; dropped once the pod
+		// has a node, so running pods do not carry it.
+		out.Spec.NodeSelector = in.Spec.NodeSelector
+		if a := in.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+			out.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution}}
+		}
+		out.Spec.Tolerations = in.Spec.Tolerations
+	}
 	for _, g := range in.Spec.SchedulingGates {
 		out.Spec.SchedulingGates = append(out.Spec.SchedulingGates, corev1.PodSchedulingGate{Name: g.Name})
 	}
@@ -195,8 +203,8 @@ func transformPVC(obj any) (any, error) {
 // configured zone keys.
 type zoneTransforms struct{ zoneKeys []string }
 
-// transformPV keeps the zone labels, the node affinity terms that name a zone key, the
-// claim reference (namespace, name, UID), the reclaim policy and the phase.
+// transformPV keeps the zone labels, the required node affinity (whole), the claim
+// reference (namespace, name, UID), the reclaim policy and the phase.
 func (z zoneTransforms) transformPV(obj any) (any, error) {
 	in, ok := obj.(*corev1.PersistentVolume)
 	if !ok {
@@ -209,37 +217,28 @@ func (z zoneTransforms) transformPV(obj any) (any, error) {
 	}
 	out.Spec.PersistentVolumeReclaimPolicy = in.Spec.PersistentVolumeReclaimPolicy
 	if na := in.Spec.NodeAffinity; na != nil && na.Required != nil {
-		// Keep every term (terms are ORed, so a term without a zone key matters), but
-		// only the zone expressions inside each.
-		terms := make([]corev1.NodeSelectorTerm, 0, len(na.Required.NodeSelectorTerms))
-		for _, t := range na.Required.NodeSelectorTerms {
-			var slim corev1.NodeSelectorTerm
-			for _, e := range t.MatchExpressions {
-				if slices.Contains(z.zoneKeys, e.Key) {
-					slim.MatchExpressions = append(slim.MatchExpressions, e)
-				}
-			}
-			terms = append(terms, slim)
-		}
-		out.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: terms}}
+		// Whole: the usable nodes of a volume depend on every expression (a hostname-pinned
+		// local volume names no zone).
+		out.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: na.Required}
 	}
 	out.Status.Phase = in.Status.Phase
 	return out, nil
 }
 
-// transformNode keeps the zone labels, spec.unschedulable, the unreachable and
-// not-ready taints and the Ready condition.
+// transformNode keeps the labels (node affinity and nodeSelector may name any),
+// spec.unschedulable, the NoSchedule and NoExecute taints (without their time) and the
+// Ready condition.
 func (z zoneTransforms) transformNode(obj any) (any, error) {
 	in, ok := obj.(*corev1.Node)
 	if !ok {
 		return obj, nil
 	}
 	out := &corev1.Node{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Labels = keepKeys(in.Labels, z.zoneKeys...)
+	out.Labels = in.Labels
 	out.Spec.Unschedulable = in.Spec.Unschedulable
 	for _, t := range in.Spec.Taints {
-		if t.Key == corev1.TaintNodeUnreachable || t.Key == corev1.TaintNodeNotReady {
-			out.Spec.Taints = append(out.Spec.Taints, corev1.Taint{Key: t.Key, Effect: t.Effect})
+		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
+			out.Spec.Taints = append(out.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 		}
 	}
 	for _, c := range in.Status.Conditions {

@@ -238,6 +238,25 @@ func TestTransformPod(t *testing.T) {
 		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: corev1.PodReasonUnschedulable, Message: "InsufficientMemory"}}}})
 
+	// A pod without a node keeps what decides where it can go: nodeSelector, required node
+	// affinity and tolerations (not the preferred terms nor pod affinity).
+	required := &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "nodegroup", Operator: corev1.NodeSelectorOpIn, Values: []string{"db"}}}}}}
+	unplaced := &corev1.Pod{ObjectMeta: fullMeta("ns", "web-3"), Spec: fullPodSpec()}
+	unplaced.Spec.NodeName = ""
+	unplaced.Spec.Affinity = &corev1.Affinity{
+		NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: required,
+			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 1}}},
+		PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: "k"}}},
+	}
+	diffTransform(t, "transformPod (no node)", transformPod, unplaced, &corev1.Pod{ObjectMeta: slim("ns", "web-3"), Spec: corev1.PodSpec{
+		TerminationGracePeriodSeconds: ptr.To[int64](45),
+		NodeSelector:                  map[string]string{"disk": "ssd"},
+		Affinity:                      &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: required}},
+		Tolerations:                   []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}},
+		Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}}},
+	}})
+
 	// An exited container keeps only how it ended.
 	exited := &corev1.Pod{ObjectMeta: fullMeta("ns", "web-2"), Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 		Name: "main", RestartCount: 1, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: "log tail", StartedAt: tCreated}}}}}}
@@ -316,10 +335,8 @@ func TestTransformPVAndNode(t *testing.T) {
 		Spec: corev1.PersistentVolumeSpec{
 			ClaimRef:                      &corev1.ObjectReference{Namespace: "ns", Name: "data-web-0", UID: "c"},
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
-				{MatchExpressions: []corev1.NodeSelectorRequirement{in(ebsZoneKey, "a")}},
-				{}, // the term without a zone key stays, empty: it leaves the zone free
-			}}},
+			// Whole: which nodes a volume can be used on depends on every expression.
+			NodeAffinity: pv.Spec.NodeAffinity,
 		},
 		Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeBound},
 	}
@@ -336,6 +353,7 @@ func TestTransformPVAndNode(t *testing.T) {
 			{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute, TimeAdded: &tCreated},
 			{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule, Value: "v"},
 			{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule},
+			{Key: "spot", Effect: corev1.TaintEffectPreferNoSchedule},
 		}},
 		Status: corev1.NodeStatus{
 			Conditions: []corev1.NodeCondition{
@@ -348,22 +366,19 @@ func TestTransformPVAndNode(t *testing.T) {
 	}
 	node.Labels[ebsZoneKey] = "a"
 	wantNodeMeta := slim("", "node-a")
-	wantNodeMeta.Labels = map[string]string{ebsZoneKey: "a"}
+	// Every label: node affinity and nodeSelector may name any.
+	wantNodeMeta.Labels = map[string]string{ebsZoneKey: "a", "app": "web", "tier": "db"}
 	wantNode := &corev1.Node{
 		ObjectMeta: wantNodeMeta,
+		// The taints the scheduler's TaintToleration filter honours, without their time.
 		Spec: corev1.NodeSpec{Unschedulable: true, Taints: []corev1.Taint{
 			{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute},
-			{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule},
+			{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule, Value: "v"},
+			{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule},
 		}},
 		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown}}},
 	}
 	diffTransform(t, "transformNode", zt.transformNode, node, wantNode)
-
-	// Custom zone keys: only those labels stay.
-	custom := zoneTransforms{zoneKeys: []string{customZoneKey}}
-	node.Labels[customZoneKey] = "rack-1"
-	wantNode.Labels = map[string]string{customZoneKey: "rack-1"}
-	diffTransform(t, "transformNode (custom key)", custom.transformNode, node, wantNode)
 }
 
 func TestTransformStorageClassAttachmentPDBLease(t *testing.T) {

@@ -18,14 +18,14 @@ const (
 	customZoneKey = "example.com/rack-zone"
 )
 
-func mismatchLine(pod, pvc, volumeZone, nodeZone string, v int) string {
-	return fmt.Sprintf(`statefulset_pod_volume_zone_mismatch{namespace="ns",node_zone=%q,persistentvolumeclaim=%q,pod=%q,statefulset="web",volume_zone=%q} %d`,
-		nodeZone, pvc, pod, volumeZone, v)
+func mismatchLine(pod, pvc, volumeZone, nodeZone string) string {
+	return fmt.Sprintf(`statefulset_pod_volume_zone_mismatch_info{namespace="ns",node_zone=%q,persistentvolumeclaim=%q,pod=%q,statefulset="web",volume_zone=%q} 1`,
+		nodeZone, pvc, pod, volumeZone)
 }
 
-func withoutNodesLine(pod, pvc, volumeZone string, v int) string {
-	return fmt.Sprintf(`statefulset_pod_volume_zone_without_nodes{namespace="ns",persistentvolumeclaim=%q,pod=%q,statefulset="web",volume_zone=%q} %d`,
-		pvc, pod, volumeZone, v)
+func noUsableNodeLine(pod, pvc, volumeZone string) string {
+	return fmt.Sprintf(`statefulset_pod_volume_no_usable_node_info{namespace="ns",persistentvolumeclaim=%q,pod=%q,statefulset="web",volume_zone=%q} 1`,
+		pvc, pod, volumeZone)
 }
 
 // pvLabel adds a label to a PV.
@@ -69,7 +69,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 					pvc := newPVC(s, "data", 0, corev1.ClaimBound)
 					return []runtime.Object{newNode("node-a", key, "us-east-1a"), newPod(s, 0), pvc, newZonalPV(pvc, key, "us-east-1a")}
 				},
-				want: mismatchLine("web-0", "data-web-0", "us-east-1a", "us-east-1a", 0),
+				// A match yields no series.
 			},
 			zoneCase{
 				name: "mismatch on " + key,
@@ -77,7 +77,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 					pvc := newPVC(s, "data", 0, corev1.ClaimBound)
 					return []runtime.Object{newNode("node-a", key, "us-east-1b"), newPod(s, 0), pvc, newZonalPV(pvc, key, "us-east-1a")}
 				},
-				want: mismatchLine("web-0", "data-web-0", "us-east-1a", "us-east-1b", 1),
+				want: mismatchLine("web-0", "data-web-0", "us-east-1a", "us-east-1b"),
 			})
 	}
 	cases = append(cases, []zoneCase{
@@ -88,7 +88,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 				pvc := newPVC(s, "data", 0, corev1.ClaimBound)
 				return []runtime.Object{newNode("node-a", customZoneKey, "rack-2"), newPod(s, 0), pvc, newZonalPV(pvc, customZoneKey, "rack-1")}
 			},
-			want: mismatchLine("web-0", "data-web-0", "rack-1", "rack-2", 1),
+			want: mismatchLine("web-0", "data-web-0", "rack-1", "rack-2"),
 		},
 		{
 			name: "default keys are ignored when --zone.label names another key",
@@ -102,11 +102,11 @@ func TestVolumeZoneMismatch(t *testing.T) {
 			name: "the first configured key of the node wins",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
 				pvc := newPVC(s, "data", 0, corev1.ClaimBound)
-				node := newNode("node-a", ebsZoneKey, "b")
-				node.Labels[zoneKey] = "a"
+				node := newNode("node-a", ebsZoneKey, "a")
+				node.Labels[zoneKey] = "b"
 				return []runtime.Object{node, newPod(s, 0), pvc, newZonalPV(pvc, ebsZoneKey, "a")}
 			},
-			want: mismatchLine("web-0", "data-web-0", "a", "a", 0),
+			want: mismatchLine("web-0", "data-web-0", "a", "b"),
 		},
 		{
 			name: "PV in several zones: joined sorted, match when the node is in any",
@@ -118,8 +118,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 					newPod(s, 0), pvc, newZonalPV(pvc, zoneKey, "c", "b", "a", "b"),
 					newPod(s, 1, onNode("node-d")), pvc1, pv1}
 			},
-			want: lines(mismatchLine("web-0", "data-web-0", "a,b,c", "b", 0),
-				mismatchLine("web-1", "data-web-1", "a,c", "d", 1)),
+			want: mismatchLine("web-1", "data-web-1", "a,c", "d"),
 		},
 		{
 			name: "zone expressions within one term intersect",
@@ -128,7 +127,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 				pv := pvTerms(newZonalPV(pvc, ""), term(in(zoneKey, "a", "b"), in(zoneKey, "b", "c")))
 				return []runtime.Object{newNode("node-a", zoneKey, "a"), newPod(s, 0), pvc, pv}
 			},
-			want: mismatchLine("web-0", "data-web-0", "b", "a", 1),
+			want: mismatchLine("web-0", "data-web-0", "b", "a"),
 		},
 		{
 			name: "a term that does not restrict the zone leaves the PV unpinned",
@@ -155,7 +154,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 				pv := pvLabel(newZonalPV(pvc, ""), legacyZoneKey, "us-east-1c__us-east-1a")
 				return []runtime.Object{newNode("node-a", zoneKey, "us-east-1b"), newPod(s, 0), pvc, pv}
 			},
-			want: mismatchLine("web-0", "data-web-0", "us-east-1a,us-east-1c", "us-east-1b", 1),
+			want: mismatchLine("web-0", "data-web-0", "us-east-1a,us-east-1c", "us-east-1b"),
 		},
 		{
 			name: "node without a zone label: no sample",
@@ -201,7 +200,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 				return []runtime.Object{newNode("node-a", zoneKey, "b"), pod, pvc, newZonalPV(pvc, zoneKey, "a"),
 					unsched, pvc1, newZonalPV(pvc1, zoneKey, "a")}
 			},
-			want: mismatchLine("web-0", "data-web-0", "a", "b", 1),
+			want: mismatchLine("web-0", "data-web-0", "a", "b"),
 		},
 		{
 			name: "PV object missing or PVC missing: no sample",
@@ -210,7 +209,7 @@ func TestVolumeZoneMismatch(t *testing.T) {
 			},
 		},
 	}...)
-	runZoneCases(t, cases, "statefulset_pod_volume_zone_mismatch")
+	runZoneCases(t, cases, "statefulset_pod_volume_zone_mismatch_info")
 }
 
 func runZoneCases(t *testing.T, cases []zoneCase, names ...string) {
@@ -224,72 +223,219 @@ func runZoneCases(t *testing.T, cases []zoneCase, names ...string) {
 	}
 }
 
-func TestVolumeZoneWithoutNodes(t *testing.T) {
-	pending := func(s *appsv1.StatefulSet, zone string, nodes ...runtime.Object) []runtime.Object {
+func TestVolumeNoUsableNode(t *testing.T) {
+	// pending is web-0, unscheduled, with its claim bound to pv, and nodes.
+	pending := func(s *appsv1.StatefulSet, pv func(*corev1.PersistentVolumeClaim) *corev1.PersistentVolume, pod func(*corev1.Pod), nodes ...runtime.Object) []runtime.Object {
 		pvc := newPVC(s, "data", 0, corev1.ClaimBound)
-		return append(nodes, newPod(s, 0, unscheduled), pvc, newZonalPV(pvc, zoneKey, zone))
+		p := newPod(s, 0, unscheduled)
+		if pod != nil {
+			pod(p)
+		}
+		return append(nodes, p, pvc, pv(pvc))
 	}
+	inZone := func(zone string) func(*corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+		return func(c *corev1.PersistentVolumeClaim) *corev1.PersistentVolume { return newZonalPV(c, zoneKey, zone) }
+	}
+	withTerms := func(terms ...corev1.NodeSelectorTerm) func(*corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+		return func(c *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+			return pvTerms(newZonalPV(c, ""), terms...)
+		}
+	}
+	req := func(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorRequirement {
+		return corev1.NodeSelectorRequirement{Key: key, Operator: op, Values: values}
+	}
+	label := func(kv ...string) func(*corev1.Node) {
+		return func(n *corev1.Node) {
+			for i := 0; i < len(kv); i += 2 {
+				n.Labels[kv[i]] = kv[i+1]
+			}
+		}
+	}
+	taint := func(key, value string, effect corev1.TaintEffect) func(*corev1.Node) {
+		return func(n *corev1.Node) {
+			n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: key, Value: value, Effect: effect})
+		}
+	}
+	tolerate := func(key, value string, effect corev1.TaintEffect) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpEqual, Value: value, Effect: effect})
+		}
+	}
+	dbAffinity := func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{term(req("nodegroup", corev1.NodeSelectorOpIn, "db"))}}}}
+	}
+	hostname := "kubernetes.io/hostname"
 	runZoneCases(t, []zoneCase{
 		{
 			name: "only a NotReady node in the zone",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				return pending(s, "a", newNode("n1", zoneKey, "a", nodeReadyStatus(corev1.ConditionFalse)), newNode("n2", zoneKey, "b"))
+				return pending(s, inZone("a"), nil, newNode("n1", zoneKey, "a", nodeReadyStatus(corev1.ConditionFalse)), newNode("n2", zoneKey, "b"))
 			},
-			want: withoutNodesLine("web-0", "data-web-0", "a", 1),
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
 		},
 		{
 			name: "only a cordoned node in the zone",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				return pending(s, "a", newNode("n1", zoneKey, "a", cordoned))
+				return pending(s, inZone("a"), nil, newNode("n1", zoneKey, "a", cordoned))
 			},
-			want: withoutNodesLine("web-0", "data-web-0", "a", 1),
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
+		},
+		{
+			name: "a cordoned node is usable by a pod tolerating the cordon",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, inZone("a"), tolerate(corev1.TaintNodeUnschedulable, "", corev1.TaintEffectNoSchedule),
+					newNode("n1", zoneKey, "a", cordoned))
+			},
 		},
 		{
 			name: "only an unreachable node in the zone",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				return pending(s, "a", newNode("n1", zoneKey, "a", unreachableTaint))
+				return pending(s, inZone("a"), nil, newNode("n1", zoneKey, "a", unreachableTaint))
 			},
-			want: withoutNodesLine("web-0", "data-web-0", "a", 1),
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
 		},
 		{
 			name: "no node at all",
-			objs: func(s *appsv1.StatefulSet) []runtime.Object { return pending(s, "a") },
-			want: withoutNodesLine("web-0", "data-web-0", "a", 1),
+			objs: func(s *appsv1.StatefulSet) []runtime.Object { return pending(s, inZone("a"), nil) },
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
 		},
 		{
 			name: "a Ready schedulable node in the zone",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				return pending(s, "a", newNode("n1", zoneKey, "a", cordoned), newNode("n2", zoneKey, "a"))
+				return pending(s, inZone("a"), nil, newNode("n1", zoneKey, "a", cordoned), newNode("n2", zoneKey, "a"))
 			},
-			want: withoutNodesLine("web-0", "data-web-0", "a", 0),
 		},
 		{
-			name: "a Ready node whose zone is under another configured key",
+			// The EBS CSI driver pins volumes with its own key; nodes where the driver does not
+			// run lack it, whatever their topology.kubernetes.io/zone says.
+			name: "nodes of the zone without the CSI topology label",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				return pending(s, "a", newNode("n1", ebsZoneKey, "a"))
+				return pending(s, func(c *corev1.PersistentVolumeClaim) *corev1.PersistentVolume { return newZonalPV(c, ebsZoneKey, "a") }, nil,
+					newNode("n1", zoneKey, "a"), newNode("n2", zoneKey, "b", label(ebsZoneKey, "b")))
 			},
-			want: withoutNodesLine("web-0", "data-web-0", "a", 0),
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
 		},
 		{
-			name: "a scheduled pod or a terminating one yields no sample",
+			name: "a node of the zone with the CSI topology label",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, func(c *corev1.PersistentVolumeClaim) *corev1.PersistentVolume { return newZonalPV(c, ebsZoneKey, "a") }, nil,
+					newNode("n1", zoneKey, "a"), newNode("n2", zoneKey, "a", label(ebsZoneKey, "a")))
+			},
+		},
+		{
+			name: "local volume pinned to a node that is gone",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, withTerms(term(in(hostname, "node-x"))), nil,
+					newNode("node-y", zoneKey, "a", label(hostname, "node-y")))
+			},
+			want: noUsableNodeLine("web-0", "data-web-0", ""),
+		},
+		{
+			name: "local volume pinned to a node that is there",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, withTerms(term(in(hostname, "node-x"))), nil,
+					newNode("node-y", zoneKey, "a", label(hostname, "node-y")), newNode("node-x", zoneKey, "a", label(hostname, "node-x")))
+			},
+		},
+		{
+			name: "local volume in a zone, pinned to a NotReady node",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, withTerms(term(in(zoneKey, "a"), in(hostname, "node-x"))), nil,
+					newNode("node-x", zoneKey, "a", label(hostname, "node-x"), nodeReadyStatus(corev1.ConditionFalse)),
+					newNode("node-y", zoneKey, "a", label(hostname, "node-y")))
+			},
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
+		},
+		{
+			name: "NotIn leaves only excluded zones",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, withTerms(term(req(zoneKey, corev1.NodeSelectorOpNotIn, "a"))), nil, newNode("n1", zoneKey, "a"))
+			},
+			want: noUsableNodeLine("web-0", "data-web-0", ""),
+		},
+		{
+			name: "NotIn with a node elsewhere",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, withTerms(term(req(zoneKey, corev1.NodeSelectorOpNotIn, "a"))), nil, newNode("n1", zoneKey, "a"), newNode("n2", zoneKey, "b"))
+			},
+		},
+		{
+			name: "Exists on a label no node has",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, withTerms(term(req("example.com/local-nvme", corev1.NodeSelectorOpExists))), nil, newNode("n1", zoneKey, "a"))
+			},
+			want: noUsableNodeLine("web-0", "data-web-0", ""),
+		},
+		{
+			name: "terms are ORed: one term a node matches is enough",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, withTerms(term(in(zoneKey, "c")), term(in(zoneKey, "a"))), nil, newNode("n1", zoneKey, "a"))
+			},
+		},
+		{
+			name: "the only node of the zone has a taint the pod does not tolerate",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, inZone("a"), tolerate("dedicated", "web", corev1.TaintEffectNoSchedule),
+					newNode("n1", zoneKey, "a", taint("dedicated", "db", corev1.TaintEffectNoSchedule)), newNode("n2", zoneKey, "b"))
+			},
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
+		},
+		{
+			name: "a tolerated taint, or a PreferNoSchedule one, leaves the node usable",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				pvc1 := newPVC(s, "data", 1, corev1.ClaimBound)
+				return append(pending(s, inZone("a"), tolerate("dedicated", "db", corev1.TaintEffectNoSchedule),
+					newNode("n1", zoneKey, "a", taint("dedicated", "db", corev1.TaintEffectNoSchedule)),
+					newNode("n2", zoneKey, "b", taint("spot", "", corev1.TaintEffectPreferNoSchedule))),
+					newPod(s, 1, unscheduled), pvc1, newZonalPV(pvc1, zoneKey, "b"))
+			},
+		},
+		{
+			name: "the pod's nodeSelector excludes the zone's nodes",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, inZone("a"), func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"nodegroup": "db"} },
+					newNode("n1", zoneKey, "a", label("nodegroup", "web")), newNode("n2", zoneKey, "b", label("nodegroup", "db")))
+			},
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
+		},
+		{
+			name: "the pod's required node affinity excludes the zone's nodes",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, inZone("a"), dbAffinity, newNode("n1", zoneKey, "a", label("nodegroup", "web")), newNode("n2", zoneKey, "b", label("nodegroup", "db")))
+			},
+			want: noUsableNodeLine("web-0", "data-web-0", "a"),
+		},
+		{
+			name: "the pod's required node affinity keeps a node of the zone",
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return pending(s, inZone("a"), dbAffinity, newNode("n1", zoneKey, "a", label("nodegroup", "web")), newNode("n2", zoneKey, "a", label("nodegroup", "db")))
+			},
+		},
+		{
+			name: "a scheduled, a terminating or a gated pod yields no sample",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
 				pvc0 := newPVC(s, "data", 0, corev1.ClaimBound)
 				pvc1 := newPVC(s, "data", 1, corev1.ClaimBound)
+				pvc2 := newPVC(s, "data", 2, corev1.ClaimBound)
+				gated := newPod(s, 2, unscheduled)
+				gated.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}}
+				gated.Status.Conditions[0].Reason = corev1.PodReasonSchedulingGated
 				return []runtime.Object{
 					newPod(s, 0, onNode("")), // no node, but Running
 					newPod(s, 1, unscheduled, deletedAt(0, nil, nil)),
-					pvc0, newZonalPV(pvc0, zoneKey, "a"), pvc1, newZonalPV(pvc1, zoneKey, "a"),
+					gated,
+					pvc0, newZonalPV(pvc0, zoneKey, "a"), pvc1, newZonalPV(pvc1, zoneKey, "a"), pvc2, newZonalPV(pvc2, zoneKey, "a"),
 				}
 			},
 		},
 		{
-			name: "unpinned PV: no sample",
+			name: "PV without node affinity: no sample",
 			objs: func(s *appsv1.StatefulSet) []runtime.Object {
-				pvc := newPVC(s, "data", 0, corev1.ClaimBound)
-				return []runtime.Object{newPod(s, 0, unscheduled), pvc, newZonalPV(pvc, "")}
+				return pending(s, func(c *corev1.PersistentVolumeClaim) *corev1.PersistentVolume { return newZonalPV(c, "") }, nil)
 			},
 		},
-	}, "statefulset_pod_volume_zone_without_nodes")
+	}, "statefulset_pod_volume_no_usable_node_info")
 }
 
 func TestReadyPodsPerZone(t *testing.T) {
@@ -316,7 +462,7 @@ func TestReadyPodsPerZone(t *testing.T) {
 }
 
 func TestVolumeAttachmentErrors(t *testing.T) {
-	names := []string{"statefulset_volume_attachment_errors", "statefulset_volume_attachment_error"}
+	names := []string{"statefulset_volume_attachment_error_info"}
 	web := newStatefulSet("ns", "web", 3, withClaimTemplates("data"))
 	quiet := newStatefulSet("ns", "quiet", 1, withClaimTemplates("data"))
 	pvc0 := newPVC(web, "data", 0, corev1.ClaimBound)
@@ -338,12 +484,10 @@ func TestVolumeAttachmentErrors(t *testing.T) {
 		}(),
 	)
 	env.expect(`
-		statefulset_volume_attachment_errors{namespace="ns",statefulset="quiet"} 0
-		statefulset_volume_attachment_errors{namespace="ns",statefulset="web"} 3
-		statefulset_volume_attachment_error{namespace="ns",node="node-a",operation="attach",persistentvolumeclaim="data-web-0",statefulset="web"} 1
-		statefulset_volume_attachment_error{namespace="ns",node="node-old",operation="detach",persistentvolumeclaim="data-web-0",statefulset="web"} 1
-		statefulset_volume_attachment_error{namespace="ns",node="node-b",operation="attach",persistentvolumeclaim="data-web-1",statefulset="web"} 1
-		statefulset_volume_attachment_error{namespace="ns",node="node-b",operation="detach",persistentvolumeclaim="data-web-1",statefulset="web"} 1
+		statefulset_volume_attachment_error_info{namespace="ns",node="node-a",operation="attach",persistentvolumeclaim="data-web-0",statefulset="web"} 1
+		statefulset_volume_attachment_error_info{namespace="ns",node="node-old",operation="detach",persistentvolumeclaim="data-web-0",statefulset="web"} 1
+		statefulset_volume_attachment_error_info{namespace="ns",node="node-b",operation="attach",persistentvolumeclaim="data-web-1",statefulset="web"} 1
+		statefulset_volume_attachment_error_info{namespace="ns",node="node-b",operation="detach",persistentvolumeclaim="data-web-1",statefulset="web"} 1
 	`, names...)
 	// The error text is never a label value.
 	if got := exposition(t, env.collector); strings.Contains(got, "attached elsewhere") || strings.Contains(got, "timed out") {
@@ -352,8 +496,7 @@ func TestVolumeAttachmentErrors(t *testing.T) {
 }
 
 // TestAttachmentErrorsOfTwoAttachers: two failing VolumeAttachments of one PV on one node
-// (two attachers) count as two failing attachments but give one sample per labels, which
-// the registry requires.
+// (two attachers) give one sample per labels, which the registry requires.
 func TestAttachmentErrorsOfTwoAttachers(t *testing.T) {
 	set := newStatefulSet("ns", "db", 1, withClaimTemplates("data"))
 	pvc := newPVC(set, "data", 0, corev1.ClaimBound)
@@ -362,7 +505,6 @@ func TestAttachmentErrorsOfTwoAttachers(t *testing.T) {
 		newAttachment("csi-1", pv.Name, "node-a", true, false),
 		newAttachment("csi-2", pv.Name, "node-a", true, false))
 	env.expect(`
-		statefulset_volume_attachment_errors{namespace="ns",statefulset="db"} 2
-		statefulset_volume_attachment_error{namespace="ns",node="node-a",operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1
-	`, "statefulset_volume_attachment_errors", "statefulset_volume_attachment_error")
+		statefulset_volume_attachment_error_info{namespace="ns",node="node-a",operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1
+	`, "statefulset_volume_attachment_error_info")
 }

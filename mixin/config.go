@@ -55,7 +55,7 @@ type Config struct {
 	PodPendingFor          time.Duration
 	PVCPendingThreshold    time.Duration // age of a Pending PVC before it alerts
 	VolumeZoneMismatchFor  time.Duration
-	VolumeZoneNoNodesFor   time.Duration
+	VolumeNoUsableNodeFor  time.Duration
 	VolumeAttachErrorFor   time.Duration
 	VolumeLostFor          time.Duration // a Lost claim or a Failed volume: data unavailable
 	VolumeReleasedFor      time.Duration
@@ -87,7 +87,7 @@ func DefaultConfig() Config {
 		PodPendingFor:          15 * time.Minute,
 		PVCPendingThreshold:    15 * time.Minute,
 		VolumeZoneMismatchFor:  5 * time.Minute,
-		VolumeZoneNoNodesFor:   10 * time.Minute,
+		VolumeNoUsableNodeFor:  10 * time.Minute,
 		VolumeAttachErrorFor:   10 * time.Minute,
 		VolumeLostFor:          5 * time.Minute,
 		VolumeReleasedFor:      15 * time.Minute,
@@ -120,7 +120,7 @@ func TestConfig() Config {
 	c.PodPendingFor = 1 * time.Minute
 	c.PVCPendingThreshold = 1 * time.Minute
 	c.VolumeZoneMismatchFor = 30 * time.Second
-	c.VolumeZoneNoNodesFor = 30 * time.Second
+	c.VolumeNoUsableNodeFor = 30 * time.Second
 	c.VolumeAttachErrorFor = 30 * time.Second
 	c.VolumeLostFor = 30 * time.Second
 	c.VolumeReleasedFor = 30 * time.Second

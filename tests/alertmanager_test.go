@@ -269,7 +269,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 				alert("StatefulSetRolloutStalled", sts("data", "kafka", "pod", "kafka-2")...),
 				alert("StatefulSetPodStuckTerminating", sts("data", "zookeeper", "pod", "zookeeper-1", "node", "ip-10-0-3-7")...),
 				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "Provisioning")...),
-				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2")...),
+				alert("StatefulSetVolumeNoUsableNode", sts("data", "kafka", "pod", "kafka-2")...),
 				alert("ControlPlaneLeaderFlapping", "namespace", "kube-system", "lease", "kube-scheduler"),
 				alert("ControlPlaneNoLeader", "namespace", "kube-system", "lease", "kube-scheduler"),
 				alert("StatefulSetSingleReplica", sts("data", "redis")...),
@@ -307,7 +307,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 				alert("StatefulSetPodsCrashLooping", sts("data", "kafka")...),
 				alert("StatefulSetPodsCrashLooping", sts("staging", "postgres")...),
 				alert("StatefulSetPodStuckTerminating", sts("data", "postgres", "pod", "postgres-1", "node", "ip-10-0-3-7")...),
-				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "postgres", "pod", "postgres-1")...),
+				alert("StatefulSetVolumeNoUsableNode", sts("data", "postgres", "pod", "postgres-1")...),
 				alert("StatefulSetVolumeAttachError", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-1")...),
 			},
 		},
@@ -340,7 +340,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 		{
 			name: "storage causes mute the pod symptoms of their StatefulSet",
 			firing: []model.LabelSet{
-				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
+				alert("StatefulSetVolumeNoUsableNode", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
 				alert("StatefulSetPVCPending", sts("data", "postgres", "persistentvolumeclaim", "data-postgres-2", "reason", "Provisioning")...),
 				alert("StatefulSetVolumeAttachError", sts("data", "zookeeper", "persistentvolumeclaim", "data-zookeeper-0", "node", "ip-10-0-2-11", "operation", "attach")...),
 				alert("StatefulSetVolumeLost", sts("data", "etcd", "persistentvolumeclaim", "data-etcd-1", "persistentvolume", "pvc-1", "reason", "ClaimLost")...),
@@ -353,7 +353,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 				alert("StatefulSetPodsPending", sts("data", "etcd")...),
 			},
 			heard: []model.LabelSet{
-				alert("StatefulSetVolumeZoneWithoutNodes", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
+				alert("StatefulSetVolumeNoUsableNode", sts("data", "kafka", "pod", "kafka-2", "persistentvolumeclaim", "data-kafka-2", "volume_zone", "eu-west-1c")...),
 				alert("StatefulSetReplicasNotReady", sts("data", "kafka")...),
 				alert("StatefulSetPodsCrashLooping", sts("data", "zookeeper")...),
 				alert("StatefulSetVolumeLost", sts("data", "etcd", "persistentvolumeclaim", "data-etcd-1", "persistentvolume", "pvc-1", "reason", "ClaimLost")...),

@@ -63,14 +63,15 @@ type Health struct {
 	// human, sorted.
 	ClaimProblems []ClaimProblem
 
-	ZoneMismatch     []VolumeZone
-	ZoneWithoutNodes []VolumeZone
-	ReadyPerZone     map[string]int
+	// ZoneMismatch are the claims of scheduled pods whose node is outside their volume's
+	// zones; NoUsableNode those of unscheduled pods whose volume has no node it can be
+	// used on (see UsableNodeKey).
+	ZoneMismatch []VolumeZone
+	NoUsableNode []VolumeZone
+	ReadyPerZone map[string]int
 
-	AttachmentsWatched bool
-	FailingAttachments int // VolumeAttachments with an attach or detach error
-	AttachmentErrors   []AttachmentError
-	AttachedElsewhere  []AttachedElsewhere
+	AttachmentErrors  []AttachmentError
+	AttachedElsewhere []AttachedElsewhere
 
 	Risks map[string]bool
 }
@@ -84,12 +85,9 @@ type PendingPVC struct {
 	Created      time.Time
 }
 
-// VolumeZone is a pod's claim whose volume is pinned to zones; Value is whether the
-// situation it stands for applies (see Health).
-type VolumeZone struct {
-	Pod, PVC, VolumeZone, NodeZone string
-	Value                          bool
-}
+// VolumeZone is a pod's claim in one of the volume placement situations of Health, with
+// the zones its volume is pinned to ("" when none) and, when scheduled, its node's zone.
+type VolumeZone struct{ Pod, PVC, VolumeZone, NodeZone string }
 
 // AttachmentError is a failing VolumeAttachment of one of the StatefulSet's claims.
 type AttachmentError struct{ PVC, Node, Operation string }

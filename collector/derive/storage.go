@@ -95,8 +95,8 @@ func pendingReason(c *corev1.PersistentVolumeClaim, view *View) string {
 	return pvcProvisioning
 }
 
-// podVolumes calls fn for each PVC volume of the pod that is bound to a zone-pinned PV.
-func podVolumes(p *corev1.Pod, view *View, fn func(pvc *corev1.PersistentVolumeClaim, zones []string)) {
+// podVolumes calls fn for each PVC volume of the pod that is bound to a PV.
+func podVolumes(p *corev1.Pod, view *View, fn func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume)) {
 	if view.PVC == nil || view.PV == nil {
 		return
 	}
@@ -111,12 +111,8 @@ func podVolumes(p *corev1.Pod, view *View, fn func(pvc *corev1.PersistentVolumeC
 		if pvc == nil || pvc.Spec.VolumeName == "" {
 			continue
 		}
-		pv := view.PV.Get(pvc.Spec.VolumeName)
-		if pv == nil {
-			continue
-		}
-		if zones := VolumeZones(pv, view.ZoneKeys); len(zones) > 0 {
-			fn(pvc, zones)
+		if pv := view.PV.Get(pvc.Spec.VolumeName); pv != nil {
+			fn(pvc, pv)
 		}
 	}
 }
@@ -133,31 +129,38 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 			if nodeZone == "" {
 				continue
 			}
-			podVolumes(p, view, func(pvc *corev1.PersistentVolumeClaim, zones []string) {
-				h.ZoneMismatch = append(h.ZoneMismatch, VolumeZone{
-					Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
-					Value: !slices.Contains(zones, nodeZone),
-				})
-			})
-		case p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil && view.ZoneSchedulable != nil:
-			podVolumes(p, view, func(pvc *corev1.PersistentVolumeClaim, zones []string) {
-				anyNode := false
-				for _, z := range zones {
-					anyNode = anyNode || view.ZoneSchedulable.Get(z)
+			podVolumes(p, view, func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+				if zones := VolumeZones(pv, view.ZoneKeys); len(zones) > 0 && !slices.Contains(zones, nodeZone) {
+					h.ZoneMismatch = append(h.ZoneMismatch, VolumeZone{
+						Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
+					})
 				}
-				h.ZoneWithoutNodes = append(h.ZoneWithoutNodes, VolumeZone{
-					Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(zones, ","), Value: !anyNode,
+			})
+		case awaitsScheduling(p) && view.UsableNode != nil:
+			podVolumes(p, view, func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+				key := UsableNodeKey(p, pv)
+				if key == "" || view.UsableNode.Get(key) {
+					return
+				}
+				h.NoUsableNode = append(h.NoUsableNode, VolumeZone{
+					Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(VolumeZones(pv, view.ZoneKeys), ","),
 				})
 			})
 		}
 	}
 }
 
+// awaitsScheduling tells whether the scheduler is trying to place a pod: Pending,
+// without a node, not terminating and not held by scheduling gates.
+func awaitsScheduling(p *corev1.Pod) bool {
+	return p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil &&
+		schedulingWhy(p) != WhySchedulingGated
+}
+
 func deriveAttachments(h *Health, in Inputs, view *View) {
 	if view.Attachments == nil {
 		return
 	}
-	h.AttachmentsWatched = true
 	// Two attachers may report the same PV on the same Node: one sample per labels.
 	seen := map[AttachmentError]bool{}
 	add := func(e AttachmentError) {
@@ -172,9 +175,6 @@ func deriveAttachments(h *Health, in Inputs, view *View) {
 			continue
 		}
 		for _, va := range view.Attachments.Get(c.Spec.VolumeName) {
-			if va.Status.AttachError != nil || va.Status.DetachError != nil {
-				h.FailingAttachments++
-			}
 			if va.Status.AttachError != nil {
 				add(AttachmentError{PVC: c.Name, Node: va.Spec.NodeName, Operation: "attach"})
 			}
@@ -221,9 +221,4 @@ func singleNode(c *corev1.PersistentVolumeClaim) bool {
 	return slices.ContainsFunc(c.Spec.AccessModes, func(m corev1.PersistentVolumeAccessMode) bool {
 		return m == corev1.ReadWriteOnce || m == corev1.ReadWriteOncePod
 	})
-}
-
-// NodeSchedulable tells whether new pods can land on a node.
-func NodeSchedulable(n *corev1.Node) bool {
-	return nodeStatus(n) == nodeReady && !n.Spec.Unschedulable
 }

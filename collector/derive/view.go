@@ -23,8 +23,8 @@ type View struct {
 	DefaultStorageClass string
 
 	Node *Lookup[*corev1.Node]
-	// ZoneSchedulable tells whether a zone has a Ready, schedulable node.
-	ZoneSchedulable *Lookup[bool]
+	// UsableNode is keyed by UsableNodeKey (see NewUsableNodeLookup).
+	UsableNode *Lookup[bool]
 	// PVC is keyed by namespace/name.
 	PVC          *Lookup[*corev1.PersistentVolumeClaim]
 	PV           *Lookup[*corev1.PersistentVolume]

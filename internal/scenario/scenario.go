@@ -14,6 +14,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -122,8 +123,20 @@ func ApplyCluster(ctx context.Context, client kubernetes.Interface) error {
 		created.Status.Conditions = []corev1.NodeCondition{{
 			Type: corev1.NodeReady, Status: n.status, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
 		}}
-		if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		updated, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		if err != nil {
 			return fmt.Errorf("node %s status: %w", n.name, err)
+		}
+		// The API server's TaintNodesByCondition admission taints every new node
+		// not-ready:NoSchedule; the node lifecycle controller, which this cluster does not
+		// run, lifts it once the node is Ready. Do the same, or no pod could be scheduled
+		// on a Ready node.
+		notReady := func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady }
+		if n.status == corev1.ConditionTrue && slices.ContainsFunc(updated.Spec.Taints, notReady) {
+			updated.Spec.Taints = slices.DeleteFunc(updated.Spec.Taints, notReady)
+			if _, err := client.CoreV1().Nodes().Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("node %s taints: %w", n.name, err)
+			}
 		}
 	}
 	sc := &storagev1.StorageClass{

@@ -100,7 +100,7 @@ func pendingPVCsStat(s scope) *stat.PanelBuilder {
 func zoneMismatchStat(s scope) *stat.PanelBuilder {
 	return countStat("Volume zone mismatches",
 		"Pods running on a node outside the zone(s) of their zone-pinned volume (for example an EBS volume).",
-		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_pod_volume_zone_mismatch%s) == 1",
+		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_pod_volume_zone_mismatch_info%s)",
 			s.perStatefulSet("pod", "persistentvolumeclaim"), s.workload())))
 }
 
@@ -108,7 +108,7 @@ func attachErrorsStat(s scope) *stat.PanelBuilder {
 	return countStat("Volume attach errors",
 		"VolumeAttachments of the StatefulSets' volumes failing to attach or detach. "+
 			"No data when the exporter does not watch VolumeAttachments.",
-		fmt.Sprintf("sum(max by (%s) (statefulset_volume_attachment_errors%s))", s.perStatefulSet(), s.workload()))
+		attachErrorCount(s, s.perStatefulSet()))
 }
 
 func stuckTerminatingStat(s scope) *stat.PanelBuilder {

@@ -55,7 +55,7 @@ func statefulSet(cfg mixin.Config) *dashboard.DashboardBuilder {
 		WithPanel(attachErrorsTable(s)).
 		WithRow(dashboard.NewRowBuilder("Zones and high availability")).
 		WithPanel(volumeZonesTable(s)).
-		WithPanel(volumeZoneWithoutNodesTable(s)).
+		WithPanel(volumeNoUsableNodeTable(s)).
 		WithPanel(readyPodsPerZoneTimeseries(s)).
 		WithPanel(haRiskTable(s))
 }

@@ -74,12 +74,24 @@ func attachErrorsTimeseries(s scope) *timeseries.PanelBuilder {
 		Title("Volume attach errors").
 		Description("VolumeAttachments of the StatefulSet's volumes with an attach or detach error. " +
 			"No data when the exporter does not watch VolumeAttachments.").
-		WithTarget(timeseriesQuery(s.one("statefulset_volume_attachment_errors"), "errors")).
+		WithTarget(timeseriesQuery(attachErrorCount(s, ""), "errors")).
 		Unit("short").
 		Decimals(0).
 		Min(0).
 		LineInterpolation(common.LineInterpolationStepAfter).
 		ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdFixed).FixedColor(colorBad))
+}
+
+// attachErrorCount counts the failing VolumeAttachments of the selected StatefulSets,
+// grouped by the StatefulSet labels by: 0 when there are none and VolumeAttachments are
+// watched, no data when they are not.
+func attachErrorCount(s scope, by string) string {
+	grouping := "persistentvolumeclaim, node, operation"
+	if by != "" {
+		grouping = by + ", " + grouping
+	}
+	return fmt.Sprintf(`count(max by (%s) (statefulset_volume_attachment_error_info%s)) or 0 * max(statefulset_exporter_resource_enabled%s == 1)`,
+		grouping, s.workload(), s.exporter(`resource="volumeattachments"`))
 }
 
 func attachErrorsTable(s scope) *table.PanelBuilder {
@@ -88,7 +100,7 @@ func attachErrorsTable(s scope) *table.PanelBuilder {
 		Title("Failing volume attachments").
 		Description("Each failing VolumeAttachment: the claim, the node and whether attach or detach fails. "+
 			"The error text is in the VolumeAttachment's status.").
-		WithTarget(tableQuery(fmt.Sprintf("max by (persistentvolumeclaim, node, operation) (statefulset_volume_attachment_error%s) == 1",
+		WithTarget(tableQuery(fmt.Sprintf("max by (persistentvolumeclaim, node, operation) (statefulset_volume_attachment_error_info%s)",
 			s.workload()), "A")).
 		OverrideByName("Value", []dashboard.DynamicConfigValue{hidden()}).
 		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
@@ -97,39 +109,33 @@ func attachErrorsTable(s scope) *table.PanelBuilder {
 }
 
 func volumeZonesTable(s scope) *table.PanelBuilder {
-	return tableOf("pod", "persistentvolumeclaim", "volume_zone", "node_zone", "Value").
+	return tableOf("pod", "persistentvolumeclaim", "volume_zone", "node_zone").
 		Span(12).
-		Title("Volume zone vs node zone").
-		Description("For each scheduled pod with a zone-pinned volume (such as EBS): the volume's zone(s) and the node's zone. "+
-			"A mismatch means the volume cannot attach to that node.").
-		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone, node_zone) (statefulset_pod_volume_zone_mismatch%s)",
+		Title("Pods outside their volume's zone").
+		Description("Each scheduled pod running on a node outside the zone(s) of its zone-pinned volume (such as EBS): "+
+			"the volume cannot attach to that node.").
+		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone, node_zone) (statefulset_pod_volume_zone_mismatch_info%s)",
 			s.workload()), "A")).
-		SortBy(sortBy("Zones", true)).
+		OverrideByName("Value", []dashboard.DynamicConfigValue{hidden()}).
 		OverrideByName("pod", []dashboard.DynamicConfigValue{displayName("Pod")}).
 		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
 		OverrideByName("volume_zone", []dashboard.DynamicConfigValue{displayName("Volume zone")}).
-		OverrideByName("node_zone", []dashboard.DynamicConfigValue{displayName("Node zone")}).
-		OverrideByName("Value", []dashboard.DynamicConfigValue{
-			displayName("Zones"), colorBackground(), width(110),
-			mappings(state{"0", "Match", colorOK}, state{"1", "Mismatch", colorBad}),
-		})
+		OverrideByName("node_zone", []dashboard.DynamicConfigValue{displayName("Node zone")})
 }
 
-func volumeZoneWithoutNodesTable(s scope) *table.PanelBuilder {
-	return tableOf("pod", "persistentvolumeclaim", "volume_zone", "Value").
+func volumeNoUsableNodeTable(s scope) *table.PanelBuilder {
+	return tableOf("pod", "persistentvolumeclaim", "volume_zone").
 		Span(12).
-		Title("Unscheduled pods and their volume zone").
-		Description("For each unscheduled pod with a zone-pinned volume: whether a Ready, schedulable node exists in the "+
-			"volume's zone(s). Without one the pod cannot be scheduled until such a node appears.").
-		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone) (statefulset_pod_volume_zone_without_nodes%s)",
+		Title("Unscheduled pods whose volume has no usable node").
+		Description("Each unscheduled pod whose bound volume has no node it can be used on: none is Ready, uncordoned, "+
+			"matches the volume's node affinity and the pod's node selector and affinity, and has only taints the pod tolerates. "+
+			"The pod stays Pending until such a node appears. The volume zone is empty for a volume pinned to a node, not a zone.").
+		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone) (statefulset_pod_volume_no_usable_node_info%s)",
 			s.workload()), "A")).
+		OverrideByName("Value", []dashboard.DynamicConfigValue{hidden()}).
 		OverrideByName("pod", []dashboard.DynamicConfigValue{displayName("Pod")}).
 		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
-		OverrideByName("volume_zone", []dashboard.DynamicConfigValue{displayName("Volume zone")}).
-		OverrideByName("Value", []dashboard.DynamicConfigValue{
-			displayName("Nodes in zone"), colorBackground(), width(140),
-			mappings(state{"0", "Available", colorOK}, state{"1", "None schedulable", colorBad}),
-		})
+		OverrideByName("volume_zone", []dashboard.DynamicConfigValue{displayName("Volume zone")})
 }
 
 func readyPodsPerZoneTimeseries(s scope) *timeseries.PanelBuilder {

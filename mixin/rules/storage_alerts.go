@@ -34,8 +34,8 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetVolumeZoneMismatch",
 				expr: `
 					max by (<sts>, pod, persistentvolumeclaim, volume_zone, node_zone) (
-					  statefulset_pod_volume_zone_mismatch{<w>}
-					) == 1`,
+					  statefulset_pod_volume_zone_mismatch_info{<w>}
+					)`,
 				for_:     c.VolumeZoneMismatchFor,
 				severity: severityWarning,
 				summary:  "StatefulSet pod runs in another zone than its volume.",
@@ -44,24 +44,27 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 					dur(c.VolumeZoneMismatchFor)),
 			}),
 			b.rule(alert{
-				name: "StatefulSetVolumeZoneWithoutNodes",
+				name: "StatefulSetVolumeNoUsableNode",
+				// Critical: the volume ties the pod to nodes that are not there; nothing in
+				// the cluster will bring them back without a human (or an autoscaler that
+				// knows the volume's topology, which would have acted within the "for").
 				expr: `
 					max by (<sts>, pod, persistentvolumeclaim, volume_zone) (
-					  statefulset_pod_volume_zone_without_nodes{<w>}
-					) == 1`,
-				for_:     c.VolumeZoneNoNodesFor,
+					  statefulset_pod_volume_no_usable_node_info{<w>}
+					)`,
+				for_:     c.VolumeNoUsableNodeFor,
 				severity: severityCritical,
-				summary:  "StatefulSet pod cannot run: no schedulable node in its volume's zone.",
+				summary:  "StatefulSet pod cannot be scheduled: no node can use its volume.",
 				description: fmt.Sprintf(`
-					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> has been unscheduled for more than %s: the volume of claim {{ $labels.persistentvolumeclaim }} is pinned to {{ $labels.volume_zone }}, where no node is Ready and schedulable. The pod cannot start anywhere else.`,
-					dur(c.VolumeZoneNoNodesFor)),
+					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> has been unscheduled for more than %s: no node can use the volume of claim {{ $labels.persistentvolumeclaim }}{{ if $labels.volume_zone }} (zone {{ $labels.volume_zone }}){{ else }} (pinned to nodes, not a zone){{ end }}. No node is Ready, uncordoned, matches the volume's node affinity and the pod's node selector and affinity, and has only taints the pod tolerates. The pod cannot start anywhere else.`,
+					dur(c.VolumeNoUsableNodeFor)),
 			}),
 			b.rule(alert{
 				name: "StatefulSetVolumeAttachError",
 				expr: `
 					max by (<sts>, persistentvolumeclaim, node, operation) (
-					  statefulset_volume_attachment_error{<w>}
-					) == 1`,
+					  statefulset_volume_attachment_error_info{<w>}
+					)`,
 				for_:     c.VolumeAttachErrorFor,
 				severity: severityWarning,
 				summary:  "StatefulSet volume fails to attach or detach.",

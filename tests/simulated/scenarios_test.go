@@ -53,13 +53,13 @@ func TestHealthy(t *testing.T) {
 		`statefulset_pods{namespace="healthy",phase="Running",statefulset="db"} 3`,
 		`statefulset_pods_unschedulable{`+s+`} 0`,
 		`statefulset_rollout_in_progress{`+s+`} 0`,
-		`statefulset_volume_attachment_errors{`+s+`} 0`,
 	)
 	// A readiness probe and a headless governing Service (made by create): none of those
 	// risks.
 	for _, risk := range []string{"no_readiness_probe", "no_governing_service", "governing_service_not_headless"} {
 		waitAbsent(t, x, 5*time.Second, `statefulset_ha_risk_info{namespace="healthy",risk="`+risk+`",statefulset="db"}`)
 	}
+	checkAbsent(t, x, `statefulset_volume_attachment_error_info{namespace="healthy",`)
 }
 
 // TestCrashLoop: kubelet's back-off (scaled down) makes the container wait in
@@ -140,10 +140,8 @@ func TestAttachError(t *testing.T) {
 	sts := simscenario.Workload("db", 1, nil, nil)
 	simscenario.Dedicate(sts, ns, node)
 	create(t, c.Client, ns, sts)
-	s := sel(ns, "db")
 	waitMetrics(t, x, settleTimeout, "the failing attachment",
-		`statefulset_volume_attachment_errors{`+s+`} 1`,
-		fmt.Sprintf(`statefulset_volume_attachment_error{namespace="attach",node=%q,operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1`, node),
+		fmt.Sprintf(`statefulset_volume_attachment_error_info{namespace="attach",node=%q,operation="attach",persistentvolumeclaim="data-db-0",statefulset="db"} 1`, node),
 	)
 }
 

@@ -5,6 +5,7 @@ package derivetest
 
 import (
 	"encoding/binary"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -236,7 +237,8 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 				Status: corev1.ConditionStatus(f.Pick("True", "False", "Unknown"))})
 		}
 		if f.Bool() {
-			n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: f.Pick(corev1.TaintNodeUnreachable, corev1.TaintNodeNotReady)})
+			n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: f.Pick(corev1.TaintNodeUnreachable, corev1.TaintNodeNotReady, "dedicated"),
+				Value: f.Pick("db", ""), Effect: corev1.TaintEffect(f.Pick("NoSchedule", "NoExecute", "PreferNoSchedule"))})
 		}
 		n.Spec.Unschedulable = f.Bool()
 		nodes[n.Name] = n
@@ -256,6 +258,16 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 			Labels:            map[string]string{appsv1.ControllerRevisionHashLabelKey: f.Pick("r1", "r2", "")},
 			CreationTimestamp: metav1.NewTime(fc.Now.Add(-time.Duration(f.Int32()) * time.Millisecond))}}
 		p.Spec.NodeName = f.Pick(fuzzNodes...)
+		if f.Bool() { // scheduling constraints, read for unscheduled pods
+			p.Spec.NodeSelector = map[string]string{zoneKeyOrOther(f, zoneKeys): f.Pick(fuzzZones...)}
+			p.Spec.Tolerations = []corev1.Toleration{{Key: f.Pick("dedicated", ""), Value: f.Pick("db", "5"),
+				Operator: corev1.TolerationOperator(f.Pick("Equal", "Exists", "Gt", "")), Effect: corev1.TaintEffect(f.Pick("NoSchedule", ""))}}
+			if f.Bool() {
+				p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+					NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: zoneKeyOrOther(f, zoneKeys),
+						Operator: corev1.NodeSelectorOperator(f.Pick("In", "NotIn", "Exists", "Bogus")), Values: []string{f.Pick(fuzzZones...)}}}}}}}}
+			}
+		}
 		p.Status.Phase = corev1.PodPhase(f.Pick("Pending", "Running", "Succeeded", "Failed", "Unknown", ""))
 		for range f.Intn(3) {
 			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{
@@ -387,16 +399,10 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		pdbs = append(pdbs, pdb)
 	}
 
-	schedulable := map[string]bool{}
-	for _, n := range nodes {
-		if z := derive.ZoneOf(n.Labels, zoneKeys); z != "" && derive.NodeSchedulable(n) {
-			schedulable[z] = true
-		}
-	}
 	v := derive.NewView(zoneKeys, f.Pick(fuzzClasses...))
 	if f.Intn(8) != 0 {
 		v.Node = derive.NewLookup(v, "nodes", func(name string) *corev1.Node { return nodes[name] })
-		v.ZoneSchedulable = derive.NewLookup(v, "zones", func(zone string) bool { return schedulable[zone] })
+		v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return slices.Collect(maps.Values(nodes)) })
 	}
 	if f.Intn(8) != 0 {
 		v.PVC = derive.NewLookup(v, "pvcs", func(key string) *corev1.PersistentVolumeClaim {
