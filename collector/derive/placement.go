@@ -2,6 +2,8 @@ package derive
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -27,12 +29,13 @@ type placement struct {
 }
 
 // UsableNodeKey is the UsableNode question for a pod and the PV of one of its volumes;
-// "" when the PV has no required node affinity.
+// "" when neither the PV's required node affinity nor its zone labels pin it.
 func UsableNodeKey(p *corev1.Pod, pv *corev1.PersistentVolume) string {
-	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+	volume := volumeNodeSelector(pv)
+	if volume == nil {
 		return ""
 	}
-	pl := placement{Volume: pv.Spec.NodeAffinity.Required, NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
+	pl := placement{Volume: volume, NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
 	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
 		pl.Affinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 	}
@@ -107,4 +110,42 @@ func anyUsable(key string, nodes []*corev1.Node) bool {
 // scheduling selects the taints the scheduler's TaintToleration filter honours.
 func scheduling(t *corev1.Taint) bool {
 	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+}
+
+// volumeZoneLabels are the PV labels the scheduler's VolumeZone filter matches against
+// the node's labels of the same key (older provisioners and migrated in-tree volumes pin
+// a volume this way instead of with node affinity).
+var volumeZoneLabels = []string{
+	corev1.LabelTopologyZone, corev1.LabelTopologyRegion,
+	corev1.LabelFailureDomainBetaZone, corev1.LabelFailureDomainBetaRegion,
+}
+
+// volumeNodeSelector is the nodes a PV can be used on: its required node affinity, each
+// term also restricted by its zone labels (a label value may list several zones joined
+// with "__"); nil when nothing pins the volume.
+func volumeNodeSelector(pv *corev1.PersistentVolume) *corev1.NodeSelector {
+	var labels []corev1.NodeSelectorRequirement
+	for _, key := range volumeZoneLabels {
+		if v, ok := pv.Labels[key]; ok && v != "" {
+			labels = append(labels, corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpIn, Values: strings.Split(v, "__")})
+		}
+	}
+	var required *corev1.NodeSelector
+	if na := pv.Spec.NodeAffinity; na != nil {
+		required = na.Required
+	}
+	switch {
+	case len(labels) == 0:
+		return required
+	case required == nil || len(required.NodeSelectorTerms) == 0:
+		return &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: labels}}}
+	}
+	out := &corev1.NodeSelector{NodeSelectorTerms: make([]corev1.NodeSelectorTerm, len(required.NodeSelectorTerms))}
+	for i, t := range required.NodeSelectorTerms {
+		out.NodeSelectorTerms[i] = corev1.NodeSelectorTerm{
+			MatchExpressions: append(slices.Clone(t.MatchExpressions), labels...),
+			MatchFields:      t.MatchFields,
+		}
+	}
+	return out
 }

@@ -62,6 +62,42 @@ func TestUsableNodeAnswersOncePerPlacement(t *testing.T) {
 	}
 }
 
+// TestUsableNodeOfZoneLabelledVolume: a volume pinned by zone labels rather than node
+// affinity (older provisioners, migrated in-tree volumes) is matched as the scheduler's
+// VolumeZone filter does, a label value listing several zones with "__"; the labels
+// restrict every node affinity term too.
+func TestUsableNodeOfZoneLabelledVolume(t *testing.T) {
+	nodes, pod := usableNodeCluster(2) // zones a and b
+	zoned := func(zone string, affinity *corev1.VolumeNodeAffinity) *corev1.PersistentVolume {
+		return &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{corev1.LabelTopologyZone: zone}},
+			Spec:       corev1.PersistentVolumeSpec{NodeAffinity: affinity},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		pv     *corev1.PersistentVolume
+		usable bool
+	}{
+		{"zone with a node", zoned("eu-west-1a", nil), true},
+		{"zone without a node", zoned("eu-west-1c", nil), false},
+		{"several zones, one with a node", zoned("eu-west-1c__eu-west-1b", nil), true},
+		{"node affinity on a node of another zone than the label", zoned("eu-west-1c", hostnamePV(nodes[0].Name).Spec.NodeAffinity), false},
+		{"node affinity and label agree", zoned("eu-west-1a", hostnamePV(nodes[0].Name).Spec.NodeAffinity), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := derive.UsableNodeKey(pod, tc.pv)
+			if key == "" {
+				t.Fatal("a zone-labelled volume has no question")
+			}
+			v := derive.NewView(nil, "")
+			if got := derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return nodes }).Get(key); got != tc.usable {
+				t.Errorf("usable = %v, want %v", got, tc.usable)
+			}
+		})
+	}
+}
+
 // BenchmarkUsableNode is the worst case of one question: a volume pinned to a node that
 // is gone, so every node of the cluster is checked.
 func BenchmarkUsableNode(b *testing.B) {
