@@ -54,8 +54,9 @@ type Config struct {
 	VolumeZoneNoNodesFor   time.Duration
 	VolumeAttachErrorFor   time.Duration
 	StuckTerminatingFor    time.Duration
-	RestartRateThreshold   float64 // restarts per second over 5m, per StatefulSet
-	RestartRateFor         time.Duration
+	RestartsThreshold      int           // restarts of one container within RestartsWindow
+	RestartsWindow         time.Duration // at most the exporter's --restarts.recent-window
+	RestartsFor            time.Duration
 	LeaderChangesThreshold int           // transitions within LeaderChangesWindow
 	LeaderChangesWindow    time.Duration // window for LeaderChangesThreshold
 	NoLeaderFor            time.Duration // a control-plane lease without a live holder; longer than a failover
@@ -82,8 +83,9 @@ func DefaultConfig() Config {
 		VolumeZoneNoNodesFor:   10 * time.Minute,
 		VolumeAttachErrorFor:   10 * time.Minute,
 		StuckTerminatingFor:    5 * time.Minute,
-		RestartRateThreshold:   3.0 / 300, // more than 3 restarts in 5 minutes
-		RestartRateFor:         15 * time.Minute,
+		RestartsThreshold:      3, // kubelet's back-off allows 12 an hour; an OOM every 20m makes 3
+		RestartsWindow:         1 * time.Hour,
+		RestartsFor:            5 * time.Minute,
 		LeaderChangesThreshold: 3,
 		LeaderChangesWindow:    15 * time.Minute,
 		NoLeaderFor:            2 * time.Minute,
@@ -111,7 +113,9 @@ func TestConfig() Config {
 	c.VolumeZoneNoNodesFor = 30 * time.Second
 	c.VolumeAttachErrorFor = 30 * time.Second
 	c.StuckTerminatingFor = 30 * time.Second
-	c.RestartRateFor = 1 * time.Minute
+	// RestartsWindow stays: it must hold several restarts at the back-off cap (kubelet
+	// 5m; the simulated kubelets' 1m, whose window FastMixinConfig makes 6m).
+	c.RestartsFor = 1 * time.Minute
 	c.LeaderChangesWindow = 5 * time.Minute
 	c.NoLeaderFor = 30 * time.Second
 	c.APIUnreachableFor = 1 * time.Minute
@@ -143,8 +147,11 @@ func (c Config) Validate() error {
 	if !strings.Contains(c.RunbookURLPattern, "%s") {
 		return fmt.Errorf("mixin: RunbookURLPattern %q has no %%s for the alert name", c.RunbookURLPattern)
 	}
-	if c.RestartRateThreshold <= 0 {
-		return fmt.Errorf("mixin: RestartRateThreshold must be positive")
+	if c.RestartsThreshold < 2 {
+		return fmt.Errorf("mixin: RestartsThreshold must be at least 2 (one restart is not a loop)")
+	}
+	if c.RestartsWindow < time.Minute {
+		return fmt.Errorf("mixin: RestartsWindow must be at least 1m")
 	}
 	if c.LeaderChangesThreshold < 1 {
 		return fmt.Errorf("mixin: LeaderChangesThreshold must be at least 1")
