@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
@@ -88,7 +89,8 @@ func formatCounts(perFamily map[string]int) string {
 }
 
 func TestSeriesBudget(t *testing.T) {
-	healthy := newTestEnv(t, nil, budgetObjects()...)
+	// One pod restarted once, three hours ago: that costs nothing.
+	healthy := newTestEnv(t, nil, budgetObjects(terminatedAgo(0, "OOMKilled", 3*time.Hour))...)
 	total, perFamily := seriesOfStatefulSet(t, healthy, "ns", "db")
 	t.Logf("a healthy StatefulSet costs %d series:%s", total, formatCounts(perFamily))
 	if total > healthySeriesBudget {
@@ -97,7 +99,8 @@ func TestSeriesBudget(t *testing.T) {
 	}
 
 	// Series the broken pod adds; those it removes (its zone's Ready count) do not offset them.
-	crashLooping := newTestEnv(t, nil, budgetObjects(notReady, waiting("CrashLoopBackOff", 5))...)
+	// It last terminated a minute ago, so it has a statefulset_container_last_terminated_timestamp_seconds.
+	crashLooping := newTestEnv(t, nil, budgetObjects(notReady, waiting("CrashLoopBackOff", 5), terminatedAgo(0, "Error", time.Minute))...)
 	_, perFamilyBroken := seriesOfStatefulSet(t, crashLooping, "ns", "db")
 	added, addedPerFamily := 0, map[string]int{}
 	for family, n := range perFamilyBroken {

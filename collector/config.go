@@ -45,6 +45,9 @@ type Config struct {
 	// BindDurationHistogram turns on statefulset_pvc_bind_duration_seconds, 12 series
 	// per StatefulSet that no shipped alert reads.
 	BindDurationHistogram bool
+	// RestartsRecentWindow is how long after a container's last termination finished
+	// statefulset_container_last_terminated_timestamp_seconds is exported for it.
+	RestartsRecentWindow time.Duration
 }
 
 // DefaultConfig returns the defaults of the command-line flags.
@@ -56,8 +59,9 @@ func DefaultConfig() Config {
 		LeaseNamespace:        "kube-system",
 		// kube-apiserver's identity Leases (one per API server instance, renamed on
 		// every restart) are not leader elections.
-		LeaseSelector:    "!apiserver.kubernetes.io/identity",
-		APIProbeInterval: 10 * time.Second,
+		LeaseSelector:        "!apiserver.kubernetes.io/identity",
+		APIProbeInterval:     10 * time.Second,
+		RestartsRecentWindow: time.Hour,
 	}
 }
 
@@ -85,6 +89,8 @@ func (c *Config) RegisterFlags(app *kingpin.Application) {
 		Default(d.LeaseSelector).StringVar(&c.LeaseSelector)
 	app.Flag("api.probe-interval", "How often the API server's /version is probed to tell whether it is reachable.").
 		Default(d.APIProbeInterval.String()).DurationVar(&c.APIProbeInterval)
+	app.Flag("restarts.recent-window", "How long after a container's last termination finished statefulset_container_last_terminated_timestamp_seconds is exported for it (0 turns the family off). At least the window of the restart alert (1h by default), so that the alert sees each termination of a crash-looping container.").
+		Default(d.RestartsRecentWindow.String()).DurationVar(&c.RestartsRecentWindow)
 	app.Flag("pvc.bind-duration-histogram", "Export statefulset_pvc_bind_duration_seconds, the Pending to Bound durations of each StatefulSet's claims (12 series per StatefulSet; the storage dashboard's bind-duration panel needs it).").
 		BoolVar(&c.BindDurationHistogram)
 }
@@ -122,6 +128,9 @@ func (c *Config) Validate() error {
 	if c.TerminatingStuckAfter < 0 {
 		return fmt.Errorf("--terminating.stuck-after must not be negative, got %s", c.TerminatingStuckAfter)
 	}
+	if c.RestartsRecentWindow < 0 {
+		return fmt.Errorf("--restarts.recent-window must not be negative, got %s", c.RestartsRecentWindow)
+	}
 	if c.APIProbeInterval < 100*time.Millisecond {
 		return fmt.Errorf("--api.probe-interval must be at least 100ms, got %s", c.APIProbeInterval)
 	}
@@ -133,7 +142,8 @@ func (c *Config) Validate() error {
 
 // thresholds are the durations the derivations compare against.
 func (c *Config) thresholds() derive.Thresholds {
-	return derive.Thresholds{RolloutStallAfter: c.RolloutStallAfter, TerminatingStuckAfter: c.TerminatingStuckAfter}
+	return derive.Thresholds{RolloutStallAfter: c.RolloutStallAfter, TerminatingStuckAfter: c.TerminatingStuckAfter,
+		RecentTerminationWindow: c.RestartsRecentWindow}
 }
 
 // watchesNamespace tells whether objects of namespace ns are in scope.

@@ -157,7 +157,7 @@ func richEnv(t *testing.T) *testEnv {
 	objs := []runtime.Object{web, db,
 		newNode("node-a", zoneKey, "a"), newNode("node-b", zoneKey, "b"),
 		newPod(web, 0, withRevision("web-rev1")), newPod(web, 1, withRevision("web-rev1")),
-		newPod(web, 2, withRevision("web-rev2"), waiting("CrashLoopBackOff", 3)),
+		newPod(web, 2, withRevision("web-rev2"), waiting("CrashLoopBackOff", 3), terminatedAgo(0, "OOMKilled", time.Minute)),
 		newPod(db, 0, onNode("node-b")), newPod(db, 1, unscheduled), newPod(db, 2, deletedAt(time.Hour, nil, nil)),
 		pvc0, newZonalPV(pvc0, zoneKey, "a"), pvc1, newZonalPV(pvc1, zoneKey, "c"), pending,
 		newPVC(db, "logs", 1, corev1.ClaimPending),

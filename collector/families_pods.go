@@ -37,4 +37,12 @@ var podFamilies = []family[*derive.Health]{
 		}),
 	gauge("statefulset_pods_on_unready_nodes", "Pods bound to a node that is not ready, unreachable or missing.", nil,
 		func(h *derive.Health, out *sampleOut) { out.add(float64(h.PodsOnUnreadyNodes)) }),
+	gauge("statefulset_container_last_terminated_timestamp_seconds",
+		"When each container's last termination (lastState.terminated) finished, with its reason, for containers that terminated within --restarts.recent-window; containers that never terminated, or long ago, have no series.",
+		[]string{"pod", "container", "reason"},
+		func(h *derive.Health, out *sampleOut) {
+			for _, t := range h.RecentTerminations {
+				out.add(unixSeconds(t.FinishedAt), t.Pod, t.Container, t.Reason)
+			}
+		}),
 }

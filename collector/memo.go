@@ -25,8 +25,9 @@ import (
 // exporter keeps do not replace the cached object (see keepUnchanged in listpages.go), so
 // node heartbeats and the like do not defeat the memo.
 //
-// Time matters in two places only, which valid re-evaluates with the derivation's own
-// predicates: a rollout in progress becomes stalled, and a terminating pod becomes stuck.
+// Time matters in three places only, which valid re-evaluates with the derivation's own
+// predicates: a rollout in progress becomes stalled, a terminating pod becomes stuck, and
+// a container's last termination leaves the recent window (--restarts.recent-window).
 
 // memoStore is the memos of every StatefulSet, and the namespace blocks of samples made
 // from them.
@@ -88,7 +89,10 @@ type setMemo struct {
 	progress            *derive.Progress
 	inProgress, stalled bool
 	terminating         []terminatingPod
-	samples             []prometheus.Metric
+	// The earliest recent container termination, the first to leave the window.
+	earliestTerm   time.Time
+	hasRecentTerms bool
+	samples        []prometheus.Metric
 	// statefulset_container_restarts_total is emitted fresh each time, from the labels
 	// and pairs kept here and the value of this collection.
 	restartLabels []string
@@ -109,6 +113,7 @@ func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *
 		samples:       workloadSamples(h, nil),
 		restartLabels: []string{boundedLabel(in.Set.Namespace), boundedLabel(in.Set.Name)}, restartPairs: labelPairs{},
 	}
+	m.earliestTerm, m.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
 	for _, p := range in.Pods {
 		if p.DeletionTimestamp != nil {
 			m.terminating = append(m.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
@@ -125,6 +130,10 @@ func (m *setMemo) valid(in derive.Inputs, v *derive.View, progress *derive.Progr
 	}
 	// inProgress implies a progress.
 	if m.inProgress && (progress == nil || progress.Stalled(now, th.RolloutStallAfter) != m.stalled) {
+		return false
+	}
+	// Terminations only leave the window as time passes; none enters without a pod change.
+	if m.hasRecentTerms && !derive.TerminationRecent(m.earliestTerm, now, th.RecentTerminationWindow) {
 		return false
 	}
 	for _, t := range m.terminating {

@@ -74,6 +74,8 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 
 	steps := []func(){
 		func() { // a pod restarts and crash-loops, or recovers
+			// Finished up to 70 minutes ago: the clock steps carry it out of the window.
+			finished := metav1.NewTime(clock.Now().Add(-time.Duration(rnd.IntN(4200)) * time.Second))
 			change(resPods, pick(resPods), func(o any) any {
 				p := o.(*corev1.Pod)
 				if len(p.Status.ContainerStatuses) == 0 {
@@ -83,6 +85,7 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 				if cs.State.Waiting == nil {
 					cs.RestartCount++
 					cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
+					cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: "OOMKilled", FinishedAt: finished}
 				} else {
 					cs.State.Waiting = nil
 				}

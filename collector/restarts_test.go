@@ -2,10 +2,14 @@ package collector
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -118,4 +122,74 @@ func TestRestartTrackerKubeletReset(t *testing.T) {
 	if got := tr.total("ns/web"); got != 0 {
 		t.Fatalf("total after forgetSet = %v, want 0", got)
 	}
+}
+
+// terminatedAgo gives the pod's containers a last termination with reason that finished
+// d before testNow, a restart each: index 0 is the first regular container, -1 adds an
+// init container named "init".
+func terminatedAgo(container int, reason string, d time.Duration) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		state := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: reason, ExitCode: 137,
+			FinishedAt: metav1.NewTime(testNow.Add(-d))}}
+		if container < 0 {
+			p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, corev1.ContainerStatus{Name: "init", LastTerminationState: state, RestartCount: 1})
+			return
+		}
+		for len(p.Status.ContainerStatuses) <= container {
+			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: "sidecar-" + strconv.Itoa(len(p.Status.ContainerStatuses)), Ready: true})
+		}
+		p.Status.ContainerStatuses[container].LastTerminationState = state
+		p.Status.ContainerStatuses[container].RestartCount++
+	}
+}
+
+func TestContainerLastTerminated(t *testing.T) {
+	names := []string{"statefulset_container_last_terminated_timestamp_seconds"}
+	at := func(d time.Duration) string { return ts(testNow.Add(-d)) }
+	runPodCases(t, []podCase{
+		{
+			name: "recent terminations with their reasons; long ago, never and without a finish time export nothing",
+			set:  newStatefulSet("ns", "db", 4),
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return []runtime.Object{
+					newPod(s, 0, terminatedAgo(0, "OOMKilled", 10*time.Minute), terminatedAgo(1, "SomethingNew", 50*time.Minute), terminatedAgo(-1, "Error", time.Minute)),
+					newPod(s, 1, terminatedAgo(0, "Error", 2*time.Hour)),
+					newPod(s, 2),
+					newPod(s, 3, func(p *corev1.Pod) {
+						p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: "Error"}
+					}),
+				}
+			},
+			names: names,
+			want: `
+				statefulset_container_last_terminated_timestamp_seconds{container="init",namespace="ns",pod="db-0",reason="Error",statefulset="db"} ` + at(time.Minute) + `
+				statefulset_container_last_terminated_timestamp_seconds{container="main",namespace="ns",pod="db-0",reason="OOMKilled",statefulset="db"} ` + at(10*time.Minute) + `
+				statefulset_container_last_terminated_timestamp_seconds{container="sidecar-1",namespace="ns",pod="db-0",reason="Other",statefulset="db"} ` + at(50*time.Minute),
+			// Only the clock moves: the memo must not keep the termination that left the window.
+			advance: 10*time.Minute + time.Second,
+			wantAfter: `
+				statefulset_container_last_terminated_timestamp_seconds{container="init",namespace="ns",pod="db-0",reason="Error",statefulset="db"} ` + at(time.Minute) + `
+				statefulset_container_last_terminated_timestamp_seconds{container="main",namespace="ns",pod="db-0",reason="OOMKilled",statefulset="db"} ` + at(10*time.Minute),
+		},
+		{
+			name: "the window boundary: exported at exactly the window, gone just after",
+			cfg:  configWith(func(c *Config) { c.RestartsRecentWindow = 15 * time.Minute }),
+			set:  newStatefulSet("ns", "db", 1),
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return []runtime.Object{newPod(s, 0, terminatedAgo(0, "OOMKilled", 15*time.Minute))}
+			},
+			names:   names,
+			want:    `statefulset_container_last_terminated_timestamp_seconds{container="main",namespace="ns",pod="db-0",reason="OOMKilled",statefulset="db"} ` + at(15*time.Minute),
+			advance: time.Millisecond,
+		},
+		{
+			name: "--restarts.recent-window=0 turns the family off",
+			cfg:  configWith(func(c *Config) { c.RestartsRecentWindow = 0 }),
+			set:  newStatefulSet("ns", "db", 1),
+			objs: func(s *appsv1.StatefulSet) []runtime.Object {
+				return []runtime.Object{newPod(s, 0, terminatedAgo(0, "OOMKilled", time.Second))}
+			},
+			names: names,
+		},
+	})
 }

@@ -162,7 +162,8 @@ func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus
 			out[i].State.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason}
 		}
 		if t := c.LastTerminationState.Terminated; t != nil {
-			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason}
+			// The finish time changes only with a restart, which changes restartCount too.
+			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason, FinishedAt: t.FinishedAt}
 		}
 	}
 	return out

@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	tCreated = metav1.NewTime(testNow.Add(-time.Hour))
-	tDeleted = metav1.NewTime(testNow.Add(-time.Minute))
+	tCreated  = metav1.NewTime(testNow.Add(-time.Hour))
+	tFinished = metav1.NewTime(testNow.Add(-10 * time.Minute))
+	tDeleted  = metav1.NewTime(testNow.Add(-time.Minute))
 )
 
 // fullMeta is object metadata with every commonly set field populated.
@@ -82,7 +83,7 @@ func fullContainerStatus(name string, waitingReason string) corev1.ContainerStat
 	s := corev1.ContainerStatus{
 		Name: name, Ready: waitingReason == "", RestartCount: 4, Image: "img", ImageID: "sha256:abc", ContainerID: "containerd://x",
 		Started:              ptr.To(true),
-		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", Message: "oom", StartedAt: tCreated}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled", Message: "oom", StartedAt: tCreated, FinishedAt: tFinished}},
 	}
 	if waitingReason != "" {
 		s.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitingReason, Message: "back-off 5m0s restarting failed container"}
@@ -192,7 +193,7 @@ func TestTransformPod(t *testing.T) {
 		APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", UID: "sts", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)})
 	slimStatus := func(name string, ready bool, waiting string) corev1.ContainerStatus {
 		s := corev1.ContainerStatus{Name: name, Ready: ready, RestartCount: 4, Started: ptr.To(true),
-			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled"}}}
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", FinishedAt: tFinished}}}
 		if waiting != "" {
 			s.State.Waiting = &corev1.ContainerStateWaiting{Reason: waiting}
 		} else {

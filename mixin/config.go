@@ -61,8 +61,9 @@ type Config struct {
 	VolumeReleasedFor      time.Duration
 	VolumeResizeFailedFor  time.Duration
 	StuckTerminatingFor    time.Duration
-	RestartRateThreshold   float64 // restarts per second over 5m, per StatefulSet
-	RestartRateFor         time.Duration
+	RestartsThreshold      int           // restarts of one container within RestartsWindow
+	RestartsWindow         time.Duration // at most the exporter's --restarts.recent-window
+	RestartsFor            time.Duration
 	LeaderChangesThreshold int           // transitions within LeaderChangesWindow
 	LeaderChangesWindow    time.Duration // window for LeaderChangesThreshold
 	NoLeaderFor            time.Duration // a control-plane lease without a live holder; longer than a failover
@@ -93,8 +94,9 @@ func DefaultConfig() Config {
 		VolumeReleasedFor:      15 * time.Minute,
 		VolumeResizeFailedFor:  30 * time.Minute,
 		StuckTerminatingFor:    5 * time.Minute,
-		RestartRateThreshold:   3.0 / 300, // more than 3 restarts in 5 minutes
-		RestartRateFor:         15 * time.Minute,
+		RestartsThreshold:      3, // kubelet's back-off allows 12 an hour; an OOM every 20m makes 3
+		RestartsWindow:         1 * time.Hour,
+		RestartsFor:            5 * time.Minute,
 		LeaderChangesThreshold: 3,
 		LeaderChangesWindow:    15 * time.Minute,
 		NoLeaderFor:            2 * time.Minute,
@@ -126,7 +128,9 @@ func TestConfig() Config {
 	c.VolumeReleasedFor = 30 * time.Second
 	c.VolumeResizeFailedFor = 30 * time.Second
 	c.StuckTerminatingFor = 30 * time.Second
-	c.RestartRateFor = 1 * time.Minute
+	// RestartsWindow stays: it must hold several restarts at the back-off cap (kubelet
+	// 5m; the simulated kubelets' 1m, whose window FastMixinConfig makes 6m).
+	c.RestartsFor = 1 * time.Minute
 	c.LeaderChangesWindow = 5 * time.Minute
 	c.NoLeaderFor = 30 * time.Second
 	c.APIUnreachableFor = 1 * time.Minute
@@ -158,8 +162,11 @@ func (c Config) Validate() error {
 	if !strings.Contains(c.RunbookURLPattern, "%s") {
 		return fmt.Errorf("mixin: RunbookURLPattern %q has no %%s for the alert name", c.RunbookURLPattern)
 	}
-	if c.RestartRateThreshold <= 0 {
-		return fmt.Errorf("mixin: RestartRateThreshold must be positive")
+	if c.RestartsThreshold < 2 {
+		return fmt.Errorf("mixin: RestartsThreshold must be at least 2 (one restart is not a loop)")
+	}
+	if c.RestartsWindow < time.Minute {
+		return fmt.Errorf("mixin: RestartsWindow must be at least 1m")
 	}
 	if c.LeaderChangesThreshold < 1 {
 		return fmt.Errorf("mixin: LeaderChangesThreshold must be at least 1")

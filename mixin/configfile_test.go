@@ -175,7 +175,7 @@ func TestEmptyFileKeepsBase(t *testing.T) {
 }
 
 func TestOverridesKeepOtherKeys(t *testing.T) {
-	got, err := ParseConfig([]byte("noReplicasReadyFor: 1h30m\nmultiCluster: true\nclusterLabel: k8s_cluster\nrestartRateThreshold: 0.02\n"), DefaultConfig())
+	got, err := ParseConfig([]byte("noReplicasReadyFor: 1h30m\nmultiCluster: true\nclusterLabel: k8s_cluster\nrestartsThreshold: 5\n"), DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestOverridesKeepOtherKeys(t *testing.T) {
 	want.NoReplicasReadyFor = 90 * time.Minute
 	want.MultiCluster = true
 	want.ClusterLabel = "k8s_cluster"
-	want.RestartRateThreshold = 0.02
+	want.RestartsThreshold = 5
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -266,7 +266,7 @@ func TestConfigJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"{\n  \"selector\": \"job=\\\"statefulset-exporter\\\"\",\n", `"noReplicasReadyFor": "5m",`, `"multiCluster": false,`, `"leaderChangesThreshold": 3,`, `"restartRateThreshold": 0.01,`} {
+	for _, want := range []string{"{\n  \"selector\": \"job=\\\"statefulset-exporter\\\"\",\n", `"noReplicasReadyFor": "5m",`, `"multiCluster": false,`, `"leaderChangesThreshold": 3,`, `"restartsThreshold": 3,`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("ConfigJSON lacks %s:\n%s", want, b)
 		}

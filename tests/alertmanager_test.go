@@ -300,7 +300,7 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 				alert("StatefulSetPodsCrashLooping", sts("data", "postgres")...),
 				alert("StatefulSetPodsPending", sts("data", "postgres")...),
 				alert("StatefulSetPodsUnschedulable", sts("data", "postgres")...),
-				alert("StatefulSetHighRestartRate", sts("data", "postgres")...),
+				alert("StatefulSetContainerRestarting", sts("data", "postgres", "pod", "postgres-0", "container", "postgres")...),
 			},
 			heard: []model.LabelSet{
 				alert("StatefulSetNoReplicasReady", sts("data", "postgres")...),
@@ -325,13 +325,28 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 			},
 		},
 		{
+			name: "a container that keeps restarting mutes the crash loop of its StatefulSet, nothing else",
+			firing: []model.LabelSet{
+				alert("StatefulSetContainerRestarting", sts("data", "kafka", "pod", "kafka-1", "container", "kafka")...),
+			},
+			muted: []model.LabelSet{
+				alert("StatefulSetPodsCrashLooping", sts("data", "kafka")...),
+			},
+			heard: []model.LabelSet{
+				alert("StatefulSetContainerRestarting", sts("data", "kafka", "pod", "kafka-1", "container", "kafka")...),
+				alert("StatefulSetPodsCrashLooping", sts("data", "postgres")...),
+				alert("StatefulSetReplicasNotReady", sts("data", "kafka")...),
+				alert("StatefulSetNoReplicasReady", sts("data", "kafka")...),
+			},
+		},
+		{
 			name: "replicas not Ready mutes the pod alerts of its StatefulSet",
 			firing: []model.LabelSet{
 				alert("StatefulSetReplicasNotReady", sts("data", "cassandra")...),
 			},
 			muted: []model.LabelSet{
 				alert("StatefulSetPodsCrashLooping", sts("data", "cassandra")...),
-				alert("StatefulSetHighRestartRate", sts("data", "cassandra")...),
+				alert("StatefulSetContainerRestarting", sts("data", "cassandra", "pod", "cassandra-1", "container", "cassandra")...),
 			},
 			heard: []model.LabelSet{
 				alert("StatefulSetReplicasNotReady", sts("data", "cassandra")...),

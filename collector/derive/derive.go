@@ -29,6 +29,9 @@ type Thresholds struct {
 	// TerminatingStuckAfter is the time past a pod's deletion timestamp after which a
 	// terminating pod counts as stuck.
 	TerminatingStuckAfter time.Duration
+	// RecentTerminationWindow is how long after a container's last termination finished
+	// it is listed in Health.RecentTerminations; 0 lists none.
+	RecentTerminationWindow time.Duration
 }
 
 // Health is the derived state of one StatefulSet, the source of every workload sample.
@@ -53,6 +56,9 @@ type Health struct {
 	// NotReady says why each pod that is not Ready, or is terminating, is so; in pod
 	// name order.
 	NotReady []PodWhy
+	// RecentTerminations are the containers whose last termination finished within
+	// Thresholds.RecentTerminationWindow; in pod name order, then container order.
+	RecentTerminations []Termination
 
 	PVCsByPhase map[corev1.PersistentVolumeClaimPhase]int
 	PendingPVCs []PendingPVC
@@ -144,7 +150,7 @@ func Derive(in Inputs, view *View, prev *Progress, now time.Time, th Thresholds)
 
 	var progress *Progress
 	h.Rollout, progress = deriveRollout(in, prev, now, th.RolloutStallAfter)
-	derivePods(h, in, view, now, th.TerminatingStuckAfter)
+	derivePods(h, in, view, now, th)
 	explainBlockingPod(h)
 	derivePVCs(h, in, view)
 	deriveClaimProblems(h, in)

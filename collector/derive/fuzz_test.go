@@ -52,7 +52,7 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 		t.Fatalf("pod counts out of range for %d pods: %+v", pods, h)
 	}
 	for r := range h.WaitingByReason {
-		if r != "other" && !derive.KnownWaitingReasons[r] {
+		if r != derive.WaitingOther && !derive.KnownWaitingReasons[r] {
 			t.Fatalf("unbounded waiting reason %q", r)
 		}
 	}
@@ -113,6 +113,26 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 			t.Fatalf("termination reason without a container: %+v", w)
 		}
 	}
+	containers, seen := 0, map[[2]string]bool{}
+	for _, p := range fc.In.Pods {
+		containers += len(p.Status.InitContainerStatuses) + len(p.Status.ContainerStatuses)
+	}
+	if len(h.RecentTerminations) > containers {
+		t.Fatalf("%d recent terminations of %d containers", len(h.RecentTerminations), containers)
+	}
+	for _, rt := range h.RecentTerminations {
+		if rt.Reason != "Other" && !knownTerminations[rt.Reason] {
+			t.Fatalf("unbounded termination reason %+v", rt)
+		}
+		if k := [2]string{rt.Pod, rt.Container}; seen[k] {
+			t.Fatalf("container %v listed twice: duplicate series", k)
+		} else {
+			seen[k] = true
+		}
+		if age := fc.Now.Sub(rt.FinishedAt); age > time.Hour {
+			t.Fatalf("termination %v old, outside the window: %+v", age, rt)
+		}
+	}
 	if b := h.Rollout.Blocking; b != nil && !knownPodReasons[b.Reason] && !derive.KnownWaitingReasons[b.Reason] {
 		t.Fatalf("unbounded blocking reason %q", b.Reason)
 	}
@@ -126,7 +146,7 @@ func FuzzDerive(f *testing.F) {
 	f.Add([]byte("\x02\x00web\x01\x03\x00\x00\x00\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05\x05"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fc := derivetest.NewCluster(data, fuzzNow)
-		th := derive.Thresholds{RolloutStallAfter: 10 * time.Minute, TerminatingStuckAfter: 5 * time.Minute}
+		th := derive.Thresholds{RolloutStallAfter: 10 * time.Minute, TerminatingStuckAfter: 5 * time.Minute, RecentTerminationWindow: time.Hour}
 		h, progress := derive.Derive(fc.In, fc.View, nil, fc.Now, th)
 		checkHealth(t, fc, h)
 		// A second derivation later, with the remembered progress.

@@ -6,7 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-func derivePods(h *Health, in Inputs, view *View, now time.Time, stuckAfter time.Duration) {
+func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) {
 	h.PodsByPhase = make(map[corev1.PodPhase]int, len(PodPhases))
 	for _, phase := range PodPhases {
 		h.PodsByPhase[phase] = 0
@@ -48,13 +48,14 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, stuckAfter time
 		}
 		if p.DeletionTimestamp != nil {
 			h.Terminating++
-			if PodStuck(p, now, stuckAfter) {
+			if PodStuck(p, now, th.TerminatingStuckAfter) {
 				if status == "" {
 					status = nodeUnknown
 				}
 				h.StuckTerminating = append(h.StuckTerminating, StuckPod{Pod: p.Name, Node: p.Spec.NodeName, NodeStatus: status})
 			}
 		}
+		h.RecentTerminations = recentTerminations(p, now, th.RecentTerminationWindow, h.RecentTerminations)
 		if node != nil && podReady(p) && p.DeletionTimestamp == nil {
 			if zone := ZoneOf(node.Labels, view.ZoneKeys); zone != "" {
 				h.ReadyPerZone[zone]++

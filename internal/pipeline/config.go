@@ -38,10 +38,6 @@ const DurationScale = 10
 // rely on: for example StatefulSetNoReplicasReady fires before
 // StatefulSetPodsCrashLooping, which it inhibits. Fields added to mixin.Config later are
 // shortened too.
-//
-// One exception: StatefulSetHighRestartRate reads a 5-minute rate (the recording rule),
-// which no configuration shortens; its "for" keeps the default, so a 5-minute rate
-// paired with a seconds-long "for" does not fire on the first restarts of any pod.
 func FastMixinConfig() mixin.Config {
 	c := mixin.TestConfig()
 	v := reflect.ValueOf(&c).Elem()
@@ -51,7 +47,6 @@ func FastMixinConfig() mixin.Config {
 			f.SetInt(f.Int() / DurationScale)
 		}
 	}
-	c.RestartRateFor = mixin.DefaultConfig().RestartRateFor
 	return c
 }
 

@@ -33,7 +33,7 @@ func crashLoop(ctx context.Context, b *builder) error {
 	if err != nil {
 		return err
 	}
-	_, err = b.pod(ctx, set, 0, podState{node: NodeA, waiting: "CrashLoopBackOff", restarts: 5})
+	_, err = b.pod(ctx, set, 0, podState{node: NodeA, waiting: "CrashLoopBackOff", restarts: 5, lastTerminated: "OOMKilled"})
 	return err
 }
 

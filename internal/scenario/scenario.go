@@ -70,7 +70,7 @@ const (
 func All() []Scenario {
 	return []Scenario{
 		{Name: "healthy", Description: "3 ready replicas spread over two zones (nothing to report)", apply: healthy},
-		{Name: "crashloop", Description: "pod crash-looping (CrashLoopBackOff, 5 restarts)", apply: crashLoop},
+		{Name: "crashloop", Description: "pod crash-looping (CrashLoopBackOff, 5 restarts, last OOMKilled)", apply: crashLoop},
 		{Name: "unschedulable", Description: "pod Pending, no node fits it", apply: unschedulable},
 		{Name: "pvc-wffc", Description: "PVC Pending with WaitForFirstConsumer, its pod unscheduled", apply: pvcWaitForConsumer},
 		{Name: "zone-mismatch", Description: "volume pinned to zone A, pod running on a node in zone B", apply: zoneMismatch},
@@ -284,13 +284,16 @@ func claimTemplate(name, class string) corev1.PersistentVolumeClaim {
 
 // podState is what the kubelet and scheduler would have written for one pod.
 type podState struct {
-	node        string // "" leaves it unscheduled
-	revision    string // default <ns>-rev1
-	ready       bool
-	waiting     string // container waiting reason
-	restarts    int32
-	unscheduled bool // PodScheduled=False, reason Unschedulable
-	finalizer   bool // keeps the pod while it is being deleted
+	node     string // "" leaves it unscheduled
+	revision string // default <ns>-rev1
+	ready    bool
+	waiting  string // container waiting reason
+	restarts int32
+	// lastTerminated is the reason of the container's last termination, which finished
+	// when the pod is created; empty: it never terminated.
+	lastTerminated string
+	unscheduled    bool // PodScheduled=False, reason Unschedulable
+	finalizer      bool // keeps the pod while it is being deleted
 }
 
 // pod creates pod ordinal of set with state.
@@ -355,6 +358,10 @@ func (b *builder) podStatus(ctx context.Context, pod *corev1.Pod, st podState) (
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: st.waiting, Message: "back-off restarting failed container"}
 		} else {
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: now}
+		}
+		if st.lastTerminated != "" {
+			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: st.lastTerminated, ExitCode: 137,
+				StartedAt: now, FinishedAt: now}
 		}
 		s.ContainerStatuses = []corev1.ContainerStatus{cs}
 	}

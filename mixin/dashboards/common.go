@@ -300,6 +300,12 @@ func stackedTimeseries() *timeseries.PanelBuilder {
 }
 
 // thresholdLine draws a dashed red line at limit, for a limit an alert uses.
+// restartsAlertRate is the restart rate, per second, at which one container reaches
+// StatefulSetContainerRestarting: RestartsThreshold restarts within RestartsWindow.
+func restartsAlertRate(cfg mixin.Config) float64 {
+	return float64(cfg.RestartsThreshold) / cfg.RestartsWindow.Seconds()
+}
+
 func thresholdLine(p *timeseries.PanelBuilder, limit float64) *timeseries.PanelBuilder {
 	return p.
 		Thresholds(steps(colorOK, step{limit, colorBad})).

@@ -211,10 +211,10 @@ func notReadyReplicasTimeseries(s scope) *timeseries.PanelBuilder {
 }
 
 func fleetRestartsTimeseries(s scope) *timeseries.PanelBuilder {
-	return thresholdLine(defaultTimeseries(), s.cfg.RestartRateThreshold).
+	return thresholdLine(defaultTimeseries(), restartsAlertRate(s.cfg)).
 		Title("Container restarts (top 10)").
 		Description("Container restart rate of the ten StatefulSets restarting most. " +
-			"The dashed line is the restart-rate alert threshold.").
+			"The dashed line is the rate at which a single container reaches the restart alert (StatefulSetContainerRestarting).").
 		WithTarget(timeseriesQuery(fmt.Sprintf("topk(10, %s > 0)", restartRate(s)), s.legend())).
 		Unit(restartRateUnit).
 		Min(0)

@@ -30,11 +30,11 @@ func waitingPodsTimeseries(s scope) *timeseries.PanelBuilder {
 }
 
 func restartsTimeseries(s scope) *timeseries.PanelBuilder {
-	return thresholdLine(defaultTimeseries(), s.cfg.RestartRateThreshold).
+	return thresholdLine(defaultTimeseries(), restartsAlertRate(s.cfg)).
 		Span(8).
 		Title("Container restarts").
 		Description("Container restarts per second of the StatefulSet's pods; it survives pod re-creation. " +
-			"The dashed line is the restart-rate alert threshold.").
+			"The dashed line is the rate at which a single container reaches the restart alert (StatefulSetContainerRestarting).").
 		WithTarget(timeseriesQuery(restartRate(s), "restarts")).
 		Unit(restartRateUnit).
 		Min(0)

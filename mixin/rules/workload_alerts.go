@@ -2,11 +2,8 @@ package rules
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/prometheus/prometheus/model/rulefmt"
-
-	"github.com/statefulset-exporter/statefulset-exporter/mixin"
 )
 
 // workloadGroup holds the alerts about a StatefulSet's replicas, rollout and pods.
@@ -179,20 +176,36 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 					". The StatefulSet controller does not create a replacement for this identity until the pod object is gone.",
 			}),
 			b.rule(alert{
-				name: "StatefulSetHighRestartRate",
-				// Scaled to restarts per 5 minutes so that the value reads naturally. A
-				// burst shorter than the "for" stays quiet: a rollout that restarts every
-				// pod once, or the jump of the counter when the exporter restarts (it then
-				// counts the current restartCount of every pod again).
+				name: "StatefulSetContainerRestarting",
+				// Per container, from the kubelet's own record of its last termination:
+				// each restart changes the finish time, so the changes of the latest
+				// finish time within the window, plus the value it started from, count
+				// the container's restarts. Unlike the per-StatefulSet counter it tells
+				// one pod restarting three times from three pods restarting once (a
+				// rollout, a node drain), and an exporter restart changes nothing: the
+				// values are the kubelet's, not counted by the exporter. The max, in a
+				// subquery, merges the series of exporter replicas (old and new pod
+				// during its own rollout) and of a reason that changed (Error, then
+				// OOMKilled). Its resolution is a sixtieth of the window (1m for 1h):
+				// restarts closer than that (the first seconds of kubelet's back-off)
+				// count once. The "and" ends the alert as soon as
+				// the container has no recent termination any more, as when its pod is
+				// replaced after a fix, rather than when the window has passed.
 				expr: fmt.Sprintf(`
-					%s * 300 > %s`,
-					mixin.RecordContainerRestartsRate5m, strconv.FormatFloat(c.RestartRateThreshold*300, 'g', 6, 64)),
-				for_:     c.RestartRateFor,
+					changes(
+					  (max by (<sts>, pod, container) (statefulset_container_last_terminated_timestamp_seconds{<w>}))[%s:%s]
+					) + 1 >= %d
+					and on (<sts>, pod, container)
+					max by (<sts>, pod, container) (statefulset_container_last_terminated_timestamp_seconds{<w>})`,
+					dur(c.RestartsWindow), dur(c.RestartsWindow/60), c.RestartsThreshold),
+				for_:     c.RestartsFor,
 				severity: severityWarning,
-				summary:  "StatefulSet containers restart often.",
-				description: fmt.Sprintf(`
-					Containers of StatefulSet <ref><where> have restarted {{ $value | humanize }} times per 5 minutes for more than %s (threshold %s).`,
-					dur(c.RestartRateFor), strconv.FormatFloat(c.RestartRateThreshold*300, 'g', 6, 64)),
+				summary:  "StatefulSet container keeps restarting.",
+				description: fmt.Sprintf("Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} (StatefulSet {{ $labels.statefulset }}<where>) has restarted {{ $value }} times in the last %s", dur(c.RestartsWindow)) +
+					b.lookup(`sort(time() - max by (reason) (statefulset_container_last_terminated_timestamp_seconds{}))`,
+						[]string{"namespace", "statefulset", "pod", "container"},
+						`, last terminated {{ . | first | value | humanizeDuration }} ago: {{ . | first | label "reason" }}`) +
+					".",
 			}),
 		},
 	}

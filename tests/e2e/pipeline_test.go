@@ -164,10 +164,10 @@ func expectations(cfg mixin.Config) map[string]*broken {
 				{alert: "StatefulSetSingleReplica", severity: "info", wait: cfg.HAPostureFor,
 					describes: []string{"StatefulSet crashloop/crashloop runs a single replica"}},
 			},
-			// A workload that is down notifies once, on the pager; the crash loop is its
-			// symptom (inhibit rule 3). StatefulSetReplicasNotReady leaves out a
-			// StatefulSet with no replica Ready.
-			inhibited: []string{"StatefulSetPodsCrashLooping"},
+			// A workload that is down notifies once, on the pager; the crash loop and the
+			// restarting container are its symptoms (inhibit rule 3).
+			// StatefulSetReplicasNotReady leaves out a StatefulSet with no replica Ready.
+			inhibited: []string{"StatefulSetPodsCrashLooping", "StatefulSetContainerRestarting"},
 		},
 		"rollout-stuck": {
 			notify: []want{
@@ -180,16 +180,16 @@ func expectations(cfg mixin.Config) map[string]*broken {
 					oneOf:      []string{"(CrashLoopBackOff)", "(NotReady)"},
 					eventually: []string{"waiting for pod rollout-stuck-2 (CrashLoopBackOff)"}},
 			},
-			// The stalled rollout explains its crash loop (rule 3); StatefulSetReplicasNotReady
-			// leaves out a rollout.
-			inhibited: []string{"StatefulSetPodsCrashLooping"},
+			// The stalled rollout explains its crash loop and the restarting container
+			// (rule 3); StatefulSetReplicasNotReady leaves out a rollout.
+			inhibited: []string{"StatefulSetPodsCrashLooping", "StatefulSetContainerRestarting"},
 			// The repair reverts the template, which ends the rollout (so RolloutStalled
 			// resolves), then deletes rollout-stuck-2, which the controller replaces. In
-			// between the old pod still crash-loops, and StatefulSetPodsCrashLooping,
-			// uninhibited, may say so (as it would to an operator who reverted without
-			// deleting the pod); the recreated pod may take longer than
-			// StatefulSetReplicasNotReady's "for" to be Ready.
-			recovering: []string{"StatefulSetPodsCrashLooping", "StatefulSetReplicasNotReady"},
+			// between the old pod still crash-loops, and StatefulSetPodsCrashLooping and
+			// StatefulSetContainerRestarting, uninhibited, may say so (as they would to an
+			// operator who reverted without deleting the pod); the recreated pod may take
+			// longer than StatefulSetReplicasNotReady's "for" to be Ready.
+			recovering: []string{"StatefulSetPodsCrashLooping", "StatefulSetContainerRestarting", "StatefulSetReplicasNotReady"},
 		},
 		"no-capacity": {
 			// The real scheduler's verdict, categorised.

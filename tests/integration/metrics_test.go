@@ -208,6 +208,7 @@ var timestampFamilies = []string{
 	"statefulset_rollout_last_progress_timestamp_seconds",
 	"statefulset_exporter_api_last_success_timestamp_seconds",
 	"statefulset_exporter_last_event_timestamp_seconds",
+	"statefulset_container_last_terminated_timestamp_seconds",
 }
 
 // bindDurationSeries are the lines of statefulset_pvc_bind_duration_seconds. The

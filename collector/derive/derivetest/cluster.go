@@ -276,10 +276,19 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 				LastTransitionTime: metav1.NewTime(fc.Now.Add(-time.Duration(f.Int32()) * time.Millisecond)),
 			})
 		}
-		for range f.Intn(3) {
+		for i := range f.Intn(3) {
 			s := corev1.ContainerStatus{RestartCount: f.Int32Choice()}
 			if f.Bool() {
 				s.State.Waiting = &corev1.ContainerStateWaiting{Reason: f.Pick(fuzzReasons...)}
+			}
+			// A restarted container's last termination, made from the bytes already read
+			// so that the seed corpora keep their meaning: finished restartCount seconds
+			// ago (in the future when negative), two statuses sharing a name at times.
+			s.Name = fuzzContainerNames[i%len(fuzzContainerNames)]
+			if s.RestartCount != 0 {
+				s.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{
+					Reason:     fuzzTerminations[int(uint32(s.RestartCount))%len(fuzzTerminations)],
+					FinishedAt: metav1.NewTime(fc.Now.Add(-time.Duration(s.RestartCount) * time.Second))}
 			}
 			if f.Bool() {
 				p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, s)
@@ -456,3 +465,8 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 	}
 	return fc
 }
+
+var (
+	fuzzContainerNames = []string{"main", "main", "sidecar"}
+	fuzzTerminations   = []string{"OOMKilled", "Error", "Completed", "Evicted", "", "ContainerStatusUnknown"}
+)
