@@ -49,9 +49,10 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 					max by (<sts>, pod, persistentvolumeclaim, volume_zone) (
 					  statefulset_pod_volume_zone_without_nodes{<w>}
 					) == 1`,
-				for_:     c.VolumeZoneNoNodesFor,
-				severity: severityCritical,
-				summary:  "StatefulSet pod cannot run: no schedulable node in its volume's zone.",
+				for_:       c.VolumeZoneNoNodesFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "StatefulSet pod cannot run: no schedulable node in its volume's zone.",
 				description: fmt.Sprintf(`
 					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> has been unscheduled for more than %s: the volume of claim {{ $labels.persistentvolumeclaim }} is pinned to {{ $labels.volume_zone }}, where no node is Ready and schedulable. The pod cannot start anywhere else.`,
 					dur(c.VolumeZoneNoNodesFor)),
@@ -80,9 +81,10 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 					max by (<sts>, pod, persistentvolumeclaim, node, attached_node) (
 					  statefulset_pod_volume_attached_elsewhere_info{<w>}
 					) == 1`,
-				for_:     c.VolumeAttachErrorFor,
-				severity: severityCritical,
-				summary:  "StatefulSet pod's volume is still attached to another node (Multi-Attach).",
+				for_:       c.VolumeAttachErrorFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "StatefulSet pod's volume is still attached to another node (Multi-Attach).",
 				description: fmt.Sprintf(`
 					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> runs on node {{ $labels.node }}, but the volume of its claim {{ $labels.persistentvolumeclaim }} has been attached to node {{ $labels.attached_node }} for more than %s: Kubernetes will not attach it to {{ $labels.node }} until it is detached there.`,
 					dur(c.VolumeAttachErrorFor)),

@@ -23,13 +23,18 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 			b.rule(alert{
 				name: "StatefulSetNoReplicasReady",
 				// The value is the number of desired replicas. Scaled to 0 never matches.
+				// keep_firing_for (as on every critical alert derived from the exporter's
+				// data) bridges an exporter restart: its series go stale for a minute or
+				// two, which would otherwise resolve the page and send a new one a "for"
+				// later.
 				expr: `
 					max by (<sts>) (statefulset_replicas_desired{<w>}) > 0
 					and on (<sts>)
 					max by (<sts>) (statefulset_replicas_ready{<w>}) == 0`,
-				for_:     c.NoReplicasReadyFor,
-				severity: severityCritical,
-				summary:  "StatefulSet has no Ready replica.",
+				for_:       c.NoReplicasReadyFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "StatefulSet has no Ready replica.",
 				description: fmt.Sprintf(`
 					None of the {{ $value }} desired replicas of StatefulSet <ref><where> has been Ready in the last %s: the workload is down.`,
 					dur(c.NoReplicasReadyFor)) + b.notReadyPods(),
