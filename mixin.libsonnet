@@ -44,7 +44,11 @@ local generated = {
   "noLeaderFor": "2m",
   "apiUnreachableFor": "3m",
   "exporterAbsentFor": "15m",
-  "haPostureFor": "1h"
+  "exporterAbsentLookback": "1d",
+  "resourceFailingFor": "5m",
+  "resourceDisabledFor": "15m",
+  "haPostureFor": "1h",
+  "keepFiringFor": "5m"
 };
 
 local groups = (import "rules/statefulset-exporter.rules.json").groups;

@@ -33,6 +33,12 @@ var selfFamilies = []family[*selfMetrics]{
 				out.add(boolFloat(r.enabled && r.synced), r.name)
 			}
 		}),
+	newFamily(prometheus.GaugeValue, "statefulset_exporter_resource_failing", "1 from a failed list or watch of the resource until a list succeeds or a watch is established again: its cache is not being kept up to date.", []string{"resource"},
+		func(m *selfMetrics, out *sampleOut) {
+			for _, r := range m.resources {
+				out.add(boolFloat(r.failing), r.name)
+			}
+		}),
 	newFamily(prometheus.GaugeValue, "statefulset_exporter_last_event_timestamp_seconds", "Time of the last add, update or delete seen for the resource.", []string{"resource"},
 		func(m *selfMetrics, out *sampleOut) {
 			for resource, t := range m.lastEvent {

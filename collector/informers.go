@@ -112,6 +112,24 @@ type watchedResource struct {
 	// forbiddenAt is the informer's resource version at that moment.
 	forbidden   bool
 	forbiddenAt string
+	// failing is set by a failed list or watch and cleared by the next list that
+	// succeeds or watch that is established: while it is set, the cache is not being
+	// kept up to date.
+	failing bool
+}
+
+// setFailing records whether the last list or watch call failed.
+func (r *watchedResource) setFailing(failing bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing = failing
+}
+
+// isFailing tells whether the resource's last list or watch call failed.
+func (r *watchedResource) isFailing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failing
 }
 
 // markForbidden switches an optional kind off until its informer syncs again. It
@@ -235,10 +253,13 @@ func (w *watcher) buildInformers() error {
 	w.resources = map[string]*watchedResource{}
 	for _, s := range watchSpecs(w.client, w.cfg) {
 		name := s.name
+		res := &watchedResource{name: name, optional: optionalResources[name]}
+		w.resources[name] = res
 		lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(s.list, s.watch, s.tweak, s.transform), w.client)
-		informer := cache.NewSharedIndexInformer(
-			newResilientListWatch(lw, func(err error) { w.recordRetriedError(name, err) }, w.recovery.wait),
-			s.obj, 0, cache.Indexers{})
+		rlw := newResilientListWatch(lw, func(err error) { w.recordRetriedError(name, err) }, w.recovery.wait)
+		rlw.onSuccess = func() { res.setFailing(false) }
+		informer := cache.NewSharedIndexInformer(rlw, s.obj, 0, cache.Indexers{})
+		res.informer = informer
 		transform := s.transform
 		if name != resLeases { // the lease tracker wants every renewal
 			transform = keepUnchanged(informer.GetIndexer(), transform)
@@ -259,7 +280,6 @@ func (w *watcher) buildInformers() error {
 		if _, err := informer.AddEventHandler(w.eventHandler(name)); err != nil {
 			return fmt.Errorf("%s informer: %w", name, err)
 		}
-		w.resources[name] = &watchedResource{name: name, informer: informer, optional: optionalResources[name]}
 	}
 	return nil
 }
@@ -299,7 +319,7 @@ func (w *watcher) states() []resourceState {
 	states := make([]resourceState, 0, len(allResources))
 	for _, name := range allResources {
 		r := w.resources[name]
-		states = append(states, resourceState{name: name, enabled: r.enabled(), synced: r.informer.HasSynced()})
+		states = append(states, resourceState{name: name, enabled: r.enabled(), synced: r.informer.HasSynced(), failing: r.isFailing()})
 	}
 	return states
 }
@@ -310,6 +330,7 @@ func (w *watcher) states() []resourceState {
 func (w *watcher) recordRetriedError(resource string, err error) {
 	reason := classifyAPIError(err)
 	w.self.countAPIError(resource, reason)
+	w.resources[resource].setFailing(true)
 	w.logger.Debug("list/watch failed, retrying", "resource", resource, "reason", reason, "err", err)
 }
 
@@ -321,6 +342,7 @@ func (w *watcher) recordWatchError(resource string, err error) {
 	}
 	reason := classifyAPIError(err)
 	w.self.countAPIError(resource, reason)
+	w.resources[resource].setFailing(true)
 	// An optional kind that RBAC forbids, or that the API server does not serve, is
 	// switched off rather than holding readiness back.
 	if (reason == reasonForbidden || apierrors.IsNotFound(err)) && w.resources[resource].markForbidden() {

@@ -34,6 +34,8 @@ type resilientListWatch struct {
 	inner   cache.ListerWatcherWithContext
 	marker  cache.ListerWatcher // kept for IsWatchListSemanticsUnSupported
 	onError func(error)
+	// onSuccess, when set, is called when a list succeeds or a watch is established.
+	onSuccess func()
 	// recovered returns a channel closed the next time the API probe succeeds after
 	// failing.
 	recovered func() <-chan struct{}
@@ -74,6 +76,9 @@ func retryTransient[T any](ctx context.Context, r *resilientListWatch, call func
 	delay := retryInitialDelay
 	for {
 		v, err := call()
+		if err == nil && r.onSuccess != nil {
+			r.onSuccess()
+		}
 		if err == nil || !transientAPIError(err) || ctx.Err() != nil {
 			return v, err
 		}

@@ -19,10 +19,10 @@ type selfMetrics struct {
 	collectDuration time.Duration
 }
 
-// resourceState is whether a watched resource is on and synced.
+// resourceState is whether a watched resource is on, synced and failing.
 type resourceState struct {
-	name            string
-	enabled, synced bool
+	name                     string
+	enabled, synced, failing bool
 }
 
 // newSelfMetrics starts an error counter at 0 for every resource, the probe and every

@@ -23,7 +23,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
 )
 
 var (
@@ -175,6 +178,7 @@ func TestForbiddenOptionalResources(t *testing.T) {
 			env := newTestEnvWith(t, nil, envOptions{reactors: tc.reactors}, objs...)
 			env.expect(perResourceLines("statefulset_exporter_resource_enabled", tc.off...), "statefulset_exporter_resource_enabled")
 			env.expect(perResourceLines("statefulset_exporter_cache_synced", tc.off...), "statefulset_exporter_cache_synced")
+			env.expect(failingLines(tc.off...), "statefulset_exporter_resource_failing")
 			env.expect(apiErrorLines(tc.errors), "statefulset_exporter_api_errors_total")
 			for name, want := range allOn {
 				if w, ok := tc.want[name]; ok {
@@ -450,4 +454,139 @@ func selfValue(c *Collector, read func(*selfMetrics) float64) float64 {
 	c.self.mu.Lock()
 	defer c.self.mu.Unlock()
 	return read(c.self)
+}
+
+// failingLines returns one statefulset_exporter_resource_failing line per watched
+// resource, 1 for the resources in failing and 0 for the others.
+func failingLines(failing ...string) string {
+	var out []string
+	for _, res := range allResources {
+		out = append(out, fmt.Sprintf(`statefulset_exporter_resource_failing{resource=%q} %d`, res, boolInt(slices.Contains(failing, res))))
+	}
+	return lines(out...)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestResourceFailing: a required kind whose list or watch keeps failing while the API
+// server answers (RBAC revoked, a broken conversion webhook, an etcd problem for one
+// resource) reads failing, without touching the other kinds, until a list succeeds
+// again.
+func TestResourceFailing(t *testing.T) {
+	gr := func(res string) schema.GroupResource {
+		if res == resStatefulSets {
+			return schema.GroupResource{Group: "apps", Resource: res}
+		}
+		return schema.GroupResource{Resource: res}
+	}
+	cases := []struct {
+		name, verb, resource string
+		err                  error
+		reason               string
+	}{
+		{"pods list forbidden (RBAC revoked)", "list", resPods, apierrors.NewForbidden(gr(resPods), "", errors.New("RBAC: access denied")), reasonForbidden},
+		{"statefulsets list fails in a conversion webhook (retried in place)", "list", resStatefulSets,
+			apierrors.NewInternalError(errors.New(`conversion webhook for apps/v1, Kind=StatefulSet failed: Post "https://webhook.svc:443/convert": context deadline exceeded`)), reasonServerError},
+		{"pods watch forbidden while the list works", "watch", resPods, apierrors.NewForbidden(gr(resPods), "", errors.New("RBAC: access denied")), reasonForbidden},
+		{"nodes list times out in etcd", "list", resNodes, apierrors.NewTimeoutError("etcd request timed out", 0), reasonTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var broken atomic.Bool
+			broken.Store(true)
+			set := newStatefulSet("ns", "web", 1)
+			client := newFakeClient(set, newPod(set, 0), newNode("node-a", zoneKey, "a"))
+			if tc.verb == "watch" {
+				client.PrependWatchReactor(tc.resource, func(k8stesting.Action) (bool, watch.Interface, error) {
+					if broken.Load() {
+						return true, nil, tc.err
+					}
+					return false, nil, nil
+				})
+			} else {
+				client.PrependReactor(tc.verb, tc.resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+					if broken.Load() {
+						return true, nil, tc.err
+					}
+					return false, nil, nil
+				})
+			}
+			c, err := New(client, DefaultConfig(), discardLogger(), WithProbe(func(context.Context) error { return nil }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c.Start(ctx)
+			failing := func(res string) bool { return c.watch.resources[res].isFailing() }
+			waitUntil(t, tc.resource+" failing", func() bool {
+				return failing(tc.resource) && selfValue(c, func(m *selfMetrics) float64 { return m.apiErrors[[2]string{tc.resource, tc.reason}] }) > 0
+			})
+			if !c.watch.resources[tc.resource].enabled() {
+				t.Errorf("required kind %s switched off", tc.resource)
+			}
+			expectExposition(t, c, failingLines(tc.resource), "statefulset_exporter_resource_failing")
+			// It stays failing for as long as the calls fail (a watch that fails after
+			// each successful relist reads failing most of the time: sampled here).
+			bad := 0
+			for range 50 {
+				if failing(tc.resource) {
+					bad++
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if bad < 40 {
+				t.Errorf("%s read failing in %d of 50 samples while its calls failed", tc.resource, bad)
+			}
+
+			broken.Store(false)
+			waitUntil(t, tc.resource+" good again", func() bool { return !failing(tc.resource) && c.Ready() })
+			expectExposition(t, c, failingLines(), "statefulset_exporter_resource_failing")
+		})
+	}
+}
+
+// TestRecordWatchErrorSetsFailing: a failure the reflector reports sets failing; the
+// normal ends of a watch do not.
+func TestRecordWatchErrorSetsFailing(t *testing.T) {
+	env := newTestEnv(t, nil)
+	r := env.collector.watch.resources[resPods]
+	env.collector.watch.recordWatchError(resPods, apierrors.NewInternalError(errors.New("etcdserver: leader changed")))
+	env.expect(failingLines(resPods), "statefulset_exporter_resource_failing")
+	// Normal watch ends are not failures.
+	r.setFailing(false)
+	env.collector.watch.recordWatchError(resPods, io.EOF)
+	env.collector.watch.recordWatchError(resPods, apierrors.NewResourceExpired("too old resource version"))
+	env.expect(failingLines(), "statefulset_exporter_resource_failing")
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWatchedKindsMatchTheRules: the rules' mapping of kinds to the alerts that need them
+// (mixin/rules) names the exporter's resources, in its order, with its optional kinds.
+func TestWatchedKindsMatchTheRules(t *testing.T) {
+	var names []string
+	for _, k := range rules.WatchedKinds() {
+		names = append(names, k.Resource)
+		if k.Optional != optionalResources[k.Resource] {
+			t.Errorf("%s: optional %v in the rules, %v in the exporter", k.Resource, k.Optional, optionalResources[k.Resource])
+		}
+	}
+	if !slices.Equal(names, allResources) {
+		t.Errorf("rules know %v, the exporter watches %v", names, allResources)
+	}
 }

@@ -69,7 +69,18 @@ type Config struct {
 	NoLeaderFor            time.Duration // a control-plane lease without a live holder; longer than a failover
 	APIUnreachableFor      time.Duration // longer than a normal control-plane failover
 	ExporterAbsentFor      time.Duration
+	// ExporterAbsentLookback is how long a cluster whose exporter was scraped is
+	// remembered by StatefulSetExporterAbsent in a multi-cluster setup: a cluster whose
+	// exporter has been gone for longer drops out of the alert.
+	ExporterAbsentLookback time.Duration
+	ResourceFailingFor     time.Duration // a required kind's list/watch failing while the API answers
+	ResourceDisabledFor    time.Duration // an optional kind switched off (RBAC, not served)
 	HAPostureFor           time.Duration
+	// KeepFiringFor keeps the critical alerts derived from the exporter's data firing
+	// that long after their series disappear, so that an exporter restart (its series
+	// go stale for a minute or two) neither resolves a page nor sends a new one. It also
+	// delays their resolution after a repair by as much. 0 leaves it out.
+	KeepFiringFor time.Duration
 }
 
 // DefaultConfig returns the configuration used for the committed rules/ and dashboards/.
@@ -102,7 +113,11 @@ func DefaultConfig() Config {
 		NoLeaderFor:            2 * time.Minute,
 		APIUnreachableFor:      3 * time.Minute,
 		ExporterAbsentFor:      15 * time.Minute,
+		ExporterAbsentLookback: 24 * time.Hour,
+		ResourceFailingFor:     5 * time.Minute,
+		ResourceDisabledFor:    15 * time.Minute,
 		HAPostureFor:           1 * time.Hour,
+		KeepFiringFor:          5 * time.Minute,
 	}
 }
 
@@ -135,7 +150,11 @@ func TestConfig() Config {
 	c.NoLeaderFor = 30 * time.Second
 	c.APIUnreachableFor = 1 * time.Minute
 	c.ExporterAbsentFor = 1 * time.Minute
+	c.ExporterAbsentLookback = 1 * time.Hour
+	c.ResourceFailingFor = 1 * time.Minute
+	c.ResourceDisabledFor = 1 * time.Minute
 	c.HAPostureFor = 1 * time.Minute
+	c.KeepFiringFor = 0 // end-to-end tests time the resolved notifications
 	return c
 }
 
@@ -173,6 +192,12 @@ func (c Config) Validate() error {
 	}
 	if c.LeaderChangesWindow <= 0 || c.PVCPendingThreshold <= 0 || c.NoLeaderFor <= 0 {
 		return fmt.Errorf("mixin: LeaderChangesWindow, PVCPendingThreshold and NoLeaderFor must be positive")
+	}
+	if c.MultiCluster && c.ExporterAbsentLookback <= c.ExporterAbsentFor {
+		return fmt.Errorf("mixin: ExporterAbsentLookback must be longer than ExporterAbsentFor")
+	}
+	if c.KeepFiringFor < 0 {
+		return fmt.Errorf("mixin: KeepFiringFor must not be negative")
 	}
 	return c.checkMatcherLists()
 }

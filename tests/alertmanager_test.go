@@ -277,6 +277,8 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 			heard: []model.LabelSet{
 				apiDown,
 				alert("StatefulSetExporterAbsent"),
+				alert("StatefulSetExporterResourceFailing", "resource", "pods"),
+				alert("StatefulSetExporterResourceDisabled", "resource", "leases"),
 			},
 		},
 		{

@@ -133,6 +133,109 @@ tests:
               summary: statefulset-exporter cannot reach the Kubernetes API server.
               description: statefulset-exporter (job statefulset-exporter) in cluster us-east-1 has not reached the Kubernetes API server for more than 3m; its last successful call was 4m 0s ago. The StatefulSet metrics it serves are stale and the alerts derived from them are inhibited.
               runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterapiunreachable
+
+  - name: the exporter of one cluster disappears while the other's stays up
+    interval: 1m
+    input_series:
+      # eu-west-1's exporter target leaves service discovery at 6m and is back at 25m.
+      - series: 'up{job="statefulset-exporter", cluster="eu-west-1", instance="10.0.12.4:9817"}'
+        values: '1x5 stale _x18 1x10'
+      - series: 'up{job="statefulset-exporter", cluster="us-east-1", instance="10.9.12.4:9817"}'
+        values: '1x35'
+      # ap-south-1's exporter is scraped but down from 6m (crash loop) until 25m.
+      - series: 'up{job="statefulset-exporter", cluster="ap-south-1", instance="10.5.12.4:9817"}'
+        values: '1x5 0x18 1x10'
+      # Another job down in us-east-1 is not the exporter.
+      - series: 'up{job="kube-state-metrics", cluster="us-east-1", instance="10.9.7.1:8080"}'
+        values: '0x35'
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: StatefulSetExporterAbsent
+        exp_alerts: []
+      - eval_time: 21m
+        alertname: StatefulSetExporterAbsent
+        exp_alerts:
+          - exp_labels:
+              severity: critical
+              cluster: ap-south-1
+            exp_annotations:
+              summary: statefulset-exporter is not being scraped.
+              description: No statefulset-exporter target matching {job="statefulset-exporter"} in cluster ap-south-1 has been up for 15m. No StatefulSet or control-plane alert can fire while it is gone.
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterabsent
+          - exp_labels:
+              severity: critical
+              cluster: eu-west-1
+            exp_annotations:
+              summary: statefulset-exporter is not being scraped.
+              description: No statefulset-exporter target matching {job="statefulset-exporter"} in cluster eu-west-1 has been up for 15m. No StatefulSet or control-plane alert can fire while it is gone.
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterabsent
+      # Both are back at 25m: resolved.
+      - eval_time: 25m
+        alertname: StatefulSetExporterAbsent
+        exp_alerts: []
+
+  - name: a fresh install whose exporter was never scraped in any cluster
+    interval: 1m
+    input_series:
+      - series: 'up{job="kube-state-metrics", cluster="eu-west-1", instance="10.0.7.1:8080"}'
+        values: '1x20'
+    alert_rule_test:
+      - eval_time: 14m
+        alertname: StatefulSetExporterAbsent
+        exp_alerts: []
+      - eval_time: 15m
+        alertname: StatefulSetExporterAbsent
+        exp_alerts:
+          - exp_labels:
+              severity: critical
+              job: statefulset-exporter
+            exp_annotations:
+              summary: statefulset-exporter is not being scraped.
+              description: No statefulset-exporter target matching {job="statefulset-exporter"} has been up for 15m. No StatefulSet or control-plane alert can fire while it is gone.
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterabsent
+
+  - name: a resource failing in one cluster, an optional kind switched off in another
+    interval: 1m
+    input_series:
+      - series: 'statefulset_exporter_api_reachable{job="statefulset-exporter", cluster="eu-west-1"}'
+        values: '1x10'
+      - series: 'statefulset_exporter_api_reachable{job="statefulset-exporter", cluster="us-east-1"}'
+        values: '1x10'
+      - series: 'statefulset_exporter_resource_failing{job="statefulset-exporter", cluster="eu-west-1", resource="pods"}'
+        values: '1x10'
+      - series: 'statefulset_exporter_resource_failing{job="statefulset-exporter", cluster="us-east-1", resource="pods"}'
+        values: '0x10'
+      - series: 'statefulset_exporter_api_errors_total{job="statefulset-exporter", cluster="eu-west-1", resource="pods", reason="Forbidden"}'
+        values: '0+1x10'
+      - series: 'statefulset_exporter_api_errors_total{job="statefulset-exporter", cluster="us-east-1", resource="pods", reason="Timeout"}'
+        values: '0+1x10'
+      - series: 'statefulset_exporter_resource_enabled{job="statefulset-exporter", cluster="eu-west-1", resource="leases"}'
+        values: '1x20'
+      - series: 'statefulset_exporter_resource_enabled{job="statefulset-exporter", cluster="us-east-1", resource="leases"}'
+        values: '0x20'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: StatefulSetExporterResourceFailing
+        exp_alerts:
+          - exp_labels:
+              severity: critical
+              cluster: eu-west-1
+              resource: pods
+            exp_annotations:
+              summary: statefulset-exporter cannot keep a resource's cache up to date.
+              description: 'statefulset-exporter in cluster eu-west-1 has been failing to list or watch pods for more than 5m while the API server answers its probe: its cache of pods is not kept up to date; errors in the last 10 minutes: Forbidden. These alerts cannot fire, or fire on stale data: StatefulSetRolloutStalled, StatefulSetPodsCrashLooping, StatefulSetPodsUnschedulable, StatefulSetPodsPending, StatefulSetPodStuckTerminating, StatefulSetContainerRestarting, StatefulSetVolumeZoneMismatch, StatefulSetVolumeNoUsableNode, StatefulSetVolumeAttachedElsewhere, StatefulSetSingleZone.'
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterresourcefailing
+      - eval_time: 15m
+        alertname: StatefulSetExporterResourceDisabled
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              cluster: us-east-1
+              resource: leases
+            exp_annotations:
+              summary: statefulset-exporter has switched off an optional resource.
+              description: 'statefulset-exporter in cluster us-east-1 has not watched leases for more than 15m: RBAC forbids listing it or the API server does not serve it. These alerts cannot fire: ControlPlaneLeaderFlapping, ControlPlaneNoLeader.'
+              runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterresourcedisabled
 `
 
 // TestMultiClusterRules generates the rules of a multi-cluster configuration and runs

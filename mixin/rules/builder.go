@@ -157,6 +157,7 @@ type alert struct {
 	name        string
 	expr        string        // with placeholders
 	for_        time.Duration // 0: fire on the first evaluation that matches
+	keepFiring  time.Duration // keep_firing_for: 0 for none
 	severity    string
 	summary     string // one line, no templates that name objects
 	description string // names the objects through $labels; with placeholders
@@ -165,9 +166,10 @@ type alert struct {
 // rule builds the alerting rule with the labels and annotations every alert carries.
 func (b *builder) rule(a alert) rulefmt.Rule {
 	return rulefmt.Rule{
-		Alert: a.name,
-		Expr:  b.promql(a.expr),
-		For:   model.Duration(a.for_),
+		Alert:         a.name,
+		Expr:          b.promql(a.expr),
+		For:           model.Duration(a.for_),
+		KeepFiringFor: model.Duration(a.keepFiring),
 		Labels: map[string]string{
 			"severity": a.severity,
 		},

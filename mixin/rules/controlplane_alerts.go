@@ -50,9 +50,10 @@ func controlPlaneGroup(b *builder) rulefmt.RuleGroup {
 					  ) <= %s
 					)`,
 					seconds(c.NoLeaderFor/2)),
-				for_:     c.NoLeaderFor,
-				severity: severityCritical,
-				summary:  "Control-plane component has no leader.",
+				for_:       c.NoLeaderFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "Control-plane component has no leader.",
 				description: fmt.Sprintf(`
 					Leader-election lease {{ $labels.namespace }}/{{ $labels.lease }}<where> has had no live holder for %s: it has no holder, or its holder has not renewed it within its duration`,
 					dur(c.NoLeaderFor)) +

@@ -33,16 +33,97 @@ func exporterGroup(b *builder) rulefmt.RuleGroup {
 			}),
 			b.rule(alert{
 				name: "StatefulSetExporterAbsent",
-				// Fires when no target is up, whether the targets are down or gone from
-				// service discovery. absent() of a comparison carries no labels.
-				expr:     `absent(up{<x>} == 1)`,
+				// Critical: while the exporter is gone no StatefulSet or control-plane
+				// alert can fire, and a pod that has not come back within the "for" (longer
+				// than an eviction from a dead node) will not without a human: crash loop,
+				// image, RBAC, a changed service discovery.
+				expr:     b.absentExpr(),
 				for_:     c.ExporterAbsentFor,
-				severity: severityWarning,
+				severity: severityCritical,
 				summary:  "statefulset-exporter is not being scraped.",
 				description: fmt.Sprintf(`
-					No statefulset-exporter target matching {%s} has been up for %s. No StatefulSet alert can fire while it is gone.`,
-					c.Selector, dur(c.ExporterAbsentFor)),
+					No statefulset-exporter target matching {%s}%s has been up for %s. No StatefulSet or control-plane alert can fire while it is gone.`,
+					c.Selector, b.absentWhere(), dur(c.ExporterAbsentFor)),
+			}),
+			b.rule(alert{
+				name: "StatefulSetExporterResourceFailing",
+				// The probe answers, so StatefulSetExporterAPIUnreachable stays quiet, but
+				// the list or watch of one required kind keeps failing: RBAC revoked on it,
+				// a broken conversion webhook, an etcd problem for that resource. Its cache
+				// is frozen or empty and the alerts that need it are dark. max_over_time
+				// bridges a watch that breaks again after each successful relist. Critical:
+				// it does not recover without a human, and the pages it hides would have
+				// been critical too.
+				expr: fmt.Sprintf(`
+					max by (<c,>resource) (
+					  max_over_time(statefulset_exporter_resource_failing{<x>, resource=~%q}[2m])
+					) == 1
+					and on (<c>)
+					max<by-c> (statefulset_exporter_api_reachable{<x>}) == 1`, kindsRegex(false)),
+				for_:       c.ResourceFailingFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "statefulset-exporter cannot keep a resource's cache up to date.",
+				description: fmt.Sprintf(`
+					statefulset-exporter<where> has been failing to list or watch {{ $labels.resource }} for more than %s while the API server answers its probe: its cache of {{ $labels.resource }} is not kept up to date`,
+					dur(c.ResourceFailingFor)) + b.lastErrors() +
+					". These alerts cannot fire, or fire on stale data: " + darkAlerts(false) + ".",
+			}),
+			b.rule(alert{
+				name: "StatefulSetExporterResourceDisabled",
+				// An optional kind is switched off (RBAC forbids it, or the API server
+				// does not serve it): the exporter stays ready and exports everything else,
+				// so without this alert the alerts that need the kind would be silently
+				// dark. Warning: nothing is broken now, but a human decides whether to
+				// grant the access or accept the gap (and silence this).
+				expr: fmt.Sprintf(`
+					max by (<c,>resource) (statefulset_exporter_resource_enabled{<x>, resource=~%q}) == 0`, kindsRegex(true)),
+				for_:     c.ResourceDisabledFor,
+				severity: severityWarning,
+				summary:  "statefulset-exporter has switched off an optional resource.",
+				description: fmt.Sprintf(`
+					statefulset-exporter<where> has not watched {{ $labels.resource }} for more than %s: RBAC forbids listing it or the API server does not serve it`,
+					dur(c.ResourceDisabledFor)) + b.lastErrors() +
+					". These alerts cannot fire: " + darkAlerts(true) + ".",
 			}),
 		},
 	}
+}
+
+// absentExpr is the expression of StatefulSetExporterAbsent. absent() of a comparison
+// carries no labels, so in a multi-cluster setup it would stay quiet while any other
+// cluster's exporter is up: there, every cluster whose exporter was scraped within
+// ExporterAbsentLookback but is not up now fires on its own, and absent_over_time covers
+// a fresh install whose exporter was never up.
+func (b *builder) absentExpr() string {
+	if !b.cfg.MultiCluster {
+		// Fires when no target is up, whether the targets are down or gone from
+		// service discovery.
+		return `absent(up{<x>} == 1)`
+	}
+	return fmt.Sprintf(`
+		(
+		  max by (<c>) (max_over_time(up{<x>}[%[1]s]))
+		  unless on (<c>)
+		  max by (<c>) (up{<x>} == 1)
+		)
+		or
+		absent_over_time(up{<x>}[%[1]s])`, dur(b.cfg.ExporterAbsentLookback))
+}
+
+// absentWhere names the cluster of StatefulSetExporterAbsent when it has one (not for the
+// absent_over_time of a fresh install).
+func (b *builder) absentWhere() string {
+	if !b.cfg.MultiCluster {
+		return ""
+	}
+	return "{{ with $labels." + b.cfg.ClusterLabel + " }} in cluster {{ . }}{{ end }}"
+}
+
+// lastErrors returns annotation text naming the reasons of the alert's resource's
+// failed calls over the last 10 minutes, most frequent first.
+func (b *builder) lastErrors() string {
+	return b.lookup(`sort_desc(max by (reason) (increase(statefulset_exporter_api_errors_total{}[10m])) > 0)`,
+		[]string{"resource"},
+		`; errors in the last 10 minutes: {{ range $i, $e := . }}{{ if $i }}, {{ end }}{{ $e.Labels.reason }}{{ end }}`)
 }

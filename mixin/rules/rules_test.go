@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/statefulset-exporter/statefulset-exporter/deploy"
 	"github.com/statefulset-exporter/statefulset-exporter/mixin"
 )
 
@@ -37,7 +39,9 @@ var wantAlerts = map[string]string{
 	"ControlPlaneLeaderFlapping":              "warning",
 	"ControlPlaneNoLeader":                    "critical",
 	"StatefulSetExporterAPIUnreachable":       "critical",
-	"StatefulSetExporterAbsent":               "warning",
+	"StatefulSetExporterAbsent":               "critical",
+	"StatefulSetExporterResourceFailing":      "critical",
+	"StatefulSetExporterResourceDisabled":     "warning",
 	"StatefulSetSingleReplica":                "info",
 	"StatefulSetNoPodDisruptionBudget":        "info",
 	"StatefulSetSingleZone":                   "info",
@@ -137,6 +141,8 @@ func TestForDurations(t *testing.T) {
 		"ControlPlaneNoLeader":                cfg.NoLeaderFor,
 		"StatefulSetExporterAPIUnreachable":   cfg.APIUnreachableFor,
 		"StatefulSetExporterAbsent":           cfg.ExporterAbsentFor,
+		"StatefulSetExporterResourceFailing":  cfg.ResourceFailingFor,
+		"StatefulSetExporterResourceDisabled": cfg.ResourceDisabledFor,
 		"StatefulSetSingleReplica":            cfg.HAPostureFor,
 		"StatefulSetGoverningServiceMissing":  cfg.HAPostureFor,
 		"StatefulSetClaimsDeletedOnScaleDown": cfg.HAPostureFor,
@@ -152,6 +158,120 @@ func TestForDurations(t *testing.T) {
 	}
 	if cfg.APIUnreachableFor <= time.Minute {
 		t.Errorf("APIUnreachableFor %s must outlast a normal ~1m EKS control-plane failover", cfg.APIUnreachableFor)
+	}
+}
+
+// TestKeepFiringFor checks that the critical alerts derived from the exporter's data keep
+// firing across an exporter restart, and that no other alert does: a warning or info
+// alert resolving during a restart sends no page, and StatefulSetExporterAPIUnreachable
+// and StatefulSetExporterAbsent are about the exporter itself (the first inhibits the
+// others and must end as soon as the API is back).
+func TestKeepFiringFor(t *testing.T) {
+	cfg := mixin.DefaultConfig()
+	if cfg.KeepFiringFor < 2*time.Minute {
+		t.Errorf("KeepFiringFor %s does not cover an exporter restart of a couple of minutes", cfg.KeepFiringFor)
+	}
+	groups, err := Groups(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range alerts(groups) {
+		want := time.Duration(0)
+		if r.Labels["severity"] == severityCritical && r.Alert != "StatefulSetExporterAPIUnreachable" && r.Alert != "StatefulSetExporterAbsent" {
+			want = cfg.KeepFiringFor
+			n++
+		}
+		if time.Duration(r.KeepFiringFor) != want {
+			t.Errorf("%s: keep_firing_for %s, want %s", r.Alert, r.KeepFiringFor, want)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no alert keeps firing")
+	}
+	groups, err = Groups(mixin.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range alerts(groups) {
+		if r.KeepFiringFor != 0 {
+			t.Errorf("%s: keep_firing_for %s in TestConfig", r.Alert, r.KeepFiringFor)
+		}
+	}
+}
+
+// TestWatchedKinds checks the mapping of watched kinds to the alerts that need them:
+// every named alert exists, the kinds are the exporter's (deploy.WatchedResources, the
+// ClusterRole), StatefulSets feed every StatefulSet alert, and every alert but the
+// exporter's own depends on some kind.
+func TestWatchedKinds(t *testing.T) {
+	groups, err := Groups(mixin.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := map[string]bool{}
+	for _, r := range alerts(groups) {
+		exists[r.Alert] = true
+	}
+	var resources []string
+	covered := map[string]bool{}
+	for _, k := range WatchedKinds() {
+		resources = append(resources, k.Resource)
+		if len(k.Alerts) == 0 {
+			t.Errorf("%s: no alert depends on it", k.Resource)
+		}
+		for _, a := range k.Alerts {
+			if !exists[a] {
+				t.Errorf("%s: %s is not an alert", k.Resource, a)
+			}
+			if strings.HasPrefix(a, "StatefulSetExporter") {
+				t.Errorf("%s: %s is about the exporter itself", k.Resource, a)
+			}
+			covered[a] = true
+		}
+		if k.Resource == "statefulsets" {
+			for a := range exists {
+				if strings.HasPrefix(a, "StatefulSet") && !strings.HasPrefix(a, "StatefulSetExporter") && !slices.Contains(k.Alerts, a) {
+					t.Errorf("statefulsets: %s is missing: without StatefulSets no StatefulSet alert can fire", a)
+				}
+			}
+		}
+	}
+	var want []string
+	for _, gr := range deploy.WatchedResources() {
+		want = append(want, gr.Resource)
+	}
+	if !slices.Equal(resources, want) {
+		t.Errorf("watched kinds %v, want the ClusterRole's %v", resources, want)
+	}
+	for a := range exists {
+		if !covered[a] && !strings.HasPrefix(a, "StatefulSetExporter") {
+			t.Errorf("%s depends on no watched kind", a)
+		}
+	}
+	if got := kindsRegex(true); got != "services|volumeattachments|poddisruptionbudgets|leases" {
+		t.Errorf("optional kinds %q", got)
+	}
+}
+
+// TestDarkAlerts renders the list of dark alerts of the exporter's resource alerts for
+// each kind.
+func TestDarkAlerts(t *testing.T) {
+	for _, optional := range []bool{false, true} {
+		tmpl := template.Must(template.New("").Parse("{{ $labels := .labels }}" + darkAlerts(optional)))
+		for _, k := range WatchedKinds() {
+			var out strings.Builder
+			if err := tmpl.Execute(&out, map[string]any{"labels": map[string]string{"resource": k.Resource}}); err != nil {
+				t.Fatal(err)
+			}
+			want := ""
+			if k.Optional == optional {
+				want = strings.Join(k.Alerts, ", ")
+			}
+			if out.String() != want {
+				t.Errorf("optional=%v, %s: %q, want %q", optional, k.Resource, out.String(), want)
+			}
+		}
 	}
 }
 

@@ -52,9 +52,10 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 					max by (<sts>, pod, persistentvolumeclaim, volume_zone) (
 					  statefulset_pod_volume_no_usable_node_info{<w>}
 					)`,
-				for_:     c.VolumeNoUsableNodeFor,
-				severity: severityCritical,
-				summary:  "StatefulSet pod cannot be scheduled: no node can use its volume.",
+				for_:       c.VolumeNoUsableNodeFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "StatefulSet pod cannot be scheduled: no node can use its volume.",
 				description: fmt.Sprintf(`
 					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> has been unscheduled for more than %s: no node can use the volume of claim {{ $labels.persistentvolumeclaim }}{{ if $labels.volume_zone }} (zone {{ $labels.volume_zone }}){{ else }} (pinned to nodes, not a zone){{ end }}. No node is Ready, uncordoned, matches the volume's node affinity and the pod's node selector and affinity, and has only taints the pod tolerates. The pod cannot start anywhere else.`,
 					dur(c.VolumeNoUsableNodeFor)),
@@ -83,9 +84,10 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 					max by (<sts>, pod, persistentvolumeclaim, node, attached_node) (
 					  statefulset_pod_volume_attached_elsewhere_info{<w>}
 					) == 1`,
-				for_:     c.VolumeAttachErrorFor,
-				severity: severityCritical,
-				summary:  "StatefulSet pod's volume is still attached to another node (Multi-Attach).",
+				for_:       c.VolumeAttachErrorFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "StatefulSet pod's volume is still attached to another node (Multi-Attach).",
 				description: fmt.Sprintf(`
 					Pod {{ $labels.namespace }}/{{ $labels.pod }} of StatefulSet {{ $labels.statefulset }}<where> runs on node {{ $labels.node }}, but the volume of its claim {{ $labels.persistentvolumeclaim }} has been attached to node {{ $labels.attached_node }} for more than %s: Kubernetes will not attach it to {{ $labels.node }} until it is detached there.`,
 					dur(c.VolumeAttachErrorFor)),
@@ -98,9 +100,10 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 					max by (<sts>, persistentvolumeclaim, persistentvolume, reason) (
 					  statefulset_pvc_problem_info{<w>, reason=~"ClaimLost|VolumeFailed"}
 					) == 1`,
-				for_:     c.VolumeLostFor,
-				severity: severityCritical,
-				summary:  "StatefulSet volume is lost or failed: its data is unavailable.",
+				for_:       c.VolumeLostFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "StatefulSet volume is lost or failed: its data is unavailable.",
 				description: fmt.Sprintf(`
 					PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} of StatefulSet {{ $labels.statefulset }}<where>: {{ if eq $labels.reason "ClaimLost" }}the claim is Lost, its PersistentVolume {{ $labels.persistentvolume }} is gone{{ else }}PersistentVolume {{ $labels.persistentvolume }} of the claim is Failed{{ end }} (reason: {{ $labels.reason }}), for more than %s. Kubernetes will not recover it.`,
 					dur(c.VolumeLostFor)),

@@ -23,16 +23,20 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				// A StatefulSet that did not exist or was scaled to 0 BootstrapGrace ago is
 				// bootstrapping: critical means a workload that served is down. The window
 				// before the offset keeps a short scrape gap back then from resetting the
-				// "for" of a firing alert.
+				// "for" of a firing alert. keep_firing_for (as on every critical alert
+				// derived from the exporter's data) bridges an exporter restart: its series
+				// go stale for a minute or two, which would otherwise resolve the page and
+				// send a new one a "for" later.
 				expr: fmt.Sprintf(`
 					max by (<sts>) (statefulset_replicas_desired{<w>}) > 0
 					and on (<sts>)
 					max by (<sts>) (statefulset_replicas_ready{<w>}) == 0
 					and on (<sts>)
 					max by (<sts>) (max_over_time(statefulset_replicas_desired{<w>}[10m] offset %s)) > 0`, dur(c.BootstrapGrace)),
-				for_:     c.NoReplicasReadyFor,
-				severity: severityCritical,
-				summary:  "StatefulSet has no Ready replica.",
+				for_:       c.NoReplicasReadyFor,
+				keepFiring: c.KeepFiringFor,
+				severity:   severityCritical,
+				summary:    "StatefulSet has no Ready replica.",
 				description: fmt.Sprintf(`
 					None of the {{ $value }} desired replicas of StatefulSet <ref><where> has been Ready in the last %s: the workload is down.`,
 					dur(c.NoReplicasReadyFor)) + b.notReadyPods(),
@@ -162,8 +166,9 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetPodStuckTerminating",
 				// The node status is looked up rather than kept as a label: it moves from
 				// not_ready to unreachable to missing while the pod is stuck.
-				expr: `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating_info{<w>}) == 1`,
-				for_: c.StuckTerminatingFor,
+				expr:       `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating_info{<w>}) == 1`,
+				for_:       c.StuckTerminatingFor,
+				keepFiring: c.KeepFiringFor,
 				// Critical: the StatefulSet controller never replaces the identity while the
 				// pod object exists, and nothing deletes it without a human (or a node that
 				// comes back).
