@@ -16,5 +16,7 @@ echo "== go vet" >&2
 go vet ./...
 echo "== go test" >&2
 go test -count=1 -timeout 45m ./...
+echo "== Helm chart (tests/chart, a module of its own)" >&2
+(cd tests/chart && go vet ./... && go test -count=1 -timeout 10m ./...)
 echo "== container image" >&2
 hack/verify-image.sh
