@@ -20,6 +20,7 @@ import (
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/gotool"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/repo"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin"
 )
 
 // The generated alerting-rule test.
@@ -66,8 +67,10 @@ const (
 	// settledTail is how long the final recorded state is repeated after the recording.
 	settledTail = 20 * time.Minute
 	// historyLength is how long the first recorded scrape is repeated before the
-	// recording, as the steady state the exporter was in before the failover.
-	historyLength = 2 * time.Minute
+	// recording, as the steady state the exporter was in before the failover: longer
+	// than BootstrapGrace and its 10m window (mixin.DefaultConfig), so that the
+	// StatefulSets count as having served, as they had.
+	historyLength = 26 * time.Minute
 	// apiUnreachableAlert and absentAlert are the exporter's own alerts.
 	apiUnreachableAlert = "StatefulSetExporterAPIUnreachable"
 	absentAlert         = "StatefulSetExporterAbsent"
@@ -299,6 +302,9 @@ func checkRulesOverRecording(t *testing.T, records []scrapeRecord, markers []mar
 		t.Fatal(err)
 	}
 	info := strippedRules(t, filepath.Join(root, "rules", "statefulset-exporter.rules.yaml"), filepath.Join(dir, "generated-rules.yaml"))
+	if grace := mixin.DefaultConfig().BootstrapGrace + 10*time.Minute; historyLength <= grace {
+		t.Fatalf("historyLength %s must exceed BootstrapGrace and its window (%s)", historyLength, grace)
+	}
 	if len(markers) < 2 || len(records) == 0 || markers[0].kind != "kill" || markers[1].kind != "restart" {
 		t.Fatalf("recording incomplete: %d scrapes, markers %v", len(records), markers)
 	}

@@ -572,7 +572,7 @@ func TestParallelRolloutProgressing(t *testing.T) {
 		// the controller recreates it on the new revision: seconds.
 		waitMetrics(t, x, settleTimeout, pod+" updated and not Ready",
 			`statefulset_rollout_in_progress{`+s+`} 1`,
-			fmt.Sprintf(`statefulset_rollout_blocking_pod_info{namespace="parallel",pod=%q,reason="NotReady",statefulset="db"} 1`, pod),
+			fmt.Sprintf(`statefulset_rollout_blocking_pod_info{namespace="parallel",pod=%q,reason="ReadinessFailing",statefulset="db"} 1`, pod),
 		)
 		time.Sleep(hold)
 		unlabelPod(t, c.Client, ns, pod, kwok.BehaviorLabel)
