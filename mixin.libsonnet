@@ -48,6 +48,7 @@ local generated = {
   "resourceFailingFor": "5m",
   "resourceDisabledFor": "15m",
   "haPostureFor": "1h",
+  "replicaStaleAfter": "2m",
   "keepFiringFor": "5m"
 };
 

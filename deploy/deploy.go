@@ -16,6 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -44,13 +45,14 @@ const (
 
 // Manifest file names, relative to the deploy directory.
 const (
-	ServiceAccountFile     = "serviceaccount.yaml"
-	ClusterRoleFile        = "clusterrole.yaml"
-	ClusterRoleBindingFile = "clusterrolebinding.yaml"
-	DeploymentFile         = "deployment.yaml"
-	ServiceFile            = "service.yaml"
-	KustomizationFile      = "kustomization.yaml"
-	ServiceMonitorFile     = "prometheus-operator/servicemonitor.yaml"
+	ServiceAccountFile      = "serviceaccount.yaml"
+	ClusterRoleFile         = "clusterrole.yaml"
+	ClusterRoleBindingFile  = "clusterrolebinding.yaml"
+	DeploymentFile          = "deployment.yaml"
+	PodDisruptionBudgetFile = "pdb.yaml"
+	ServiceFile             = "service.yaml"
+	KustomizationFile       = "kustomization.yaml"
+	ServiceMonitorFile      = "prometheus-operator/servicemonitor.yaml"
 )
 
 // ReadVerbs returns the only verbs the exporter is granted on resources: what an informer
@@ -106,6 +108,11 @@ func ServiceAccount() (*corev1.ServiceAccount, error) {
 // Deployment returns the shipped Deployment, decoded from deployment.yaml.
 func Deployment() (*appsv1.Deployment, error) {
 	return load(DeploymentFile, appsv1.SchemeGroupVersion.WithKind("Deployment"), &appsv1.Deployment{})
+}
+
+// PodDisruptionBudget returns the shipped PodDisruptionBudget, decoded from pdb.yaml.
+func PodDisruptionBudget() (*policyv1.PodDisruptionBudget, error) {
+	return load(PodDisruptionBudgetFile, policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), &policyv1.PodDisruptionBudget{})
 }
 
 // Service returns the shipped Service, decoded from service.yaml.

@@ -174,8 +174,8 @@ func TestDeploymentHardened(t *testing.T) {
 	if d.Name != Name || d.Namespace != Namespace {
 		t.Errorf("Deployment = %s/%s", d.Namespace, d.Name)
 	}
-	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
-		t.Errorf("replicas = %v, want 1", d.Spec.Replicas)
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+		t.Errorf("replicas = %v, want 2: a single replica is blind while its own node is down", d.Spec.Replicas)
 	}
 	if d.Spec.Selector == nil {
 		t.Fatal("no selector")
@@ -542,3 +542,42 @@ func TestHelpersWorkFromAnyDirectory(t *testing.T) {
 func isTrue(b *bool) bool          { return b != nil && *b }
 func isFalse(b *bool) bool         { return b != nil && !*b }
 func isInt(p *int64, v int64) bool { return p != nil && *p == v }
+
+// TestTwoReplicasSpreadAndBudgeted checks what keeps one replica serving when the other's
+// node or zone fails: spread over zones then nodes, without ever leaving a replica
+// Pending, and a budget that lets a drain take only one at a time.
+func TestTwoReplicasSpreadAndBudgeted(t *testing.T) {
+	d, err := Deployment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	keys := map[string]bool{}
+	for _, c := range d.Spec.Template.Spec.TopologySpreadConstraints {
+		keys[c.TopologyKey] = true
+		if c.WhenUnsatisfiable != corev1.ScheduleAnyway || c.MaxSkew != 1 {
+			t.Errorf("spread on %s: whenUnsatisfiable %s, maxSkew %d, want ScheduleAnyway and 1", c.TopologyKey, c.WhenUnsatisfiable, c.MaxSkew)
+		}
+		if c.LabelSelector == nil || !labels.SelectorFromSet(c.LabelSelector.MatchLabels).Matches(podLabels) {
+			t.Errorf("spread on %s: selector %v does not match the pod labels", c.TopologyKey, c.LabelSelector)
+		}
+	}
+	if !keys[corev1.LabelTopologyZone] || !keys[corev1.LabelHostname] || len(keys) != 2 {
+		t.Errorf("topology keys = %v, want %s and %s", keys, corev1.LabelTopologyZone, corev1.LabelHostname)
+	}
+
+	pdb, err := PodDisruptionBudget()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLabels(t, "PodDisruptionBudget", pdb.Labels)
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
+		t.Errorf("PodDisruptionBudget minAvailable = %v, maxUnavailable = %v, want minAvailable 1", pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable)
+	}
+	if pdb.Spec.Selector == nil || !labels.SelectorFromSet(pdb.Spec.Selector.MatchLabels).Matches(podLabels) {
+		t.Errorf("PodDisruptionBudget selector %v does not match the pod labels", pdb.Spec.Selector)
+	}
+	if int(*d.Spec.Replicas) <= pdb.Spec.MinAvailable.IntValue() {
+		t.Errorf("replicas %d with minAvailable %d would block every node drain", *d.Spec.Replicas, pdb.Spec.MinAvailable.IntValue())
+	}
+}

@@ -30,8 +30,8 @@ const (
 // The base's objects, by kind/name.
 var baseObjects = []string{
 	"ClusterRole/statefulset-exporter", "ClusterRoleBinding/statefulset-exporter",
-	"Deployment/statefulset-exporter", "Service/statefulset-exporter",
-	"ServiceAccount/statefulset-exporter",
+	"Deployment/statefulset-exporter", "PodDisruptionBudget/statefulset-exporter",
+	"Service/statefulset-exporter", "ServiceAccount/statefulset-exporter",
 }
 
 // build runs kustomize (krusty, what `kubectl apply -k` embeds) on dir of fsys.

@@ -76,6 +76,13 @@ type Config struct {
 	ResourceFailingFor     time.Duration // a required kind's list/watch failing while the API answers
 	ResourceDisabledFor    time.Duration // an optional kind switched off (RBAC, not served)
 	HAPostureFor           time.Duration
+	// ReplicaStaleAfter: an exporter replica (a scrape target, told apart by its instance
+	// label) whose statefulset_exporter_api_reachable has not read 1 in a scrape this
+	// recent is stale, and the rules leave its series out while another replica is fresh
+	// (see mixin/rules/builder.go). Longer than the scrape interval (30s in the shipped
+	// ServiceMonitor), shorter than Prometheus' 5m lookback, during which the series of a
+	// replica that died without staleness markers still answer queries.
+	ReplicaStaleAfter time.Duration
 	// KeepFiringFor keeps the critical alerts derived from the exporter's data firing
 	// that long after their series disappear, so that an exporter restart (its series
 	// go stale for a minute or two) neither resolves a page nor sends a new one. It also
@@ -117,6 +124,7 @@ func DefaultConfig() Config {
 		ResourceFailingFor:     5 * time.Minute,
 		ResourceDisabledFor:    15 * time.Minute,
 		HAPostureFor:           1 * time.Hour,
+		ReplicaStaleAfter:      2 * time.Minute,
 		KeepFiringFor:          5 * time.Minute,
 	}
 }
@@ -195,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.MultiCluster && c.ExporterAbsentLookback <= c.ExporterAbsentFor {
 		return fmt.Errorf("mixin: ExporterAbsentLookback must be longer than ExporterAbsentFor")
+	}
+	if c.ReplicaStaleAfter <= 0 || c.ReplicaStaleAfter >= 5*time.Minute {
+		return fmt.Errorf("mixin: ReplicaStaleAfter must be longer than the scrape interval and shorter than the 5m lookback")
 	}
 	if c.KeepFiringFor < 0 {
 		return fmt.Errorf("mixin: KeepFiringFor must not be negative")

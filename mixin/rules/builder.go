@@ -32,6 +32,42 @@ const (
 //	<sts>    the labels that identify a StatefulSet: <c,>namespace, statefulset
 //	<ref>    (annotations) namespace/statefulset of the alert
 //	<where>  (annotations) " in cluster <value>" in a multi-cluster setup, else nothing
+//	<only-fresh>  after an instant vector of the exporter's series: drops the series of
+//	         stale exporter replicas while another replica is fresh (see below)
+//	<fresh>  the exporter replicas that are fresh: one series per replica, value 1
+//
+// # Several exporter replicas
+//
+// The exporter runs as two replicas (deploy/, the Helm chart). Both export the same
+// series, told apart by their target labels (instance, pod). A replica is fresh when its
+// latest statefulset_exporter_api_reachable, scraped within ReplicaStaleAfter, reads 1;
+// otherwise it is stale: its API probe fails (its node is partitioned from the control
+// plane: its informers see nothing new), or it is no longer scraped and its series linger
+// for Prometheus' 5m lookback (it died without staleness markers, or Prometheus
+// restarted). The rule of thumb every alert follows:
+//
+//  1. Read the exporter's data through <only-fresh>: the series of stale replicas are left
+//     out while at least one replica is fresh. When none is, nothing is left out: with a
+//     single replica, or when every replica is blind, the rules see exactly what one
+//     replica serves (the last state it saw), which StatefulSetExporterAPIUnreachable
+//     flags and Alertmanager inhibits. A replica restart changes nothing: its old series
+//     are left out as soon as they are stale and the other replica's continue.
+//  2. Among fresh replicas, aggregate in the direction that never hides a bad state: max
+//     of a gauge whose high value is the problem (unschedulable pods, an _info fact, a
+//     generation lag), min of a gauge whose high value clears or excuses it (Ready
+//     replicas, the Ready ratio, a rollout in progress, a lease held). Fresh replicas
+//     agree but for the moment one informer is ahead of the other, and then the alert
+//     fires a few seconds early rather than late. Aggregating to the object's labels also
+//     drops the target labels, so two replicas make one alert without instance or pod.
+//  3. A question about the past (did the StatefulSet exist 15m ago?) reads every replica,
+//     stale or restarted ones included: freshness is about now.
+//  4. The exporter's own health is the fresh replicas' health: the API counts as
+//     reachable while at least one replica reaches it (StatefulSetExporterAPIUnreachable
+//     fires when none does, not when every replica fails), because the data the alerts
+//     read is then current and muting every StatefulSet page for one partitioned replica
+//     would blind exactly the failure the second replica exists for. A kind counts as
+//     failing when any fresh replica fails to list or watch it: that replica's frozen
+//     cache still takes part in rule 2.
 type builder struct {
 	cfg    mixin.Config
 	expand *strings.Replacer
@@ -51,9 +87,18 @@ func newBuilder(cfg mixin.Config) (*builder, error) {
 		byCluster = " by (" + cluster + ")"
 		where = " in cluster {{ $labels." + cluster + " }}"
 	}
+	// A replica is fresh when its latest probe result, scraped within ReplicaStaleAfter,
+	// is 1. The stale replicas are the others, counted only while some replica is fresh:
+	// "unless on (<c>)" of an empty set would leave every series out.
+	reachable := "statefulset_exporter_api_reachable{" + cfg.Selector + "}"
+	on := "on (" + clusterComma + "instance)"
+	fresh := fmt.Sprintf("last_over_time(%s[%s]) == 1", reachable, dur(cfg.ReplicaStaleAfter))
+	onlyFresh := fmt.Sprintf("unless %s (%s unless %s %s and on (%s) %s)", on, reachable, on, fresh, cluster, fresh)
 	return &builder{
 		cfg: cfg,
 		expand: strings.NewReplacer(
+			"<only-fresh>", onlyFresh,
+			"<fresh>", "("+fresh+")",
 			"<x>", cfg.Selector,
 			"<w>", mixin.JoinMatchers(cfg.Selector, cfg.NamespaceSelector),
 			"<l>", mixin.JoinMatchers(cfg.Selector, cfg.LeaseSelector),

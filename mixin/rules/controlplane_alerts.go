@@ -21,7 +21,7 @@ func controlPlaneGroup(b *builder) rulefmt.RuleGroup {
 				// window is the condition, so there is no "for".
 				expr: fmt.Sprintf(`
 					max by (<c,>namespace, lease) (
-					  increase(statefulset_control_plane_lease_transitions_total{<l>}[%s])
+					  increase(statefulset_control_plane_lease_transitions_total{<l>}[%s]) <only-fresh>
 					) >= %d`,
 					dur(c.LeaderChangesWindow), c.LeaderChangesThreshold),
 				severity: severityWarning,
@@ -39,14 +39,17 @@ func controlPlaneGroup(b *builder) rulefmt.RuleGroup {
 				// old: a longer outage ends the alert (StatefulSetExporterAPIUnreachable
 				// takes over) before a frozen Lease could fire it, while a shorter blip
 				// neither fires it nor resolves one that fires. The "for" also covers
-				// the seconds the lease watch needs to catch up after an outage.
+				// the seconds the lease watch needs to catch up after an outage. held is
+				// good: min across fresh replicas, and a replica whose probe fails (its
+				// frozen Leases turn 0) is left out while another one is fresh.
 				expr: fmt.Sprintf(`
-					max by (<c,>namespace, lease) (statefulset_control_plane_lease_held{<l>}) == 0
+					min by (<c,>namespace, lease) (statefulset_control_plane_lease_held{<l>} <only-fresh>) == 0
 					and on (<c>)
 					(
 					  min<by-c> (
 					    timestamp(statefulset_exporter_api_last_success_timestamp_seconds{<x>})
 					    - statefulset_exporter_api_last_success_timestamp_seconds{<x>}
+					    <only-fresh>
 					  ) <= %s
 					)`,
 					seconds(c.NoLeaderFor/2)),

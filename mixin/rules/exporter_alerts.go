@@ -19,8 +19,13 @@ func exporterGroup(b *builder) rulefmt.RuleGroup {
 				// does not notify; once it fires, Alertmanager inhibits the alerts derived
 				// from the stale data (deploy/alertmanager/alertmanager.yaml). Critical:
 				// it mutes the pages of every StatefulSet, so the blind state itself must
-				// page whoever would have been paged.
-				expr:     `max by (<c,>job) (statefulset_exporter_api_reachable{<x>}) == 0`,
+				// page whoever would have been paged. With several replicas it fires when
+				// no fresh replica reaches the API (a replica that does is enough: its data
+				// is current), whatever stale replicas last said (builder.go).
+				expr: `
+					min by (<c,>job) (statefulset_exporter_api_reachable{<x>}) == 0
+					unless on (<c,>job)
+					<fresh>`,
 				for_:     c.APIUnreachableFor,
 				severity: severityCritical,
 				summary:  "statefulset-exporter cannot reach the Kubernetes API server.",
@@ -53,13 +58,15 @@ func exporterGroup(b *builder) rulefmt.RuleGroup {
 				// is frozen or empty and the alerts that need it are dark. max_over_time
 				// bridges a watch that breaks again after each successful relist. Critical:
 				// it does not recover without a human, and the pages it hides would have
-				// been critical too.
+				// been critical too. Any fresh replica failing counts: its frozen cache
+				// takes part in the rules' max and min; a replica whose probe fails is
+				// StatefulSetExporterAPIUnreachable's, or nobody's while another is fresh.
 				expr: fmt.Sprintf(`
 					max by (<c,>resource) (
-					  max_over_time(statefulset_exporter_resource_failing{<x>, resource=~%q}[2m])
+					  max_over_time(statefulset_exporter_resource_failing{<x>, resource=~%q}[2m]) <only-fresh>
 					) == 1
 					and on (<c>)
-					max<by-c> (statefulset_exporter_api_reachable{<x>}) == 1`, kindsRegex(false)),
+					<fresh>`, kindsRegex(false)),
 				for_:       c.ResourceFailingFor,
 				keepFiring: c.KeepFiringFor,
 				severity:   severityCritical,
@@ -77,7 +84,7 @@ func exporterGroup(b *builder) rulefmt.RuleGroup {
 				// dark. Warning: nothing is broken now, but a human decides whether to
 				// grant the access or accept the gap (and silence this).
 				expr: fmt.Sprintf(`
-					max by (<c,>resource) (statefulset_exporter_resource_enabled{<x>, resource=~%q}) == 0`, kindsRegex(true)),
+					min by (<c,>resource) (statefulset_exporter_resource_enabled{<x>, resource=~%q} <only-fresh>) == 0`, kindsRegex(true)),
 				for_:     c.ResourceDisabledFor,
 				severity: severityWarning,
 				summary:  "statefulset-exporter has switched off an optional resource.",

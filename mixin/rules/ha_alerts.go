@@ -51,7 +51,7 @@ func haGroup(b *builder) rulefmt.RuleGroup {
 	for _, r := range haRisks {
 		g.Rules = append(g.Rules, b.rule(alert{
 			name:     r.name,
-			expr:     fmt.Sprintf(`max by (<sts>) (statefulset_ha_risk_info{<w>, risk=%q})`, r.risk),
+			expr:     fmt.Sprintf(`max by (<sts>) (statefulset_ha_risk_info{<w>, risk=%q} <only-fresh>)`, r.risk),
 			for_:     b.cfg.HAPostureFor,
 			severity: r.severity,
 			summary:  r.summary,

@@ -7,6 +7,7 @@ import (
 )
 
 // storageGroup holds the alerts about a StatefulSet's PersistentVolumeClaims and volumes.
+// Every fact is bad when present: max across fresh exporter replicas (builder.go).
 func storageGroup(b *builder) rulefmt.RuleGroup {
 	c := b.cfg
 	return rulefmt.RuleGroup{
@@ -21,7 +22,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				expr: fmt.Sprintf(`
 					time()
 					- max by (<sts>, persistentvolumeclaim, reason) (
-					    statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="WaitForFirstConsumer"}
+					    statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="WaitForFirstConsumer"} <only-fresh>
 					  )
 					> %s`,
 					seconds(c.PVCPendingThreshold)),
@@ -34,7 +35,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetVolumeZoneMismatch",
 				expr: `
 					max by (<sts>, pod, persistentvolumeclaim, volume_zone, node_zone) (
-					  statefulset_pod_volume_zone_mismatch_info{<w>}
+					  statefulset_pod_volume_zone_mismatch_info{<w>} <only-fresh>
 					)`,
 				for_:     c.VolumeZoneMismatchFor,
 				severity: severityWarning,
@@ -50,7 +51,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				// knows the volume's topology, which would have acted within the "for").
 				expr: `
 					max by (<sts>, pod, persistentvolumeclaim, volume_zone) (
-					  statefulset_pod_volume_no_usable_node_info{<w>}
+					  statefulset_pod_volume_no_usable_node_info{<w>} <only-fresh>
 					)`,
 				for_:       c.VolumeNoUsableNodeFor,
 				keepFiring: c.KeepFiringFor,
@@ -64,7 +65,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetVolumeAttachError",
 				expr: `
 					max by (<sts>, persistentvolumeclaim, node, operation) (
-					  statefulset_volume_attachment_error_info{<w>}
+					  statefulset_volume_attachment_error_info{<w>} <only-fresh>
 					)`,
 				for_:     c.VolumeAttachErrorFor,
 				severity: severityWarning,
@@ -82,7 +83,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				// volume is typically held by a dead node that never unmounts it.
 				expr: `
 					max by (<sts>, pod, persistentvolumeclaim, node, attached_node) (
-					  statefulset_pod_volume_attached_elsewhere_info{<w>}
+					  statefulset_pod_volume_attached_elsewhere_info{<w>} <only-fresh>
 					) == 1`,
 				for_:       c.VolumeAttachErrorFor,
 				keepFiring: c.KeepFiringFor,
@@ -98,7 +99,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				// only absorbs a scrape that caught a cache in motion.
 				expr: `
 					max by (<sts>, persistentvolumeclaim, persistentvolume, reason) (
-					  statefulset_pvc_problem_info{<w>, reason=~"ClaimLost|VolumeFailed"}
+					  statefulset_pvc_problem_info{<w>, reason=~"ClaimLost|VolumeFailed"} <only-fresh>
 					) == 1`,
 				for_:       c.VolumeLostFor,
 				keepFiring: c.KeepFiringFor,
@@ -114,7 +115,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				// and volume, and the old data waits in a Retain volume.
 				expr: `
 					max by (<sts>, persistentvolumeclaim, persistentvolume, reason) (
-					  statefulset_pvc_problem_info{<w>, reason="VolumeReleased"}
+					  statefulset_pvc_problem_info{<w>, reason="VolumeReleased"} <only-fresh>
 					) == 1`,
 				for_:     c.VolumeReleasedFor,
 				severity: severityWarning,
@@ -127,7 +128,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetVolumeResizeFailed",
 				expr: `
 					max by (<sts>, persistentvolumeclaim, persistentvolume, reason) (
-					  statefulset_pvc_problem_info{<w>, reason=~"ResizeInfeasible|ResizeFailed"}
+					  statefulset_pvc_problem_info{<w>, reason=~"ResizeInfeasible|ResizeFailed"} <only-fresh>
 					) == 1`,
 				for_:     c.VolumeResizeFailedFor,
 				severity: severityWarning,

@@ -11,7 +11,8 @@ import (
 // Every expression aggregates to the labels that name the object (max by namespace,
 // statefulset, ...): the exporter's series also carry its own target labels (instance,
 // its pod name), which would otherwise end up on the alert, change with every exporter
-// restart and restart the alert's "for".
+// restart and restart the alert's "for". It reads only fresh exporter replicas and takes
+// max of what is bad and min of what is good (builder.go, "Several exporter replicas").
 func workloadGroup(b *builder) rulefmt.RuleGroup {
 	c := b.cfg
 	return rulefmt.RuleGroup{
@@ -26,11 +27,12 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				// "for" of a firing alert. keep_firing_for (as on every critical alert
 				// derived from the exporter's data) bridges an exporter restart: its series
 				// go stale for a minute or two, which would otherwise resolve the page and
-				// send a new one a "for" later.
+				// send a new one a "for" later. The past is read from every replica,
+				// restarted ones included.
 				expr: fmt.Sprintf(`
-					max by (<sts>) (statefulset_replicas_desired{<w>}) > 0
+					max by (<sts>) (statefulset_replicas_desired{<w>} <only-fresh>) > 0
 					and on (<sts>)
-					max by (<sts>) (statefulset_replicas_ready{<w>}) == 0
+					min by (<sts>) (statefulset_replicas_ready{<w>} <only-fresh>) == 0
 					and on (<sts>)
 					max by (<sts>) (max_over_time(statefulset_replicas_desired{<w>}[10m] offset %s)) > 0`, dur(c.BootstrapGrace)),
 				for_:       c.NoReplicasReadyFor,
@@ -51,11 +53,11 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				// counting while inhibited would notify, stale, the moment its inhibitor
 				// resolves during the recovery, before the last replica is back.
 				expr: `
-					max by (<sts>) (statefulset_ready_ratio{<w>}) < 1
+					min by (<sts>) (statefulset_ready_ratio{<w>} <only-fresh>) < 1
 					unless on (<sts>)
-					  max by (<sts>) (statefulset_rollout_in_progress{<w>}) == 1
+					  min by (<sts>) (statefulset_rollout_in_progress{<w>} <only-fresh>) == 1
 					unless on (<sts>)
-					  max by (<sts>) (statefulset_replicas_ready{<w>}) == 0`,
+					  min by (<sts>) (statefulset_replicas_ready{<w>} <only-fresh>) == 0`,
 				for_:     c.ReplicasNotReadyFor,
 				severity: severityWarning,
 				summary:  "StatefulSet has replicas that are not Ready.",
@@ -73,12 +75,12 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				// The "or" keeps the alert when no blocking pod is known.
 				expr: `
 					(
-					  max by (<sts>, pod) (statefulset_rollout_blocking_pod_info{<w>})
+					  max by (<sts>, pod) (statefulset_rollout_blocking_pod_info{<w>} <only-fresh>)
 					  * on (<sts>) group_left ()
-					  (max by (<sts>) (statefulset_rollout_stalled{<w>}) == 1)
+					  (max by (<sts>) (statefulset_rollout_stalled{<w>} <only-fresh>) == 1)
 					)
 					or on (<sts>)
-					(max by (<sts>) (statefulset_rollout_stalled{<w>}) == 1)`,
+					(max by (<sts>) (statefulset_rollout_stalled{<w>} <only-fresh>) == 1)`,
 				for_:     c.RolloutStalledFor,
 				severity: severityWarning,
 				summary:  "StatefulSet rollout is stalled.",
@@ -94,7 +96,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 			}),
 			b.rule(alert{
 				name:     "StatefulSetGenerationNotObserved",
-				expr:     `max by (<sts>) (statefulset_generation_lag{<w>}) > 0`,
+				expr:     `max by (<sts>) (statefulset_generation_lag{<w>} <only-fresh>) > 0`,
 				for_:     c.GenerationMismatchFor,
 				severity: severityWarning,
 				summary:  "StatefulSet controller has not acted on the latest spec.",
@@ -113,13 +115,13 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				// inhibiting StatefulSet-level alert resolves during the recovery.
 				expr: `
 					max by (<sts>) (
-					  max_over_time(statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}[5m])
+					  max_over_time(statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}[5m]) <only-fresh>
 					) > 0
 					and on (<sts>)
 					(
-					  max by (<sts>) (statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"}) > 0
+					  max by (<sts>) (statefulset_pods_waiting{<w>, reason="CrashLoopBackOff"} <only-fresh>) > 0
 					  or
-					  count by (<sts>) (statefulset_pod_not_ready_info{<w>, last_termination_reason!=""}) > 0
+					  count by (<sts>) (statefulset_pod_not_ready_info{<w>, last_termination_reason!=""} <only-fresh>) > 0
 					)`,
 				for_:     c.CrashLoopingFor,
 				severity: severityWarning,
@@ -130,7 +132,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 			}),
 			b.rule(alert{
 				name:     "StatefulSetPodsUnschedulable",
-				expr:     `max by (<sts>) (statefulset_pods_unschedulable{<w>}) > 0`,
+				expr:     `max by (<sts>) (statefulset_pods_unschedulable{<w>} <only-fresh>) > 0`,
 				for_:     c.PodPendingFor,
 				severity: severityWarning,
 				summary:  "StatefulSet pods cannot be scheduled.",
@@ -142,17 +144,18 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetPodsPending",
 				// Pending pods that are not unschedulable: scheduled, but not starting
 				// (image pulls, volume attachment, init containers). Pods held back by a
-				// scheduling gate are Pending on purpose and left out (0 when none).
+				// scheduling gate are Pending on purpose and left out (0 when none). The
+				// unschedulable count excuses pods from this alert: min across replicas.
 				expr: `
 					(
-					  max by (<sts>) (statefulset_pods{<w>, phase="Pending"})
+					  max by (<sts>) (statefulset_pods{<w>, phase="Pending"} <only-fresh>)
 					  - on (<sts>)
-					  max by (<sts>) (statefulset_pods_unschedulable{<w>})
+					  min by (<sts>) (statefulset_pods_unschedulable{<w>} <only-fresh>)
 					  - on (<sts>)
 					  (
-					    count by (<sts>) (max by (<sts>, pod) (statefulset_pod_not_ready_info{<w>, reason="SchedulingGated"}))
+					    count by (<sts>) (max by (<sts>, pod) (statefulset_pod_not_ready_info{<w>, reason="SchedulingGated"} <only-fresh>))
 					    or on (<sts>)
-					    0 * max by (<sts>) (statefulset_pods_unschedulable{<w>})
+					    0 * max by (<sts>) (statefulset_pods_unschedulable{<w>} <only-fresh>)
 					  )
 					) > 0`,
 				for_:     c.PodPendingFor,
@@ -166,7 +169,7 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				name: "StatefulSetPodStuckTerminating",
 				// The node status is looked up rather than kept as a label: it moves from
 				// not_ready to unreachable to missing while the pod is stuck.
-				expr:       `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating_info{<w>}) == 1`,
+				expr:       `max by (<sts>, pod, node) (statefulset_pod_stuck_terminating_info{<w>} <only-fresh>) == 1`,
 				for_:       c.StuckTerminatingFor,
 				keepFiring: c.KeepFiringFor,
 				// Critical: the StatefulSet controller never replaces the identity while the
@@ -198,10 +201,10 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 				// replaced after a fix, rather than when the window has passed.
 				expr: fmt.Sprintf(`
 					changes(
-					  (max by (<sts>, pod, container) (statefulset_container_last_terminated_timestamp_seconds{<w>}))[%s:%s]
+					  (max by (<sts>, pod, container) (statefulset_container_last_terminated_timestamp_seconds{<w>} <only-fresh>))[%s:%s]
 					) + 1 >= %d
 					and on (<sts>, pod, container)
-					max by (<sts>, pod, container) (statefulset_container_last_terminated_timestamp_seconds{<w>})`,
+					max by (<sts>, pod, container) (statefulset_container_last_terminated_timestamp_seconds{<w>} <only-fresh>)`,
 					dur(c.RestartsWindow), dur(c.RestartsWindow/60), c.RestartsThreshold),
 				for_:     c.RestartsFor,
 				severity: severityWarning,

@@ -23,6 +23,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -209,7 +210,7 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind string, into run
 func TestRenderDefaults(t *testing.T) {
 	c := loadChart(t)
 	objs, notes := render(t, c, "statefulset-exporter", "monitoring", nil)
-	want := []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"}
+	want := []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"}
 	if got := kinds(objs); !slices.Equal(got, want) {
 		t.Errorf("default objects = %v, want %v", got, want)
 	}
@@ -252,6 +253,40 @@ func TestRenderDefaults(t *testing.T) {
 		t.Errorf("image = %q, want %q (image.tag defaults to appVersion)", ctr.Image, want)
 	}
 	checkGOMEMLIMIT(t, ctr)
+
+	// Two replicas spread like deploy/'s, and the same budget.
+	if *d.Spec.Replicas != *shipped.Spec.Replicas || *d.Spec.Replicas != 2 {
+		t.Errorf("replicas = %d, want 2 as in deploy/deployment.yaml", *d.Spec.Replicas)
+	}
+	// The chart's selector labels add the release (app.kubernetes.io/instance).
+	noSelector := func(cs []corev1.TopologySpreadConstraint) []corev1.TopologySpreadConstraint {
+		out := slices.Clone(cs)
+		for i := range out {
+			if sel := out[i].LabelSelector; sel == nil || !k8slabels.SelectorFromSet(sel.MatchLabels).Matches(k8slabels.Set(d.Spec.Template.Labels)) {
+				t.Errorf("topology spread on %s: selector %v does not match the pod labels", out[i].TopologyKey, sel)
+			}
+			out[i].LabelSelector = nil
+		}
+		return out
+	}
+	if diff := cmp.Diff(noSelector(shipped.Spec.Template.Spec.TopologySpreadConstraints), noSelector(pod.TopologySpreadConstraints)); diff != "" {
+		t.Errorf("topologySpreadConstraints differ from deploy/deployment.yaml (-deploy +chart):\n%s", diff)
+	}
+	shippedPDB, err := deploy.PodDisruptionBudget()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pdb policyv1.PodDisruptionBudget
+	find(t, objs, "PodDisruptionBudget", &pdb)
+	if diff := cmp.Diff(shippedPDB.Spec.MinAvailable, pdb.Spec.MinAvailable); diff != "" || pdb.Spec.MaxUnavailable != nil {
+		t.Errorf("PodDisruptionBudget differs from deploy/pdb.yaml (-deploy +chart):\n%s (maxUnavailable %v)", diff, pdb.Spec.MaxUnavailable)
+	}
+
+	// A single replica gets no budget: minAvailable 1 would block every drain.
+	single, _ := render(t, c, "statefulset-exporter", "monitoring", map[string]any{"replicas": 1})
+	if slices.Contains(kinds(single), "PodDisruptionBudget") {
+		t.Error("replicas: 1 renders a PodDisruptionBudget")
+	}
 
 	// The defaults are the smallest row of the sizing table in docs/install.md.
 	req, lim := smallestSizingRow(t)
