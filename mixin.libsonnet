@@ -36,6 +36,8 @@ local generated = {
   "volumeReleasedFor": "15m",
   "volumeResizeFailedFor": "30m",
   "stuckTerminatingFor": "5m",
+  "initContainerStuckFor": "30m",
+  "onDeleteOutdatedFor": "3d",
   "restartsThreshold": 3,
   "restartsWindow": "1h",
   "restartsFor": "5m",

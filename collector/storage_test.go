@@ -152,6 +152,27 @@ func TestPVCPhasesAndPendingReasons(t *testing.T) {
 	}
 }
 
+// TestRetainedPendingClaimNotPending: a claim of an ordinal a scale-down removed stays
+// Pending when its provisioning never finished (the pod went before the volume came).
+// It is counted as retained and has no pending series, so StatefulSetPVCPending, which
+// reads only that series, never fires for it.
+func TestRetainedPendingClaimNotPending(t *testing.T) {
+	db := newStatefulSet("ns", "db", 2, withClaimTemplates("data"))
+	env := newTestEnv(t, nil, db, newStorageClass("gp3", storagev1.VolumeBindingWaitForFirstConsumer, ebs, false),
+		newPVC(db, "data", 0, corev1.ClaimBound),
+		newPVC(db, "data", 1, corev1.ClaimPending, storageClassName(ptr.To("gp3")), annotated(derive.AnnSelectedNode, "node-a")),
+		// Scaled down from 4: ordinal 2's claim was being provisioned, ordinal 3's waited
+		// for its pod.
+		newPVC(db, "data", 2, corev1.ClaimPending, storageClassName(ptr.To("gp3")), annotated(derive.AnnSelectedNode, "node-b")),
+		newPVC(db, "data", 3, corev1.ClaimPending, storageClassName(ptr.To("gp3"))))
+	env.expect(lines(
+		`statefulset_pvcs{namespace="ns",phase="Bound",statefulset="db"} 1`,
+		`statefulset_pvcs{namespace="ns",phase="Pending",statefulset="db"} 3`,
+		`statefulset_pvcs_retained{namespace="ns",statefulset="db"} 2`,
+		pendingLine("data-db-1", "Provisioning", testNow.Add(-20*time.Minute)),
+	), "statefulset_pvcs", "statefulset_pvcs_retained", "statefulset_pvc_pending_created_timestamp_seconds")
+}
+
 func TestPVCNaming(t *testing.T) {
 	db := newStatefulSet("ns", "db", 3, withClaimTemplates("data", "wal"))
 	web := newStatefulSet("ns", "web", 1, withClaimTemplates("data"))

@@ -53,7 +53,7 @@ type Config struct {
 	GenerationMismatchFor  time.Duration
 	CrashLoopingFor        time.Duration
 	PodPendingFor          time.Duration
-	PVCPendingThreshold    time.Duration // age of a Pending PVC before it alerts
+	PVCPendingThreshold    time.Duration // "for" of a claim Pending with its pod scheduled (not WaitForFirstConsumer)
 	VolumeZoneMismatchFor  time.Duration
 	VolumeNoUsableNodeFor  time.Duration
 	VolumeAttachErrorFor   time.Duration
@@ -61,6 +61,8 @@ type Config struct {
 	VolumeReleasedFor      time.Duration
 	VolumeResizeFailedFor  time.Duration
 	StuckTerminatingFor    time.Duration
+	InitContainerStuckFor  time.Duration // a regular init container still running
+	OnDeleteOutdatedFor    time.Duration // OnDelete pods left on an old revision (nobody deleted them)
 	RestartsThreshold      int           // restarts of one container within RestartsWindow
 	RestartsWindow         time.Duration // at most the exporter's --restarts.recent-window
 	RestartsFor            time.Duration
@@ -112,6 +114,8 @@ func DefaultConfig() Config {
 		VolumeReleasedFor:      15 * time.Minute,
 		VolumeResizeFailedFor:  30 * time.Minute,
 		StuckTerminatingFor:    5 * time.Minute,
+		InitContainerStuckFor:  30 * time.Minute,
+		OnDeleteOutdatedFor:    72 * time.Hour,
 		RestartsThreshold:      3, // kubelet's back-off allows 12 an hour; an OOM every 20m makes 3
 		RestartsWindow:         1 * time.Hour,
 		RestartsFor:            5 * time.Minute,
@@ -151,6 +155,8 @@ func TestConfig() Config {
 	c.VolumeReleasedFor = 30 * time.Second
 	c.VolumeResizeFailedFor = 30 * time.Second
 	c.StuckTerminatingFor = 30 * time.Second
+	c.InitContainerStuckFor = 1 * time.Minute
+	c.OnDeleteOutdatedFor = 1 * time.Minute
 	// RestartsWindow stays: it must hold several restarts at the back-off cap (kubelet
 	// 5m; the simulated kubelets' 1m, whose window FastMixinConfig makes 6m).
 	c.RestartsFor = 1 * time.Minute

@@ -223,7 +223,7 @@ tests:
               resource: pods
             exp_annotations:
               summary: statefulset-exporter cannot keep a resource's cache up to date.
-              description: 'statefulset-exporter in cluster eu-west-1 has been failing to list or watch pods for more than 5m while the API server answers its probe: its cache of pods is not kept up to date; errors in the last 10 minutes: Forbidden. These alerts cannot fire, or fire on stale data: StatefulSetRolloutStalled, StatefulSetPodsCrashLooping, StatefulSetPodsUnschedulable, StatefulSetPodsPending, StatefulSetPodStuckTerminating, StatefulSetContainerRestarting, StatefulSetVolumeZoneMismatch, StatefulSetVolumeNoUsableNode, StatefulSetVolumeAttachedElsewhere, StatefulSetSingleZone.'
+              description: 'statefulset-exporter in cluster eu-west-1 has been failing to list or watch pods for more than 5m while the API server answers its probe: its cache of pods is not kept up to date; errors in the last 10 minutes: Forbidden. These alerts cannot fire, or fire on stale data: StatefulSetRolloutStalled, StatefulSetPodsCrashLooping, StatefulSetPodsUnschedulable, StatefulSetPodsPending, StatefulSetPodStuckTerminating, StatefulSetContainerRestarting, StatefulSetVolumeZoneMismatch, StatefulSetVolumeNoUsableNode, StatefulSetVolumeAttachedElsewhere, StatefulSetSingleZone, StatefulSetInitContainerStuck, StatefulSetOnDeletePodsOutdated.'
               runbook_url: https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#statefulsetexporterresourcefailing
       - eval_time: 15m
         alertname: StatefulSetExporterResourceDisabled

@@ -205,8 +205,10 @@ func podClaimPending(p *corev1.Pod, claimPending func(string) bool) bool {
 // waiting, one that exited, one whose startup or readiness probe has not passed), then
 // the readiness gates.
 func containerWhy(p *corev1.Pod, why *PodWhy) {
+	// An init container that has not started yet waits with the kubelet's default
+	// reason, PodInitializing, while an earlier one runs: the running one is the reason.
 	for _, c := range p.Status.InitContainerStatuses {
-		if c.State.Waiting != nil {
+		if c.State.Waiting != nil && c.State.Waiting.Reason != podReasonInitializing {
 			waitingWhy(c, why)
 			return
 		}
@@ -220,6 +222,12 @@ func containerWhy(p *corev1.Pod, why *PodWhy) {
 	for _, c := range p.Status.InitContainerStatuses {
 		if c.State.Running != nil && !sidecars[c.Name] {
 			why.Reason, why.Container = WhyInitContainer, c.Name
+			return
+		}
+	}
+	for _, c := range p.Status.InitContainerStatuses {
+		if c.State.Waiting != nil {
+			waitingWhy(c, why)
 			return
 		}
 	}
@@ -262,6 +270,10 @@ func containerWhy(p *corev1.Pod, why *PodWhy) {
 // podReasonReadinessGates is the kubelet's reason on the Ready condition of a pod whose
 // containers are ready but a readiness gate is not.
 const podReasonReadinessGates = "ReadinessGatesNotReady"
+
+// podReasonInitializing is the kubelet's waiting reason of a container that has not been
+// started because the pod's init containers have not finished (init containers included).
+const podReasonInitializing = "PodInitializing"
 
 func waitingWhy(c corev1.ContainerStatus, why *PodWhy) {
 	why.Reason, why.Container = WhyContainerWaiting, c.Name

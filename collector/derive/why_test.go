@@ -131,6 +131,21 @@ func TestPodWhy(t *testing.T) {
 			// The kubelet shows the containers waiting while init runs.
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "db", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
 		}), node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "InitContainerRunning", Container: "restore-backup"}, ok: true},
+		{name: "first of two init containers running", pod: pod(func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			// The kubelet shows an init container that has not started yet waiting with
+			// PodInitializing.
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{running("restore-backup", false),
+				{Name: "migrate", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "db", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+		}), node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "InitContainerRunning", Container: "restore-backup"}, ok: true},
+		{name: "second init container about to start", pod: pod(func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{
+				{Name: "restore-backup", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}},
+				{Name: "migrate", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "db", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+		}), node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "PodInitializing", Container: "migrate"}, ok: true},
 		{name: "sidecar running, container failing readiness", pod: pod(func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptrTo(corev1.ContainerRestartPolicyAlways)}}
 			p.Status.InitContainerStatuses = []corev1.ContainerStatus{running("proxy", true)}

@@ -35,12 +35,13 @@ var watchedKinds = []WatchedKind{
 		"StatefulSetVolumeLost", "StatefulSetVolumeReleased", "StatefulSetVolumeResizeFailed",
 		"StatefulSetGoverningServiceMissing", "StatefulSetGoverningServiceNotHeadless",
 		"StatefulSetClaimsDeletedOnScaleDown", "StatefulSetClaimsDeletedWithStatefulSet",
+		"StatefulSetInitContainerStuck", "StatefulSetOnDeletePodsOutdated",
 	}},
 	{Resource: "pods", Alerts: []string{
 		"StatefulSetRolloutStalled", "StatefulSetPodsCrashLooping", "StatefulSetPodsUnschedulable",
 		"StatefulSetPodsPending", "StatefulSetPodStuckTerminating", "StatefulSetContainerRestarting",
 		"StatefulSetVolumeZoneMismatch", "StatefulSetVolumeNoUsableNode", "StatefulSetVolumeAttachedElsewhere",
-		"StatefulSetSingleZone",
+		"StatefulSetSingleZone", "StatefulSetInitContainerStuck", "StatefulSetOnDeletePodsOutdated",
 	}},
 	{Resource: "persistentvolumeclaims", Alerts: []string{
 		"StatefulSetVolumeLost", "StatefulSetVolumeReleased", "StatefulSetVolumeResizeFailed", "StatefulSetPVCPending", "StatefulSetVolumeZoneMismatch", "StatefulSetVolumeNoUsableNode",

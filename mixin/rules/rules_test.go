@@ -51,6 +51,8 @@ var wantAlerts = map[string]string{
 	"StatefulSetGoverningServiceNotHeadless":  "warning",
 	"StatefulSetClaimsDeletedOnScaleDown":     "info",
 	"StatefulSetClaimsDeletedWithStatefulSet": "info",
+	"StatefulSetInitContainerStuck":           "warning",
+	"StatefulSetOnDeletePodsOutdated":         "info",
 }
 
 func configs() map[string]mixin.Config {
@@ -129,7 +131,7 @@ func TestForDurations(t *testing.T) {
 		"StatefulSetPodsPending":              cfg.PodPendingFor,
 		"StatefulSetPodStuckTerminating":      cfg.StuckTerminatingFor,
 		"StatefulSetContainerRestarting":      cfg.RestartsFor,
-		"StatefulSetPVCPending":               0,
+		"StatefulSetPVCPending":               cfg.PVCPendingThreshold,
 		"StatefulSetVolumeZoneMismatch":       cfg.VolumeZoneMismatchFor,
 		"StatefulSetVolumeNoUsableNode":       cfg.VolumeNoUsableNodeFor,
 		"StatefulSetVolumeAttachError":        cfg.VolumeAttachErrorFor,
@@ -146,6 +148,8 @@ func TestForDurations(t *testing.T) {
 		"StatefulSetSingleReplica":            cfg.HAPostureFor,
 		"StatefulSetGoverningServiceMissing":  cfg.HAPostureFor,
 		"StatefulSetClaimsDeletedOnScaleDown": cfg.HAPostureFor,
+		"StatefulSetInitContainerStuck":       cfg.InitContainerStuckFor,
+		"StatefulSetOnDeletePodsOutdated":     cfg.OnDeleteOutdatedFor,
 	}
 	groups, err := Groups(cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/prometheus/model/rulefmt"
 )
@@ -13,24 +14,7 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 	return rulefmt.RuleGroup{
 		Name: "statefulset-storage",
 		Rules: []rulefmt.Rule{
-			b.rule(alert{
-				name: "StatefulSetPVCPending",
-				// The age is the alert condition, so there is no "for". A claim waiting for
-				// its first consumer is Pending because its pod is not scheduled: the pod
-				// alerts name that cause, and such a claim left behind by a scale-down is
-				// harmless.
-				expr: fmt.Sprintf(`
-					time()
-					- max by (<sts>, persistentvolumeclaim, reason) (
-					    statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="WaitForFirstConsumer"} <only-fresh>
-					  )
-					> %s`,
-					seconds(c.PVCPendingThreshold)),
-				severity: severityWarning,
-				summary:  "StatefulSet PersistentVolumeClaim is stuck Pending.",
-				description: `
-					PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} of StatefulSet {{ $labels.statefulset }}<where> has been Pending for {{ $value | humanizeDuration }} (reason: {{ $labels.reason }}).`,
-			}),
+			pvcPendingAlert(b),
 			b.rule(alert{
 				name: "StatefulSetVolumeZoneMismatch",
 				expr: `
@@ -139,4 +123,39 @@ func storageGroup(b *builder) rulefmt.RuleGroup {
 			}),
 		},
 	}
+}
+
+// pvcPendingAlert is StatefulSetPVCPending: a claim that has been Pending for
+// PVCPendingThreshold with a reason other than WaitForFirstConsumer, that is, with its pod
+// scheduled (the scheduler picked a node) or without needing one. The claim's age counts
+// from its creation, which says nothing about how long it has been failing: an old
+// WaitForFirstConsumer claim starts provisioning only when its pod is scheduled. The reason
+// is not a label, so that a change between Provisioning, NoProvisioner and Other keeps
+// the "for"; the max_over_time bridges a short return to WaitForFirstConsumer (a
+// provisioner that gives a node back asks the scheduler for another one). The "and" ends
+// the alert as soon as the claim is no longer Pending. A claim left behind by a scale-down
+// has no series (the exporter counts it in statefulset_pvcs_retained), so it never fires.
+// The value is the claim's age.
+func pvcPendingAlert(b *builder) rulefmt.Rule {
+	c := b.cfg
+	return b.rule(alert{
+		name: "StatefulSetPVCPending",
+		expr: fmt.Sprintf(`
+			time()
+			- max by (<sts>, persistentvolumeclaim) (
+			    max_over_time(statefulset_pvc_pending_created_timestamp_seconds{<w>, reason!="WaitForFirstConsumer"}[%s]) <only-fresh>
+			  )
+			and on (<sts>, persistentvolumeclaim)
+			max by (<sts>, persistentvolumeclaim) (statefulset_pvc_pending_created_timestamp_seconds{<w>} <only-fresh>)`,
+			dur(min(5*time.Minute, c.PVCPendingThreshold))),
+		for_:     c.PVCPendingThreshold,
+		severity: severityWarning,
+		summary:  "StatefulSet PersistentVolumeClaim is stuck Pending.",
+		description: fmt.Sprintf(`
+			PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} of StatefulSet {{ $labels.statefulset }}<where> has been Pending for more than %s with its pod scheduled, or without needing one`, dur(c.PVCPendingThreshold)) +
+			b.lookup(`max by (reason) (statefulset_pvc_pending_created_timestamp_seconds{})`,
+				[]string{"namespace", "statefulset", "persistentvolumeclaim"},
+				` (reason: {{ . | first | label "reason" }})`) +
+			". It was created {{ $value | humanizeDuration }} ago.",
+	})
 }

@@ -215,6 +215,8 @@ func workloadGroup(b *builder) rulefmt.RuleGroup {
 						`, last terminated {{ . | first | value | humanizeDuration }} ago: {{ . | first | label "reason" }}`) +
 					".",
 			}),
+			initContainerStuckAlert(b),
+			onDeleteOutdatedAlert(b),
 		},
 	}
 }
