@@ -18,7 +18,6 @@ local generated = {
   "namespaceSelector": "",
   "clusterLabel": "cluster",
   "multiCluster": false,
-  "eks": false,
   "runbookURLPattern": "https://github.com/statefulset-exporter/statefulset-exporter/blob/main/docs/runbooks.md#%s",
   "leaseSelector": "lease=~\"kube-scheduler|kube-controller-manager|cloud-controller-manager\"",
   "replicasNotReadyFor": "15m",

@@ -27,9 +27,6 @@ type Config struct {
 	ClusterLabel string
 	// MultiCluster adds ClusterLabel to aggregations, alert grouping and dashboard variables.
 	MultiCluster bool
-	// EKS tunes defaults for Amazon EKS (control-plane failover takes about a minute,
-	// EBS volumes are pinned to one availability zone).
-	EKS bool
 
 	// RunbookURLPattern is formatted with the alert name to give its runbook_url.
 	RunbookURLPattern string

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/config"
+	"github.com/prometheus/alertmanager/dispatch"
 	"github.com/prometheus/alertmanager/inhibit"
+	"github.com/prometheus/alertmanager/notify"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/provider"
 	"github.com/prometheus/alertmanager/types"
@@ -428,4 +430,131 @@ func describe(ls model.LabelSet) string {
 		}
 	}
 	return fmt.Sprintf("%s{%s}", ls["alertname"], strings.Join(parts, ", "))
+}
+
+// TestAlertmanagerGrouping feeds alerts to Alertmanager's own dispatcher with the example
+// routing tree and checks the notification groups it forms: pages of the same kind in
+// several StatefulSets (a zone outage) make one group per alert name and cluster; info
+// alerts make one digest per namespace; warnings stay one ticket per StatefulSet.
+func TestAlertmanagerGrouping(t *testing.T) {
+	cfg := loadAlertmanagerConfig(t)
+	rules := alertRules(committedRules(t))
+	alert := func(name string, kv ...string) model.LabelSet {
+		r, ok := rules[name]
+		if !ok {
+			t.Fatalf("no alert %s", name)
+		}
+		ls := model.LabelSet{"alertname": model.LabelValue(name), "cluster": "eu-west-1"}
+		for k, v := range r.Labels {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			ls[model.LabelName(kv[i])] = model.LabelValue(kv[i+1])
+		}
+		return ls
+	}
+	for _, tc := range []struct {
+		name   string
+		firing []model.LabelSet
+		// groups lists each notification group as receiver and its alerts' "namespace/statefulset alertname".
+		groups []string
+	}{
+		{
+			name: "a zone outage pages once per kind of failure, listing every StatefulSet",
+			firing: []model.LabelSet{
+				alert("StatefulSetPodStuckTerminating", "namespace", "data", "statefulset", "kafka", "pod", "kafka-2", "node", "ip-10-0-3-7", "node_status", "unreachable"),
+				alert("StatefulSetPodStuckTerminating", "namespace", "shop", "statefulset", "postgres", "pod", "postgres-1", "node", "ip-10-0-3-9", "node_status", "unreachable"),
+				alert("StatefulSetNoReplicasReady", "namespace", "data", "statefulset", "zookeeper"),
+				alert("StatefulSetNoReplicasReady", "namespace", "shop", "statefulset", "redis"),
+				alert("StatefulSetNoReplicasReady", "namespace", "shop", "statefulset", "redis", "cluster", "us-east-1"),
+			},
+			groups: []string{
+				"pager: data/kafka StatefulSetPodStuckTerminating, shop/postgres StatefulSetPodStuckTerminating",
+				"pager: data/zookeeper StatefulSetNoReplicasReady, shop/redis StatefulSetNoReplicasReady",
+				"pager: shop/redis StatefulSetNoReplicasReady",
+			},
+		},
+		{
+			name: "info alerts of two StatefulSets of a namespace make one digest",
+			firing: []model.LabelSet{
+				alert("StatefulSetSingleReplica", "namespace", "data", "statefulset", "redis"),
+				alert("StatefulSetNoPodDisruptionBudget", "namespace", "data", "statefulset", "kafka"),
+				alert("StatefulSetSingleReplica", "namespace", "data", "statefulset", "kafka"),
+				alert("StatefulSetSingleReplica", "namespace", "shop", "statefulset", "redis"),
+			},
+			groups: []string{
+				"low-priority: data/kafka StatefulSetNoPodDisruptionBudget, data/kafka StatefulSetSingleReplica, data/redis StatefulSetSingleReplica",
+				"low-priority: shop/redis StatefulSetSingleReplica",
+			},
+		},
+		{
+			name: "warnings stay one ticket per StatefulSet and alert",
+			firing: []model.LabelSet{
+				alert("StatefulSetReplicasNotReady", "namespace", "data", "statefulset", "kafka"),
+				alert("StatefulSetReplicasNotReady", "namespace", "data", "statefulset", "redis"),
+			},
+			groups: []string{
+				"ticket: data/kafka StatefulSetReplicasNotReady",
+				"ticket: data/redis StatefulSetReplicasNotReady",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := dispatchGroups(t, cfg, tc.firing); !slices.Equal(got, tc.groups) {
+				t.Errorf("notification groups:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(tc.groups, "\n     "))
+			}
+		})
+	}
+
+	// The info route is a digest: no resolved messages, at most daily.
+	info := dispatch.NewRoute(cfg.Route, nil).Match(alert("StatefulSetSingleReplica", "namespace", "data", "statefulset", "redis"))
+	if len(info) != 1 || info[0].RouteOpts.Receiver != "low-priority" {
+		t.Fatalf("info alert routed to %v", info)
+	}
+	if o := info[0].RouteOpts; o.GroupInterval < 24*time.Hour || o.RepeatInterval < 24*time.Hour {
+		t.Errorf("info route: group_interval %s, repeat_interval %s, want a daily digest", o.GroupInterval, o.RepeatInterval)
+	}
+	for _, r := range cfg.Receivers {
+		for _, w := range r.WebhookConfigs {
+			if r.Name == "low-priority" && w.SendResolved() {
+				t.Errorf("receiver %s sends resolved notifications", r.Name)
+			}
+		}
+	}
+}
+
+// dispatchGroups routes the alerts with Alertmanager's dispatcher and returns its
+// aggregation groups (one notification each), as "receiver: namespace/statefulset
+// alertname, …", sorted.
+func dispatchGroups(t *testing.T, cfg *config.Config, firing []model.LabelSet) []string {
+	t.Helper()
+	now := time.Now()
+	var alerts []*types.Alert
+	for _, ls := range firing {
+		alerts = append(alerts, &types.Alert{Alert: model.Alert{Labels: ls, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)}})
+	}
+	reg := prometheus.NewRegistry()
+	// Groups are read at once, before their group_wait ends; a flush would change nothing.
+	noop := notify.StageFunc(func(ctx context.Context, _ *slog.Logger, as ...*types.Alert) (context.Context, []*types.Alert, error) {
+		return ctx, as, nil
+	})
+	d := dispatch.NewDispatcher(staticAlerts{alerts}, dispatch.NewRoute(cfg.Route, nil), noop, types.NewMarker(reg),
+		func(d time.Duration) time.Duration { return d }, time.Hour, nil, slog.New(slog.DiscardHandler), dispatch.NewDispatcherMetrics(false, reg))
+	go d.Run(now)
+	defer d.Stop()
+	groups, _, err := d.Groups(context.Background(), func(*dispatch.Route) bool { return true }, func(*types.Alert, time.Time) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, g := range groups {
+		var members []string
+		for _, a := range g.Alerts {
+			members = append(members, fmt.Sprintf("%s/%s %s", a.Labels["namespace"], a.Labels["statefulset"], a.Labels["alertname"]))
+		}
+		slices.Sort(members)
+		out = append(out, g.Receiver+": "+strings.Join(members, ", "))
+	}
+	slices.Sort(out)
+	return out
 }

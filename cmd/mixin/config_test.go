@@ -134,7 +134,7 @@ func TestConfigReferenceCommitted(t *testing.T) {
 	}
 	for _, row := range []string{
 		"| `noReplicasReadyFor` | duration | `5m` | not a single replica Ready: the workload is down | StatefulSetNoReplicasReady |",
-		"| `eks` | boolean | `false` |",
+		"| `multiCluster` | boolean | `false` |",
 	} {
 		if !strings.Contains(string(want), row) {
 			t.Errorf("%s lacks the row %q", ConfigDocPath, row)

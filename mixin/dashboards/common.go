@@ -103,6 +103,21 @@ func (s scope) recorded() string {
 	return mixin.Selector(append(m, s.match("namespace", "namespace"), s.match("statefulset", "statefulset"))...)
 }
 
+// alerts is the selector of the firing alerts (Prometheus's ALERTS series) of the
+// StatefulSets picked by the variables. Like recording-rule series, alerts keep only the
+// labels their rule aggregates by, not the exporter's target labels.
+func (s scope) alerts() string {
+	var m []string
+	if s.cfg.MultiCluster {
+		m = append(m, s.match(s.cfg.ClusterLabel, "cluster"))
+	}
+	if s.cfg.NamespaceSelector != "" {
+		m = append(m, s.cfg.NamespaceSelector)
+	}
+	m = append(m, `alertstate="firing"`, s.match("namespace", "namespace"), s.match("statefulset", "statefulset"))
+	return mixin.Selector(m...)
+}
+
 // by returns the aggregation labels for one row per StatefulSet (per cluster when several
 // clusters are shown), followed by extra labels.
 func (s scope) by(extra ...string) string {
@@ -244,6 +259,19 @@ func tableQuery(expr, refID string) *prometheus.DataqueryBuilder {
 }
 
 // Panels.
+
+// runbooks links a panel to the runbooks of the alerts it is about, in the panel's header
+// menu.
+func runbooks(cfg mixin.Config, alerts ...string) []cog.Builder[dashboard.DashboardLink] {
+	links := make([]cog.Builder[dashboard.DashboardLink], 0, len(alerts))
+	for _, a := range alerts {
+		links = append(links, dashboard.NewDashboardLinkBuilder("Runbook: "+a).
+			Type(dashboard.DashboardLinkTypeLink).
+			Url(cfg.RunbookURL(a)).
+			TargetBlank(true))
+	}
+	return links
+}
 
 func defaultStat() *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
@@ -420,6 +448,13 @@ var rolloutStates = []state{
 	{"2", "Stalled", colorBad},
 }
 
+// severities colours the severity label of alerts.
+var severities = []state{
+	{"critical", "critical", colorBad},
+	{"warning", "warning", colorWarning},
+	{"info", "info", colorInfo},
+}
+
 // sortBy sorts a table by a column's display name.
 func sortBy(column string, desc bool) []cog.Builder[common.TableSortByFieldState] {
 	return []cog.Builder[common.TableSortByFieldState]{
@@ -503,6 +538,15 @@ func link(title, url string) dashboard.DynamicConfigValue {
 	return dashboard.DynamicConfigValue{Id: "links", Value: []map[string]any{{
 		"title": title,
 		"url":   url,
+	}}}
+}
+
+// externalLink turns the cell into a link that opens in a new tab, such as a runbook.
+func externalLink(title, url string) dashboard.DynamicConfigValue {
+	return dashboard.DynamicConfigValue{Id: "links", Value: []map[string]any{{
+		"title":       title,
+		"url":         url,
+		"targetBlank": true,
 	}}}
 }
 

@@ -18,7 +18,7 @@ import (
 
 // controlPlane shows the control plane's leader elections as the exporter sees them, and
 // the exporter's own view of the API server: whether the other dashboards can be trusted.
-func controlPlane(cfg mixin.Config) *dashboard.DashboardBuilder {
+func controlPlane(cfg mixin.Config, _ map[string]string) *dashboard.DashboardBuilder {
 	s := scope{cfg: cfg, multi: true}
 	vars := []cog.Builder[dashboard.VariableModel]{datasourceVariable()}
 	if cfg.MultiCluster {
@@ -87,6 +87,7 @@ func apiReachableStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("API server").
+		Links(runbooks(s.cfg, "StatefulSetExporterAPIUnreachable")).
 		Description("Whether the exporter's last API probe (/version) succeeded; the worst of the selected exporters.").
 		WithTarget(instantQuery(fmt.Sprintf("min(statefulset_exporter_api_reachable%s)", s.exporter()))).
 		Mappings(stateMappings(reachableStates...))
@@ -96,6 +97,7 @@ func lastProbeStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("Last successful API probe").
+		Links(runbooks(s.cfg, "StatefulSetExporterAPIUnreachable")).
 		Description(fmt.Sprintf("Time since the exporter last reached the API server. Red past %s, "+
 			"longer than a normal control-plane failover.", s.cfg.APIUnreachableFor)).
 		WithTarget(instantQuery(fmt.Sprintf("time() - min(statefulset_exporter_api_last_success_timestamp_seconds%s)", s.exporter()))).
@@ -115,6 +117,7 @@ func cachesSyncedStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("Informer caches").
+		Links(runbooks(s.cfg, "StatefulSetExporterResourceFailing", "StatefulSetExporterResourceDisabled")).
 		Description("Whether the informer of every watched resource has completed its first list.").
 		WithTarget(instantQuery(fmt.Sprintf("min(%s)", enabledResources(s, "statefulset_exporter_cache_synced")))).
 		Mappings(stateMappings(state{"0", "Not synced", colorBad}, state{"1", "Synced", colorOK}))
@@ -124,6 +127,7 @@ func apiErrorsStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("API errors").
+		Links(runbooks(s.cfg, "StatefulSetExporterResourceFailing")).
 		Description("Failed list/watch calls and API probes over the dashboard's time range.").
 		WithTarget(instantQuery(fmt.Sprintf("sum(increase(statefulset_exporter_api_errors_total%s[$__range]))", s.exporter()))).
 		Unit("short").
@@ -145,6 +149,7 @@ func versionStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("Exporter version").
+		Links(runbooks(s.cfg, "StatefulSetExporterAbsent")).
 		WithTarget(instantQuery(fmt.Sprintf("count by (version) (statefulset_exporter_build_info%s)", s.exporter())).
 			LegendFormat("{{version}}")).
 		TextMode(common.BigValueTextModeName).
@@ -155,6 +160,7 @@ func apiReachabilityTimeline(s scope) *statetimeline.PanelBuilder {
 	return defaultStateTimeline().
 		Height(5).
 		Title("API server reachability").
+		Links(runbooks(s.cfg, "StatefulSetExporterAPIUnreachable")).
 		Description("Result of the exporter's API probes over time, per exporter.").
 		WithTarget(timeseriesQuery(fmt.Sprintf("min by (%s) (statefulset_exporter_api_reachable%s)", s.by("instance"), s.exporter()),
 			s.exporterLegend())).
@@ -166,6 +172,7 @@ func apiReachabilityTimeline(s scope) *statetimeline.PanelBuilder {
 func apiErrorsTimeseries(s scope) *timeseries.PanelBuilder {
 	return stackedTimeseries().
 		Title("API errors by resource and reason").
+		Links(runbooks(s.cfg, "StatefulSetExporterResourceFailing")).
 		Description("Failed list/watch calls per watched resource, and failed probes (resource=\"probe\"), per second.").
 		WithTarget(timeseriesQuery(fmt.Sprintf("sum by (%s) (rate(statefulset_exporter_api_errors_total%s[$__rate_interval]))",
 			s.by("resource", "reason"), s.exporter()), "{{resource}}: {{reason}}")).
@@ -175,6 +182,7 @@ func apiErrorsTimeseries(s scope) *timeseries.PanelBuilder {
 func lastProbeTimeseries(s scope) *timeseries.PanelBuilder {
 	return thresholdLine(defaultTimeseries(), s.cfg.APIUnreachableFor.Seconds()).
 		Title("Time since last successful API probe").
+		Links(runbooks(s.cfg, "StatefulSetExporterAPIUnreachable")).
 		Description("The dashed line is the API-unreachable alert's duration.").
 		WithTarget(timeseriesQuery(fmt.Sprintf("time() - max by (%s) (statefulset_exporter_api_last_success_timestamp_seconds%s)",
 			s.by("instance"), s.exporter()), s.exporterLegend())).
@@ -187,6 +195,7 @@ func watchedResourcesTable(s scope) *table.PanelBuilder {
 	p := tableOf(append(s.clusterLabels(), "resource", "Value #A", "Value #B", "Value #C")...).
 		Span(12).
 		Title("Watched resources").
+		Links(runbooks(s.cfg, "StatefulSetExporterResourceFailing", "StatefulSetExporterResourceDisabled")).
 		Description("Whether each resource is watched (optional kinds are switched off when RBAC forbids them), "+
 			"whether its cache has synced, and the time since its last add/update/delete event.").
 		WithTarget(tableQuery(fmt.Sprintf("max by (%s) (statefulset_exporter_resource_enabled%s)", by, s.exporter()), "A")).
@@ -237,6 +246,7 @@ var leaderStates = []state{
 func leaderPresentTimeline(s scope) *statetimeline.PanelBuilder {
 	return defaultStateTimeline().
 		Title("Leader present").
+		Links(runbooks(s.cfg, "ControlPlaneNoLeader")).
 		Description(fmt.Sprintf("Whether each control-plane lease has a holder that renewed it within its duration, "+
 			"by the exporter's clock (statefulset_control_plane_lease_held); the best of the selected exporters. "+
 			"While the exporter cannot reach the API server every lease turns to No leader once its duration has passed. "+
@@ -262,6 +272,7 @@ func leasesTable(s scope) *table.PanelBuilder {
 	window := promDuration(s.cfg.LeaderChangesWindow)
 	p := tableOf(append(s.clusterLabels(), "namespace", "lease", "holder", "Value #A", "Value #B", "Value #C", "Value #D")...).
 		Title("Lease holders").
+		Links(runbooks(s.cfg, "ControlPlaneNoLeader")).
 		Description(fmt.Sprintf("Current holder of each control-plane lease (the per-process suffix is dropped), "+
 			"how long it has held the lease, when it last renewed it, and the holder changes in the last %s "+
 			"(red from %d, when the leader-changes alert fires). Leases without a holder are not listed.",
@@ -288,6 +299,7 @@ func leaderTransitionsTimeseries(s scope) *timeseries.PanelBuilder {
 	window := promDuration(s.cfg.LeaderChangesWindow)
 	return thresholdLine(defaultTimeseries(), float64(s.cfg.LeaderChangesThreshold)).
 		Title("Leader changes").
+		Links(runbooks(s.cfg, "ControlPlaneLeaderFlapping")).
 		Description(fmt.Sprintf("Holder changes of each lease within %s. The dashed line is the leader-changes alert threshold; "+
 			"a failover on EKS normally shows as one or two changes.", window)).
 		WithTarget(timeseriesQuery(fmt.Sprintf("max by (%s) (increase(statefulset_control_plane_lease_transitions_total%s[%s]))",
@@ -299,6 +311,7 @@ func leaderTransitionsTimeseries(s scope) *timeseries.PanelBuilder {
 func leaseRenewAgeTimeseries(s scope) *timeseries.PanelBuilder {
 	return defaultTimeseries().
 		Title("Time since lease renewal").
+		Links(runbooks(s.cfg, "ControlPlaneNoLeader")).
 		Description("A healthy leader renews every few seconds; past the lease duration (15s for the " +
 			"Kubernetes components) the lease has no leader, see \"Leader present\".").
 		WithTarget(timeseriesQuery(fmt.Sprintf("time() - max by (%s) (statefulset_control_plane_lease_renew_timestamp_seconds%s)",

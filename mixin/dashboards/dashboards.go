@@ -18,6 +18,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 
 	"github.com/statefulset-exporter/statefulset-exporter/mixin"
+	"github.com/statefulset-exporter/statefulset-exporter/mixin/rules"
 )
 
 // Dashboard UIDs. They are part of the dashboards' URLs: links between the dashboards use
@@ -28,10 +29,11 @@ const (
 	controlPlaneUID = "sts-exporter-control-plane"
 )
 
-// builders lists the dashboards by file name.
+// builders lists the dashboards by file name. runbooks maps every alert of mixin/rules to
+// its runbook_url.
 var builders = []struct {
 	file  string
-	build func(mixin.Config) *dashboard.DashboardBuilder
+	build func(cfg mixin.Config, runbooks map[string]string) *dashboard.DashboardBuilder
 }{
 	{"statefulset-overview.json", overview},
 	{"statefulset-detail.json", statefulSet},
@@ -44,9 +46,13 @@ func Generate(cfg mixin.Config) (map[string][]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	runbooks, err := alertRunbooks(cfg)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string][]byte, len(builders))
 	for _, b := range builders {
-		d, err := b.build(cfg).Build()
+		d, err := b.build(cfg, runbooks).Build()
 		if err != nil {
 			return nil, fmt.Errorf("dashboards: %s: %w", b.file, err)
 		}
@@ -63,7 +69,7 @@ func Generate(cfg mixin.Config) (map[string][]byte, error) {
 // finalize numbers rows and panels in layout order and names unnamed queries A, B, C…
 // in panel order, as Grafana would when saving the dashboard. It also unsets the links'
 // placement, which the SDK defaults to Grafana 12's controls menu, so that the links show
-// above the panels in every Grafana version.
+// above the panels in every Grafana version (panel links have no placement at all).
 func finalize(d *dashboard.Dashboard) {
 	for i := range d.Links {
 		d.Links[i].Placement = nil
@@ -72,6 +78,9 @@ func finalize(d *dashboard.Dashboard) {
 	number := func(p *dashboard.Panel) {
 		id++
 		p.Id = cog.ToPtr(id)
+		for i := range p.Links {
+			p.Links[i].Placement = nil
+		}
 		for i, t := range p.Targets {
 			q, ok := t.(prometheus.Dataquery)
 			if !ok || q.RefId != nil {
@@ -124,6 +133,23 @@ func unescapeHTML(data []byte) []byte {
 		out, i = append(out, data[i], data[i+1]), i+1
 	}
 	return out
+}
+
+// alertRunbooks returns the runbook_url of every alert of the rules generated from cfg.
+func alertRunbooks(cfg mixin.Config) (map[string]string, error) {
+	groups, err := rules.Groups(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dashboards: %w", err)
+	}
+	out := map[string]string{}
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				out[r.Alert] = r.Annotations["runbook_url"]
+			}
+		}
+	}
+	return out, nil
 }
 
 // refID returns A…Z, then AA, AB… for the i-th query of a panel.

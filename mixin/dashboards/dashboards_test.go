@@ -61,7 +61,21 @@ type panelJSON struct {
 	Datasource *dsJSON     `json:"datasource"`
 	GridPos    gridPosJSON `json:"gridPos"`
 	Panels     []panelJSON `json:"panels"` // of a row
-	Targets    []struct {
+	Links      []struct {
+		Title       string `json:"title"`
+		URL         string `json:"url"`
+		TargetBlank bool   `json:"targetBlank"`
+	} `json:"links"`
+	FieldConfig struct {
+		Overrides []struct {
+			Matcher    struct{ ID, Options string }
+			Properties []struct {
+				ID    string `json:"id"`
+				Value any    `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
+	} `json:"fieldConfig"`
+	Targets []struct {
 		RefID      string  `json:"refId"`
 		Expr       string  `json:"expr"`
 		Datasource *dsJSON `json:"datasource"`
@@ -315,14 +329,15 @@ func knownSeries(t *testing.T, cfg mixin.Config) map[string]series {
 		}
 		known[name] = series{labels: ls, recorded: true}
 	}
+	known["ALERTS"] = series{labels: alertLabels(t, cfg), recorded: true}
 	return known
 }
 
 // series describes a series the dashboards may select.
 type series struct {
 	labels []string
-	// recorded is true for recording-rule series: they keep only the labels the rule
-	// aggregates by, not the target labels the exporter's series carry.
+	// recorded is true for recording-rule series and ALERTS: they keep only the labels the
+	// rule aggregates by, not the target labels the exporter's series carry.
 	recorded bool
 }
 
@@ -385,11 +400,12 @@ func hasMatcher(vs *parser.VectorSelector, want *labels.Matcher) bool {
 }
 
 // isWorkloadSeries tells the StatefulSet series, which carry namespace and statefulset,
-// from the exporter's own and the control-plane series.
+// from the exporter's own and the control-plane series. The dashboards read ALERTS for
+// the alerts of StatefulSets only.
 func isWorkloadSeries(name string) bool {
 	return strings.HasPrefix(name, "statefulset_") && !strings.HasPrefix(name, "statefulset_exporter_") &&
 		!strings.HasPrefix(name, "statefulset_control_plane_lease_") ||
-		strings.HasPrefix(name, "namespace_statefulset:")
+		strings.HasPrefix(name, "namespace_statefulset:") || name == "ALERTS"
 }
 
 // checkQuery parses a query after substituting its variables, checks that it only selects
@@ -675,15 +691,23 @@ func TestQueriesUseDocumentedLabels(t *testing.T) {
 							}
 						}
 					case *parser.AggregateExpr:
-						var metrics []string
+						var metrics, added []string
 						parser.Inspect(n.Expr, func(c parser.Node, _ []parser.Node) error {
-							if vs, ok := c.(*parser.VectorSelector); ok {
-								metrics = append(metrics, vs.Name)
+							switch c := c.(type) {
+							case *parser.VectorSelector:
+								metrics = append(metrics, c.Name)
+							case *parser.Call:
+								// label_replace sets a label of its own.
+								if c.Func.Name == "label_replace" {
+									if dst, ok := c.Args[1].(*parser.StringLiteral); ok {
+										added = append(added, dst.Val)
+									}
+								}
 							}
 							return nil
 						})
 						for _, l := range n.Grouping {
-							if !allowed(metrics, l) {
+							if !slices.Contains(added, l) && !allowed(metrics, l) {
 								t.Errorf("%s/%s: %s aggregates by %s, which is not a label of all of %v", name, file, n, l, metrics)
 							}
 						}

@@ -13,7 +13,7 @@ import (
 )
 
 // overview is the fleet view: every StatefulSet the variables select, healthy or not.
-func overview(cfg mixin.Config) *dashboard.DashboardBuilder {
+func overview(cfg mixin.Config, _ map[string]string) *dashboard.DashboardBuilder {
 	s := scope{cfg: cfg, multi: true}
 	return newDashboard("StatefulSets / Fleet overview", overviewUID,
 		"Health of every StatefulSet: readiness, rollouts, storage, zones and high-availability risks. "+
@@ -80,13 +80,15 @@ func unhealthyStat(s scope) *stat.PanelBuilder {
 		"StatefulSets with fewer Ready replicas than desired, or whose rollout is stalled.",
 		countOrZero(s, fmt.Sprintf(
 			"max by (%s) (statefulset_ready_ratio%s) < 1 or max by (%s) (statefulset_rollout_stalled%s) == 1",
-			by, s.workload(), by, s.workload())))
+			by, s.workload(), by, s.workload()))).
+		Links(runbooks(s.cfg, "StatefulSetNoReplicasReady", "StatefulSetReplicasNotReady", "StatefulSetRolloutStalled"))
 }
 
 func stalledRolloutsStat(s scope) *stat.PanelBuilder {
 	return countStat("Stalled rollouts",
 		"StatefulSets whose rollout has not moved for the exporter's --rollout.stall-after.",
-		fmt.Sprintf("sum(max by (%s) (statefulset_rollout_stalled%s))", s.perStatefulSet(), s.workload()))
+		fmt.Sprintf("sum(max by (%s) (statefulset_rollout_stalled%s))", s.perStatefulSet(), s.workload())).
+		Links(runbooks(s.cfg, "StatefulSetRolloutStalled"))
 }
 
 func pendingPVCsStat(s scope) *stat.PanelBuilder {
@@ -94,21 +96,24 @@ func pendingPVCsStat(s scope) *stat.PanelBuilder {
 		"PersistentVolumeClaims of the StatefulSets that are not bound yet.",
 		// Absent, not 0, while no claim is Pending.
 		fmt.Sprintf("sum(max by (%s) (statefulset_pvcs%s)) or 0 * count(statefulset_info%s)",
-			s.perStatefulSet(), s.workload(`phase="Pending"`), s.workload()))
+			s.perStatefulSet(), s.workload(`phase="Pending"`), s.workload())).
+		Links(runbooks(s.cfg, "StatefulSetPVCPending"))
 }
 
 func zoneMismatchStat(s scope) *stat.PanelBuilder {
 	return countStat("Volume zone mismatches",
 		"Pods running on a node outside the zone(s) of their zone-pinned volume (for example an EBS volume).",
 		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_pod_volume_zone_mismatch_info%s)",
-			s.perStatefulSet("pod", "persistentvolumeclaim"), s.workload())))
+			s.perStatefulSet("pod", "persistentvolumeclaim"), s.workload()))).
+		Links(runbooks(s.cfg, "StatefulSetVolumeZoneMismatch"))
 }
 
 func attachErrorsStat(s scope) *stat.PanelBuilder {
 	return countStat("Volume attach errors",
 		"VolumeAttachments of the StatefulSets' volumes failing to attach or detach. "+
 			"No data when the exporter does not watch VolumeAttachments.",
-		attachErrorCount(s, s.perStatefulSet()))
+		attachErrorCount(s, s.perStatefulSet())).
+		Links(runbooks(s.cfg, "StatefulSetVolumeAttachError"))
 }
 
 func stuckTerminatingStat(s scope) *stat.PanelBuilder {
@@ -116,7 +121,8 @@ func stuckTerminatingStat(s scope) *stat.PanelBuilder {
 		"Pods deleted longer ago than their grace period plus the exporter's --terminating.stuck-after. "+
 			"A StatefulSet does not replace such a pod until it is gone.",
 		countOrZero(s, fmt.Sprintf("max by (%s) (statefulset_pod_stuck_terminating_info%s) == 1",
-			s.perStatefulSet("pod"), s.workload())))
+			s.perStatefulSet("pod"), s.workload()))).
+		Links(runbooks(s.cfg, "StatefulSetPodStuckTerminating"))
 }
 
 func haRiskStat(s scope) *stat.PanelBuilder {
@@ -175,6 +181,7 @@ func statefulSetsTable(s scope) *table.PanelBuilder {
 func blockedRolloutsTable(s scope) *table.PanelBuilder {
 	p := tableOf(append(s.clusterLabels(), "namespace", "statefulset", "pod", "reason")...).
 		Title("Blocked rollouts").
+		Links(runbooks(s.cfg, "StatefulSetRolloutStalled")).
 		Description("The pod each rollout in progress waits on, and why.").
 		Span(12).
 		WithTarget(tableQuery(fmt.Sprintf("max by (%s) (statefulset_rollout_blocking_pod_info%s)",
@@ -200,6 +207,7 @@ func notReadyReplicasTimeseries(s scope) *timeseries.PanelBuilder {
 	by, sel := s.perStatefulSet(), s.workload()
 	return defaultTimeseries().
 		Title("Replicas not ready").
+		Links(runbooks(s.cfg, "StatefulSetReplicasNotReady")).
 		Description("Desired replicas that are not Ready, per StatefulSet.").
 		WithTarget(timeseriesQuery(fmt.Sprintf(
 			"max by (%s) (statefulset_replicas_desired%s) - max by (%s) (statefulset_replicas_ready%s) > 0",
@@ -213,6 +221,7 @@ func notReadyReplicasTimeseries(s scope) *timeseries.PanelBuilder {
 func fleetRestartsTimeseries(s scope) *timeseries.PanelBuilder {
 	return thresholdLine(defaultTimeseries(), restartsAlertRate(s.cfg)).
 		Title("Container restarts (top 10)").
+		Links(runbooks(s.cfg, "StatefulSetContainerRestarting")).
 		Description("Container restart rate of the ten StatefulSets restarting most. " +
 			"The dashed line is the rate at which a single container reaches the restart alert (StatefulSetContainerRestarting).").
 		WithTarget(timeseriesQuery(fmt.Sprintf("topk(10, %s > 0)", restartRate(s)), s.legend())).

@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 	"testing"
 
@@ -46,6 +47,37 @@ func recordingRules(t *testing.T, cfg mixin.Config) map[string][]string {
 	}
 	return out
 }
+
+// alertLabels returns the labels an ALERTS series of the alerts of mixin/rules may carry:
+// alertname and alertstate, the rules' own labels, and the labels their annotations name
+// ({{ $labels.pod }}), which the alert's expression keeps.
+func alertLabels(t *testing.T, cfg mixin.Config) []string {
+	t.Helper()
+	groups, err := rules.Groups(cfg)
+	if err != nil {
+		t.Fatalf("rules.Groups: %v", err)
+	}
+	set := map[string]bool{"alertname": true, "alertstate": true}
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			for l := range r.Labels {
+				set[l] = true
+			}
+			for _, a := range r.Annotations {
+				for _, m := range templateLabel.FindAllStringSubmatch(a, -1) {
+					set[m[1]] = true
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// templateLabel matches a label an alert template reads: $labels.name.
+var templateLabel = regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
 
 func TestRecordingRulesUsedExist(t *testing.T) {
 	// restartRate reads the recording rule; make sure mixin/rules records it with the

@@ -12,10 +12,10 @@ import (
 )
 
 // statefulSet is the detail view of the one StatefulSet the variables select.
-func statefulSet(cfg mixin.Config) *dashboard.DashboardBuilder {
+func statefulSet(cfg mixin.Config, runbookURLs map[string]string) *dashboard.DashboardBuilder {
 	s := scope{cfg: cfg, multi: false}
 	return newDashboard("StatefulSets / StatefulSet", statefulSetUID,
-		"One StatefulSet in detail: replicas, pods, rollout, volumes, zones and high-availability risks.").
+		"One StatefulSet in detail: its firing alerts, replicas, why pods are not Ready, rollout, volumes, zones and high-availability risks.").
 		Link(dashboard.NewDashboardLinkBuilder("Fleet overview").
 			Type(dashboard.DashboardLinkTypeLink).
 			Url("/d/" + overviewUID).
@@ -25,11 +25,13 @@ func statefulSet(cfg mixin.Config) *dashboard.DashboardBuilder {
 		Variables(workloadVariables(s)).
 		WithRow(dashboard.NewRowBuilder("Overview")).
 		WithPanel(replicaStat(s, "Desired replicas", "spec.replicas.", "statefulset_replicas_desired")).
-		WithPanel(replicaStat(s, "Ready replicas", "status.readyReplicas.", "statefulset_replicas_ready")).
+		WithPanel(replicaStat(s, "Ready replicas", "status.readyReplicas.", "statefulset_replicas_ready").
+			Links(runbooks(cfg, "StatefulSetNoReplicasReady"))).
 		WithPanel(readyRatioStat(s)).
 		WithPanel(rolloutStateStat(s)).
 		WithPanel(updateStrategyStat(s)).
 		WithPanel(readyZonesStat(s)).
+		WithPanel(firingAlertsTable(s, runbookURLs)).
 		WithRow(dashboard.NewRowBuilder("Replicas")).
 		WithPanel(replicasTimeseries(s)).
 		WithPanel(readyRatioTimeseries(s)).
@@ -39,6 +41,8 @@ func statefulSet(cfg mixin.Config) *dashboard.DashboardBuilder {
 		WithPanel(restartsTimeseries(s)).
 		WithPanel(podProblemsTimeseries(s)).
 		WithPanel(stuckTerminatingTable(s)).
+		WithPanel(podsNotReadyTable(s)).
+		WithPanel(recentTerminationsTable(s)).
 		WithRow(dashboard.NewRowBuilder("Rollout")).
 		WithPanel(rolloutStateTimeline(s)).
 		WithPanel(lastProgressStat(s)).
@@ -53,11 +57,11 @@ func statefulSet(cfg mixin.Config) *dashboard.DashboardBuilder {
 		WithPanel(bindDurationTimeseries(s)).
 		WithPanel(attachErrorsTimeseries(s)).
 		WithPanel(attachErrorsTable(s)).
+		WithPanel(storageProblemsTable(s)).
 		WithRow(dashboard.NewRowBuilder("Zones and high availability")).
 		WithPanel(volumeZonesTable(s)).
-		WithPanel(volumeNoUsableNodeTable(s)).
 		WithPanel(readyPodsPerZoneTimeseries(s)).
-		WithPanel(haRiskTable(s))
+		WithPanel(haRiskTable(s).Span(24))
 }
 
 // one returns the value of metric for the selected StatefulSet, once even when several
@@ -82,6 +86,7 @@ func readyRatioStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("Ready").
+		Links(runbooks(s.cfg, "StatefulSetNoReplicasReady", "StatefulSetReplicasNotReady")).
 		Description("Ready replicas over desired replicas; 100% for a StatefulSet scaled to 0.").
 		WithTarget(instantQuery(s.one("statefulset_ready_ratio"))).
 		Unit("percentunit").
@@ -95,6 +100,7 @@ func rolloutStateStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("Rollout").
+		Links(runbooks(s.cfg, "StatefulSetRolloutStalled")).
 		Description("Idle, In progress (pods in scope not all updated and Ready) or Stalled " +
 			"(no progress for the exporter's --rollout.stall-after). Always Idle with the OnDelete strategy.").
 		WithTarget(instantQuery(rolloutState(s))).
@@ -121,6 +127,7 @@ func readyZonesStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(4).
 		Title("Zones with Ready pods").
+		Links(runbooks(s.cfg, "StatefulSetSingleZone")).
 		Description("Distinct node zones with a Ready pod. One zone means a zone outage takes the whole StatefulSet down.").
 		WithTarget(instantQuery(s.one("statefulset_ready_zones"))).
 		Unit("short").
@@ -131,6 +138,7 @@ func readyZonesStat(s scope) *stat.PanelBuilder {
 func replicasTimeseries(s scope) *timeseries.PanelBuilder {
 	return countTimeseries().
 		Title("Replicas").
+		Links(runbooks(s.cfg, "StatefulSetNoReplicasReady", "StatefulSetReplicasNotReady")).
 		Description("Desired (spec.replicas), current (on the current revision), ready, available (ready for minReadySeconds) " +
 			"and updated (on the update revision) replicas.").
 		WithTarget(timeseriesQuery(s.one("statefulset_replicas_desired"), "desired")).
@@ -143,6 +151,7 @@ func replicasTimeseries(s scope) *timeseries.PanelBuilder {
 func readyRatioTimeseries(s scope) *timeseries.PanelBuilder {
 	return defaultTimeseries().
 		Title("Ready ratio").
+		Links(runbooks(s.cfg, "StatefulSetNoReplicasReady", "StatefulSetReplicasNotReady")).
 		Description("Ready replicas over desired replicas.").
 		WithTarget(timeseriesQuery(s.one("statefulset_ready_ratio"), "ready")).
 		Unit("percentunit").

@@ -15,6 +15,7 @@ func rolloutStateTimeline(s scope) *statetimeline.PanelBuilder {
 	return defaultStateTimeline().
 		Height(4).
 		Title("Rollout state").
+		Links(runbooks(s.cfg, "StatefulSetRolloutStalled")).
 		Description("Idle, In progress or Stalled over time.").
 		WithTarget(timeseriesQuery(rolloutState(s), "rollout")).
 		Mappings(stateMappings(rolloutStates...)).
@@ -27,6 +28,7 @@ func lastProgressStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(6).
 		Title("Rollout last progressed").
+		Links(runbooks(s.cfg, "StatefulSetRolloutStalled")).
 		Description("Time since the exporter last saw the rollout move (a new update revision, changed replica counts, " +
 			"observed generation or set of Ready updated pods). While a rollout is in progress a large value means it is stuck.").
 		WithTarget(instantQuery("time() - " + s.one("statefulset_rollout_last_progress_timestamp_seconds"))).
@@ -51,6 +53,7 @@ func generationLagStat(s scope) *stat.PanelBuilder {
 	return defaultStat().
 		Span(6).
 		Title("Generation lag").
+		Links(runbooks(s.cfg, "StatefulSetGenerationNotObserved")).
 		Description("Spec changes the StatefulSet controller has not acted on yet (generation - observedGeneration).").
 		WithTarget(instantQuery(s.one("statefulset_generation_lag"))).
 		Unit("short").
@@ -83,6 +86,7 @@ func blockingPodTable(s scope) *table.PanelBuilder {
 	return tableOf("pod", "reason").
 		Span(12).
 		Title("Pod blocking the rollout").
+		Links(runbooks(s.cfg, "StatefulSetRolloutStalled")).
 		Description("The pod the rollout waits on and why: with OrderedReady the lowest ordinal that is not Ready, "+
 			"with Parallel the highest updated ordinal that is not Ready. Empty unless a rollout is in progress and blocked.").
 		WithTarget(tableQuery(fmt.Sprintf("max by (pod, reason) (statefulset_rollout_blocking_pod_info%s)", s.workload()), "A")).

@@ -38,6 +38,7 @@ func pendingPVCsTable(s scope) *table.PanelBuilder {
 	return tableOf("persistentvolumeclaim", "reason", "Value").
 		Span(16).
 		Title("Pending PVCs").
+		Links(runbooks(s.cfg, "StatefulSetPVCPending")).
 		Description(fmt.Sprintf("Pending PersistentVolumeClaims, how long they have been pending and why. "+
 			"Red past %s, when the pending-PVC alert fires.", s.cfg.PVCPendingThreshold)).
 		WithTarget(tableQuery(fmt.Sprintf("time() - max by (persistentvolumeclaim, reason) (statefulset_pvc_pending_created_timestamp_seconds%s)",
@@ -72,6 +73,7 @@ func attachErrorsTimeseries(s scope) *timeseries.PanelBuilder {
 	return defaultTimeseries().
 		Span(6).
 		Title("Volume attach errors").
+		Links(runbooks(s.cfg, "StatefulSetVolumeAttachError")).
 		Description("VolumeAttachments of the StatefulSet's volumes with an attach or detach error. " +
 			"No data when the exporter does not watch VolumeAttachments.").
 		WithTarget(timeseriesQuery(attachErrorCount(s, ""), "errors")).
@@ -98,6 +100,7 @@ func attachErrorsTable(s scope) *table.PanelBuilder {
 	return tableOf("persistentvolumeclaim", "node", "operation").
 		Span(6).
 		Title("Failing volume attachments").
+		Links(runbooks(s.cfg, "StatefulSetVolumeAttachError", "StatefulSetVolumeAttachedElsewhere")).
 		Description("Each failing VolumeAttachment: the claim, the node and whether attach or detach fails. "+
 			"The error text is in the VolumeAttachment's status.").
 		WithTarget(tableQuery(fmt.Sprintf("max by (persistentvolumeclaim, node, operation) (statefulset_volume_attachment_error_info%s)",
@@ -112,6 +115,7 @@ func volumeZonesTable(s scope) *table.PanelBuilder {
 	return tableOf("pod", "persistentvolumeclaim", "volume_zone", "node_zone").
 		Span(12).
 		Title("Pods outside their volume's zone").
+		Links(runbooks(s.cfg, "StatefulSetVolumeZoneMismatch")).
 		Description("Each scheduled pod running on a node outside the zone(s) of its zone-pinned volume (such as EBS): "+
 			"the volume cannot attach to that node.").
 		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone, node_zone) (statefulset_pod_volume_zone_mismatch_info%s)",
@@ -123,24 +127,44 @@ func volumeZonesTable(s scope) *table.PanelBuilder {
 		OverrideByName("node_zone", []dashboard.DynamicConfigValue{displayName("Node zone")})
 }
 
-func volumeNoUsableNodeTable(s scope) *table.PanelBuilder {
-	return tableOf("pod", "persistentvolumeclaim", "volume_zone").
-		Span(12).
-		Title("Unscheduled pods whose volume has no usable node").
-		Description("Each unscheduled pod whose bound volume has no node it can be used on: none is Ready, uncordoned, "+
-			"matches the volume's node affinity and the pod's node selector and affinity, and has only taints the pod tolerates. "+
-			"The pod stays Pending until such a node appears. The volume zone is empty for a volume pinned to a node, not a zone.").
-		WithTarget(tableQuery(fmt.Sprintf("max by (pod, persistentvolumeclaim, volume_zone) (statefulset_pod_volume_no_usable_node_info%s)",
+// volumeProblems explains the reason column of the storage problems table: the reasons
+// of statefulset_pvc_problem_info, and NoUsableNode for
+// statefulset_pod_volume_no_usable_node_info.
+var volumeProblems = []state{
+	{"ClaimLost", "Claim lost: its volume is gone", colorBad},
+	{"VolumeFailed", "Volume failed", colorBad},
+	{"NoUsableNode", "No node can use the volume", colorBad},
+	{"VolumeReleased", "Earlier claim's volume released", colorWarning},
+	{"ResizeInfeasible", "Resize infeasible", colorWarning},
+	{"ResizeFailed", "Resize failed", colorWarning},
+}
+
+func storageProblemsTable(s scope) *table.PanelBuilder {
+	return tableOf("persistentvolumeclaim", "reason", "persistentvolume", "pod", "volume_zone").
+		Title("Storage problems").
+		Description("Claims and volumes that will not recover without a human, and unscheduled pods whose bound volume has "+
+			"no node it can be used on (none is Ready, uncordoned, matches the volume's node affinity and the pod's node "+
+			"selector and affinity, and has only taints the pod tolerates: the pod stays Pending until such a node appears). "+
+			"The volume zone is empty for a volume pinned to a node, not a zone; the volume is empty for a claim bound to none.").
+		NoValue("No storage problem").
+		Links(runbooks(s.cfg, "StatefulSetVolumeLost", "StatefulSetVolumeNoUsableNode", "StatefulSetVolumeReleased", "StatefulSetVolumeResizeFailed")).
+		WithTarget(tableQuery(fmt.Sprintf("max by (persistentvolumeclaim, persistentvolume, reason) (statefulset_pvc_problem_info%s)",
 			s.workload()), "A")).
-		OverrideByName("Value", []dashboard.DynamicConfigValue{hidden()}).
-		OverrideByName("pod", []dashboard.DynamicConfigValue{displayName("Pod")}).
+		WithTarget(tableQuery(fmt.Sprintf(`max by (pod, persistentvolumeclaim, volume_zone, reason) (label_replace(statefulset_pod_volume_no_usable_node_info%s, "reason", "NoUsableNode", "", ""))`,
+			s.workload()), "B")).
+		OverrideByName("Value #A", []dashboard.DynamicConfigValue{hidden()}).
+		OverrideByName("Value #B", []dashboard.DynamicConfigValue{hidden()}).
 		OverrideByName("persistentvolumeclaim", []dashboard.DynamicConfigValue{displayName("PVC")}).
+		OverrideByName("reason", []dashboard.DynamicConfigValue{displayName("Problem"), mappings(volumeProblems...), colorText()}).
+		OverrideByName("persistentvolume", []dashboard.DynamicConfigValue{displayName("Volume")}).
+		OverrideByName("pod", []dashboard.DynamicConfigValue{displayName("Pod")}).
 		OverrideByName("volume_zone", []dashboard.DynamicConfigValue{displayName("Volume zone")})
 }
 
 func readyPodsPerZoneTimeseries(s scope) *timeseries.PanelBuilder {
 	return stackedTimeseries().
 		Title("Ready pods per zone").
+		Links(runbooks(s.cfg, "StatefulSetSingleZone")).
 		Description("Ready pods by node zone; pods on nodes without a zone label are not counted.").
 		WithTarget(timeseriesQuery(fmt.Sprintf("max by (node_zone) (statefulset_pods_ready_per_zone%s)", s.workload()), "{{node_zone}}"))
 }
@@ -149,6 +173,7 @@ func haRiskTable(s scope) *table.PanelBuilder {
 	return tableOf("risk", "Value").
 		Span(12).
 		Title("High-availability risks").
+		Links(runbooks(s.cfg, "StatefulSetSingleReplica", "StatefulSetNoPodDisruptionBudget", "StatefulSetSingleZone", "StatefulSetZeroTerminationGracePeriod", "StatefulSetNoReadinessProbe", "StatefulSetGoverningServiceMissing", "StatefulSetGoverningServiceNotHeadless", "StatefulSetClaimsDeletedOnScaleDown", "StatefulSetClaimsDeletedWithStatefulSet")).
 		Description("The risks that apply; a risk that does not apply has no row. "+riskLegend+
 			" Risks that need a kind the exporter cannot watch (PDBs, Services) are absent, not OK.").
 		NoValue("No risk").
