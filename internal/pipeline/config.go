@@ -75,6 +75,50 @@ scrape_configs:
 `, PromDuration(t.Scrape), cluster, ruleFileName, alertmanagerAddr, exporterAddr)
 }
 
+// AgentConfig is the configuration of one cluster's Prometheus in agent mode in a
+// multi-cluster setup (docs/multicluster.md): it scrapes the exporter like
+// PrometheusConfig does and remote-writes everything, labelled with the external label
+// cluster, to the central Prometheus at remoteWriteURL (its /api/v1/write). It has no
+// rules and no Alertmanager: the central Prometheus evaluates the rules. The queue sends
+// at least every scrape interval (the default deadline is 5s) and retries within a
+// second, so that the central view lags the cluster by about one interval.
+func AgentConfig(exporterAddr, remoteWriteURL, cluster string, t Timings) []byte {
+	return fmt.Appendf(nil, `global:
+  scrape_interval: %[1]s
+  scrape_timeout: %[1]s
+  external_labels:
+    cluster: %[2]s
+scrape_configs:
+  - job_name: statefulset-exporter
+    honor_labels: true
+    static_configs:
+      - targets: ['%[3]s']
+remote_write:
+  - url: %[4]s
+    queue_config:
+      batch_send_deadline: %[1]s
+      min_backoff: 100ms
+      max_backoff: %[1]s
+`, PromDuration(t.Scrape), cluster, exporterAddr, remoteWriteURL)
+}
+
+// CentralConfig is the configuration of the central Prometheus of a multi-cluster setup:
+// it scrapes nothing, receives the agents' remote writes (run it with
+// --web.enable-remote-write-receiver), evaluates the rules of ruleFileName and sends
+// alerts to the Alertmanager at alertmanagerAddr. It has no external label cluster: the
+// label comes with every series from the agent that wrote it.
+func CentralConfig(alertmanagerAddr, ruleFileName string, t Timings) []byte {
+	return fmt.Appendf(nil, `global:
+  evaluation_interval: %[1]s
+rule_files:
+  - %[2]s
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['%[3]s']
+`, PromDuration(t.Scrape), ruleFileName, alertmanagerAddr)
+}
+
 // AlertmanagerConfig returns the shipped Alertmanager configuration with two kinds of
 // changes, made on the parsed YAML so that the routing tree, the matchers and the
 // inhibitions stay exactly as shipped:

@@ -200,33 +200,11 @@ func (p *Pipeline) Summaries() map[string]string {
 // waitPrometheusReady waits until Prometheus has loaded every rule and scraped the
 // exporter successfully.
 func (p *Pipeline) waitPrometheusReady(ctx context.Context) error {
-	wantRules := 0
-	for _, g := range p.Rules {
-		wantRules += len(g.Rules)
-	}
 	err := poll(ctx, time.Minute, func() error {
-		body, err := p.Prometheus.Get(ctx, "/api/v1/rules")
-		if err != nil {
+		if err := RulesLoaded(ctx, p.Prometheus, p.Rules); err != nil {
 			return err
 		}
-		var resp struct {
-			Data struct {
-				Groups []struct {
-					Rules []json.RawMessage `json:"rules"`
-				} `json:"groups"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(body, &resp); err != nil {
-			return err
-		}
-		loaded := 0
-		for _, g := range resp.Data.Groups {
-			loaded += len(g.Rules)
-		}
-		if loaded != wantRules {
-			return fmt.Errorf("%d of %d rules loaded", loaded, wantRules)
-		}
-		body, err = p.Prometheus.Get(ctx, "/api/v1/query?query="+url.QueryEscape(`up{job="statefulset-exporter"} == 1 and on() statefulset_exporter_cache_synced{resource="statefulsets"} == 1`))
+		body, err := p.Prometheus.Get(ctx, "/api/v1/query?query="+url.QueryEscape(`up{job="statefulset-exporter"} == 1 and on() statefulset_exporter_cache_synced{resource="statefulsets"} == 1`))
 		if err != nil {
 			return err
 		}
@@ -237,6 +215,37 @@ func (p *Pipeline) waitPrometheusReady(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("prometheus not ready: %w\n%s", err, p.Prometheus.LogTail(40))
+	}
+	return nil
+}
+
+// RulesLoaded returns nil when prom has loaded as many rules as groups hold, and an
+// error saying how many it has otherwise.
+func RulesLoaded(ctx context.Context, prom *promstack.Process, groups []rulefmt.RuleGroup) error {
+	want := 0
+	for _, g := range groups {
+		want += len(g.Rules)
+	}
+	body, err := prom.Get(ctx, "/api/v1/rules")
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Data struct {
+			Groups []struct {
+				Rules []json.RawMessage `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return err
+	}
+	loaded := 0
+	for _, g := range resp.Data.Groups {
+		loaded += len(g.Rules)
+	}
+	if loaded != want {
+		return fmt.Errorf("%d of %d rules loaded", loaded, want)
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func find(names []string) (string, error) {
 
 // Process is a running Prometheus or Alertmanager.
 type Process struct {
-	// Name is "prometheus" or "alertmanager", for messages.
+	// Name is "prometheus", "prometheus-agent" or "alertmanager", for messages.
 	Name string
 	// URL is the base address, e.g. http://127.0.0.1:41234.
 	URL string
@@ -77,6 +77,11 @@ type PrometheusOptions struct {
 	Config []byte
 	// RuleFiles are written into the temporary directory under their map key.
 	RuleFiles map[string][]byte
+	// Agent runs Prometheus in agent mode (--enable-feature=agent): it scrapes and
+	// remote-writes only, keeping its write-ahead log under --storage.agent.path (agent
+	// mode refuses --storage.tsdb.path). Its configuration may have no rule_files or
+	// alerting.
+	Agent bool
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
 }
@@ -95,14 +100,22 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Process, err
 	for name, content := range opts.RuleFiles {
 		files[name] = content
 	}
-	return start(ctx, "prometheus", bin, opts.Dir, files, func(dir, addr string) []string {
-		return append([]string{
+	name, storage := "prometheus", "--storage.tsdb.path="
+	if opts.Agent {
+		name, storage = "prometheus-agent", "--storage.agent.path="
+	}
+	return start(ctx, name, bin, opts.Dir, files, func(dir, addr string) []string {
+		args := []string{
 			"--config.file=" + filepath.Join(dir, "prometheus.yml"),
-			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			storage + filepath.Join(dir, "data"),
 			"--web.listen-address=" + addr,
 			"--web.external-url=http://" + addr + "/",
 			"--log.level=info",
-		}, opts.ExtraArgs...)
+		}
+		if opts.Agent {
+			args = append(args, "--enable-feature=agent")
+		}
+		return append(args, opts.ExtraArgs...)
 	})
 }
 
