@@ -24,7 +24,7 @@
 //	  ├──────────────────────────────────────────────────────────────────────┤
 //	4 │ TRACK   restarts.go binddurations.go leases.go self.go (trackers.go)  │
 //	  ├──────────────────────────────────────────────────────────────────────┤
-//	5 │ config.go caches.go helpers.go                                        │
+//	5 │ config.go caches.go nsinformers.go helpers.go                         │
 //	  └──────────────────────────────────────────────────────────────────────┘
 //	  DERIVE  package derive: pure functions of one StatefulSet, its pods and
 //	          claims, a read-only View of the cluster and the time; it imports

@@ -101,13 +101,28 @@ func attachmentByVolume(obj any) ([]string, error) {
 	return []string{*va.Spec.Source.PersistentVolumeName}, nil
 }
 
-// watchedResource is one informer and what the exporter knows about it.
+// watchedResource is one watched kind, its informers and what the exporter knows about
+// it. A kind has one informer, or with several --namespaces one per namespace
+// (nsinformers.go); its self-metrics are per kind: synced when every informer is,
+// failing while any is, off while any is forbidden.
 type watchedResource struct {
-	name     string
-	informer cache.SharedIndexInformer
+	name string
+	// informer is what the collector reads: the only shard's informer, or the merged
+	// view of the shards'.
+	informer resourceCache
+	shards   []*shard
 	optional bool
 
+	// mu guards the shards' states.
 	mu sync.Mutex
+}
+
+// shard is the informer of a resource in one namespace, or in all ("") for a
+// cluster-scoped kind, the Leases, and one or all --namespaces.
+type shard struct {
+	namespace string
+	informer  cache.SharedIndexInformer
+
 	// forbidden is set while an optional kind's list or watch answers Forbidden;
 	// forbiddenAt is the informer's resource version at that moment.
 	forbidden   bool
@@ -118,31 +133,46 @@ type watchedResource struct {
 	failing bool
 }
 
-// setFailing records whether the last list or watch call failed.
-func (r *watchedResource) setFailing(failing bool) {
+// setShardFailing records whether the shard's last list or watch call failed.
+func (r *watchedResource) setShardFailing(s *shard, failing bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.failing = failing
+	s.failing = failing
 }
 
-// isFailing tells whether the resource's last list or watch call failed.
+// setFailing records whether the last list or watch call of every shard failed.
+func (r *watchedResource) setFailing(failing bool) {
+	for _, s := range r.shards {
+		r.setShardFailing(s, failing)
+	}
+}
+
+// isFailing tells whether the last list or watch call of any shard failed.
 func (r *watchedResource) isFailing() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.failing
+	for _, s := range r.shards {
+		if s.failing {
+			return true
+		}
+	}
+	return false
 }
 
-// markForbidden switches an optional kind off until its informer syncs again. It
-// reports whether this switched it off.
-func (r *watchedResource) markForbidden() bool {
+// markForbidden switches an optional kind off until the shard's informer syncs again.
+// It reports whether this switched the kind off.
+func (r *watchedResource) markForbidden(s *shard) bool {
 	if !r.optional {
 		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	was := r.forbidden
-	r.forbidden = true
-	r.forbiddenAt = r.informer.LastSyncResourceVersion()
+	was := false
+	for _, o := range r.shards {
+		was = was || o.forbidden
+	}
+	s.forbidden = true
+	s.forbiddenAt = s.informer.LastSyncResourceVersion()
 	return !was
 }
 
@@ -150,40 +180,41 @@ func (r *watchedResource) markForbidden() bool {
 // forbids is off; the informer keeps retrying with backoff, and the kind comes back on
 // as soon as a list or watch succeeds again (its resource version moves), so neither a
 // start during an API outage nor a passing 403 during a failover switches it off for
-// good.
+// good. With several namespaces, one forbidden namespace switches the kind off: half
+// of its objects would make wrong metrics (a StatefulSet without its PDB).
 func (r *watchedResource) enabled() bool {
 	if !r.optional {
 		return true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.forbidden && r.informer.LastSyncResourceVersion() != r.forbiddenAt {
-		r.forbidden = false
+	on := true
+	for _, s := range r.shards {
+		if s.forbidden && s.informer.LastSyncResourceVersion() != s.forbiddenAt {
+			s.forbidden = false
+		}
+		on = on && !s.forbidden
 	}
-	return !r.forbidden
+	return on
 }
 
-// watchSpec is how one resource is watched: listed in slimmed pages with list, watched
-// with watch, both with tweak applied, cached after transform, with indexers.
+// watchSpec is how one resource is watched: listed in slimmed pages and watched with
+// the calls calls returns for a namespace, both with tweak applied, cached after
+// transform, with indexers. Only a namespaced spec is watched per namespace.
 type watchSpec struct {
-	name      string
-	obj       k8sruntime.Object
-	transform cache.TransformFunc
-	list      listFunc
-	watch     watchFunc
-	tweak     func(*metav1.ListOptions)
-	indexers  cache.Indexers
+	name       string
+	obj        k8sruntime.Object
+	transform  cache.TransformFunc
+	namespaced bool
+	calls      func(namespace string) (listFunc, watchFunc)
+	tweak      func(*metav1.ListOptions)
+	indexers   cache.Indexers
 }
 
 // watchSpecs lists every watched resource. Namespaced kinds are scoped by --namespaces
-// (one namespace scopes the calls, several are filtered in the exporter) and
-// --namespaces-exclude; cluster-scoped kinds are not; Leases are read in
-// --lease.namespace only.
+// (watched in each namespace, see nsinformers.go) and --namespaces-exclude;
+// cluster-scoped kinds are not; Leases are read in --lease.namespace only.
 func watchSpecs(client kubernetes.Interface, cfg *Config) []watchSpec {
-	ns := metav1.NamespaceAll
-	if len(cfg.Namespaces) == 1 {
-		ns = cfg.Namespaces[0]
-	}
 	exclude := excludeSelector(cfg.ExcludeNamespaces)
 	excludeNamespaces := func(o *metav1.ListOptions) { o.FieldSelector = exclude }
 	// --statefulset.selector applies to StatefulSets alone: pods are tied to their
@@ -196,35 +227,54 @@ func watchSpecs(client kubernetes.Interface, cfg *Config) []watchSpec {
 	zt := zoneTransforms{zoneKeys: cfg.ZoneLabels}
 	apps, core, storage := client.AppsV1(), client.CoreV1(), client.StorageV1()
 	policy, coordination := client.PolicyV1(), client.CoordinationV1()
+	const namespaced, clusterScoped = true, false
 	return []watchSpec{
-		{resStatefulSets, &appsv1.StatefulSet{}, transformStatefulSet,
-			lister(apps.StatefulSets(ns).List), apps.StatefulSets(ns).Watch,
+		{resStatefulSets, &appsv1.StatefulSet{}, transformStatefulSet, namespaced,
+			func(ns string) (listFunc, watchFunc) {
+				return lister(apps.StatefulSets(ns).List), apps.StatefulSets(ns).Watch
+			},
 			func(o *metav1.ListOptions) { o.LabelSelector, o.FieldSelector = selector, exclude },
 			cache.Indexers{byClaimBase: statefulSetByClaimBase}},
-		{resPods, &corev1.Pod{}, transformPod,
-			lister(core.Pods(ns).List), core.Pods(ns).Watch, excludeNamespaces,
-			cache.Indexers{byStatefulSet: podByStatefulSet}},
-		{resPVCs, &corev1.PersistentVolumeClaim{}, transformPVC,
-			lister(core.PersistentVolumeClaims(ns).List), core.PersistentVolumeClaims(ns).Watch, excludeNamespaces,
-			cache.Indexers{byClaimBase: pvcByClaimBase}},
-		{resPVs, &corev1.PersistentVolume{}, zt.transformPV,
-			lister(core.PersistentVolumes().List), core.PersistentVolumes().Watch, nil,
-			cache.Indexers{byClaimBase: pvByClaimBase}},
-		{resNodes, &corev1.Node{}, zt.transformNode,
-			lister(core.Nodes().List), core.Nodes().Watch, nil, nil},
-		{resStorageClasses, &storagev1.StorageClass{}, transformStorageClass,
-			lister(storage.StorageClasses().List), storage.StorageClasses().Watch, nil, nil},
-		{resVolumeAttachments, &storagev1.VolumeAttachment{}, transformVolumeAttachment,
-			lister(storage.VolumeAttachments().List), storage.VolumeAttachments().Watch, nil,
-			cache.Indexers{byVolume: attachmentByVolume}},
-		{resPodDisruptionBudgets, &policyv1.PodDisruptionBudget{}, transformPDB,
-			lister(policy.PodDisruptionBudgets(ns).List), policy.PodDisruptionBudgets(ns).Watch, excludeNamespaces,
-			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}},
+		{resPods, &corev1.Pod{}, transformPod, namespaced,
+			func(ns string) (listFunc, watchFunc) { return lister(core.Pods(ns).List), core.Pods(ns).Watch },
+			excludeNamespaces, cache.Indexers{byStatefulSet: podByStatefulSet}},
+		{resPVCs, &corev1.PersistentVolumeClaim{}, transformPVC, namespaced,
+			func(ns string) (listFunc, watchFunc) {
+				return lister(core.PersistentVolumeClaims(ns).List), core.PersistentVolumeClaims(ns).Watch
+			},
+			excludeNamespaces, cache.Indexers{byClaimBase: pvcByClaimBase}},
+		{resPVs, &corev1.PersistentVolume{}, zt.transformPV, clusterScoped,
+			func(string) (listFunc, watchFunc) {
+				return lister(core.PersistentVolumes().List), core.PersistentVolumes().Watch
+			},
+			nil, cache.Indexers{byClaimBase: pvByClaimBase}},
+		{resNodes, &corev1.Node{}, zt.transformNode, clusterScoped,
+			func(string) (listFunc, watchFunc) { return lister(core.Nodes().List), core.Nodes().Watch },
+			nil, nil},
+		{resStorageClasses, &storagev1.StorageClass{}, transformStorageClass, clusterScoped,
+			func(string) (listFunc, watchFunc) {
+				return lister(storage.StorageClasses().List), storage.StorageClasses().Watch
+			},
+			nil, nil},
+		{resVolumeAttachments, &storagev1.VolumeAttachment{}, transformVolumeAttachment, clusterScoped,
+			func(string) (listFunc, watchFunc) {
+				return lister(storage.VolumeAttachments().List), storage.VolumeAttachments().Watch
+			},
+			nil, cache.Indexers{byVolume: attachmentByVolume}},
+		{resPodDisruptionBudgets, &policyv1.PodDisruptionBudget{}, transformPDB, namespaced,
+			func(ns string) (listFunc, watchFunc) {
+				return lister(policy.PodDisruptionBudgets(ns).List), policy.PodDisruptionBudgets(ns).Watch
+			},
+			excludeNamespaces, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}},
 		// Looked up by namespace/name, the store's own key: no index.
-		{resServices, &corev1.Service{}, transformService,
-			lister(core.Services(ns).List), core.Services(ns).Watch, excludeNamespaces, nil},
-		{resLeases, &coordinationv1.Lease{}, transformLease,
-			lister(coordination.Leases(cfg.LeaseNamespace).List), coordination.Leases(cfg.LeaseNamespace).Watch,
+		{resServices, &corev1.Service{}, transformService, namespaced,
+			func(ns string) (listFunc, watchFunc) { return lister(core.Services(ns).List), core.Services(ns).Watch },
+			excludeNamespaces, nil},
+		// In --lease.namespace, whatever --namespaces says.
+		{resLeases, &coordinationv1.Lease{}, transformLease, clusterScoped,
+			func(string) (listFunc, watchFunc) {
+				return lister(coordination.Leases(cfg.LeaseNamespace).List), coordination.Leases(cfg.LeaseNamespace).Watch
+			},
 			func(o *metav1.ListOptions) { o.LabelSelector, o.FieldSelector = leaseSelector, leaseField },
 			nil},
 	}
@@ -248,40 +298,66 @@ type watcher struct {
 	resources map[string]*watchedResource
 }
 
-// buildInformers creates one informer per watched resource.
+// buildInformers creates the informers of every watched resource: one, or one per
+// namespace of a namespaced kind when several --namespaces are watched.
 func (w *watcher) buildInformers() error {
 	w.resources = map[string]*watchedResource{}
 	for _, s := range watchSpecs(w.client, w.cfg) {
-		name := s.name
-		res := &watchedResource{name: name, optional: optionalResources[name]}
-		w.resources[name] = res
-		lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(s.list, s.watch, s.tweak, s.transform), w.client)
-		rlw := newResilientListWatch(lw, func(err error) { w.recordRetriedError(name, err) }, w.recovery.wait)
-		rlw.onSuccess = func() { res.setFailing(false) }
-		informer := cache.NewSharedIndexInformer(rlw, s.obj, 0, cache.Indexers{})
-		res.informer = informer
-		transform := s.transform
-		if name != resLeases { // the lease tracker wants every renewal
-			transform = keepUnchanged(informer.GetIndexer(), transform)
+		res := &watchedResource{name: s.name, optional: optionalResources[s.name]}
+		w.resources[s.name] = res
+		namespaces := []string{metav1.NamespaceAll}
+		if s.namespaced && len(w.cfg.Namespaces) > 0 {
+			namespaces = w.cfg.Namespaces
 		}
-		if err := informer.SetTransform(transform); err != nil {
-			return fmt.Errorf("%s informer: %w", name, err)
-		}
-		if len(s.indexers) > 0 {
-			if err := informer.AddIndexers(s.indexers); err != nil {
-				return fmt.Errorf("%s informer: %w", name, err)
+		informers := make([]cache.SharedIndexInformer, 0, len(namespaces))
+		for _, ns := range namespaces {
+			sh, err := w.buildShard(res, s, ns)
+			if err != nil {
+				return err
 			}
+			res.shards = append(res.shards, sh)
+			informers = append(informers, sh.informer)
 		}
-		if err := informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			w.recordWatchError(name, err)
-		}); err != nil {
-			return fmt.Errorf("%s informer: %w", name, err)
-		}
-		if _, err := informer.AddEventHandler(w.eventHandler(name)); err != nil {
-			return fmt.Errorf("%s informer: %w", name, err)
+		if len(informers) == 1 {
+			res.informer = informers[0]
+		} else {
+			res.informer = newNamespaceCaches(namespaces, informers)
 		}
 	}
 	return nil
+}
+
+// buildShard creates the informer of resource res in namespace ns.
+func (w *watcher) buildShard(res *watchedResource, s watchSpec, ns string) (*shard, error) {
+	name := s.name
+	sh := &shard{namespace: ns}
+	list, watchFn := s.calls(ns)
+	lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(list, watchFn, s.tweak, s.transform), w.client)
+	rlw := newResilientListWatch(lw, func(err error) { w.recordRetriedError(res, sh, err) }, w.recovery.wait)
+	rlw.onSuccess = func() { res.setShardFailing(sh, false) }
+	informer := cache.NewSharedIndexInformer(rlw, s.obj, 0, cache.Indexers{})
+	sh.informer = informer
+	transform := s.transform
+	if name != resLeases { // the lease tracker wants every renewal
+		transform = keepUnchanged(informer.GetIndexer(), transform)
+	}
+	if err := informer.SetTransform(transform); err != nil {
+		return nil, fmt.Errorf("%s informer: %w", name, err)
+	}
+	if len(s.indexers) > 0 {
+		if err := informer.AddIndexers(s.indexers); err != nil {
+			return nil, fmt.Errorf("%s informer: %w", name, err)
+		}
+	}
+	if err := informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		w.recordShardError(res, sh, err)
+	}); err != nil {
+		return nil, fmt.Errorf("%s informer: %w", name, err)
+	}
+	if _, err := informer.AddEventHandler(w.eventHandler(name)); err != nil {
+		return nil, fmt.Errorf("%s informer: %w", name, err)
+	}
+	return sh, nil
 }
 
 // excludeSelector is the field selector that leaves out the excluded namespaces.
@@ -299,7 +375,9 @@ func excludeSelector(namespaces []string) string {
 // start runs every informer until ctx is done.
 func (w *watcher) start(ctx context.Context) {
 	for _, name := range allResources {
-		go w.resources[name].informer.RunWithContext(ctx)
+		for _, sh := range w.resources[name].shards {
+			go sh.informer.RunWithContext(ctx)
+		}
 	}
 }
 
@@ -327,30 +405,37 @@ func (w *watcher) states() []resourceState {
 // recordRetriedError counts a transient list or watch failure that resilientListWatch
 // retries in place. It logs at debug level only: the API probe already warns while the
 // API server is unreachable, and a failover must not flood the log.
-func (w *watcher) recordRetriedError(resource string, err error) {
+func (w *watcher) recordRetriedError(res *watchedResource, sh *shard, err error) {
 	reason := classifyAPIError(err)
-	w.self.countAPIError(resource, reason)
-	w.resources[resource].setFailing(true)
-	w.logger.Debug("list/watch failed, retrying", "resource", resource, "reason", reason, "err", err)
+	w.self.countAPIError(res.name, reason)
+	res.setShardFailing(sh, true)
+	w.logger.Debug("list/watch failed, retrying", append(logScope(res, sh), "reason", reason, "err", err)...)
 }
 
-// recordWatchError counts a failed list or watch. Watches that end normally (EOF) or
-// whose resource version expired are part of normal operation and not counted.
+// recordWatchError counts a failed list or watch of a resource with one informer.
 func (w *watcher) recordWatchError(resource string, err error) {
+	res := w.resources[resource]
+	w.recordShardError(res, res.shards[0], err)
+}
+
+// recordShardError counts a failed list or watch of one of res's informers. Watches
+// that end normally (EOF) or whose resource version expired are part of normal
+// operation and not counted.
+func (w *watcher) recordShardError(res *watchedResource, sh *shard, err error) {
 	if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 		return
 	}
 	reason := classifyAPIError(err)
-	w.self.countAPIError(resource, reason)
-	w.resources[resource].setFailing(true)
+	w.self.countAPIError(res.name, reason)
+	res.setShardFailing(sh, true)
 	// An optional kind that RBAC forbids, or that the API server does not serve, is
 	// switched off rather than holding readiness back.
-	if (reason == reasonForbidden || apierrors.IsNotFound(err)) && w.resources[resource].markForbidden() {
+	if (reason == reasonForbidden || apierrors.IsNotFound(err)) && res.markForbidden(sh) {
 		w.logger.Warn("optional resource switched off until RBAC allows it: the metrics that need it are not exported",
-			"resource", resource, "reason", reason, "err", err)
+			append(logScope(res, sh), "reason", reason, "err", err)...)
 		return
 	}
-	w.logger.Warn("list/watch failed", "resource", resource, "reason", reason, "err", err)
+	w.logger.Warn("list/watch failed", append(logScope(res, sh), "reason", reason, "err", err)...)
 }
 
 // eventHandler keeps the trackers and the last-event timestamps up to date.
@@ -405,4 +490,13 @@ func (w *watcher) onDelete(obj any) {
 	case *coordinationv1.Lease:
 		w.leases.forget(o.Namespace, o.Name)
 	}
+}
+
+// logScope names the resource, and the namespace of a per-namespace informer, in a log
+// line.
+func logScope(res *watchedResource, sh *shard) []any {
+	if len(res.shards) > 1 {
+		return []any{"resource", res.name, "namespace", sh.namespace}
+	}
+	return []any{"resource", res.name}
 }

@@ -20,7 +20,7 @@ var floors = [][]string{
 		"families_claims.go", "families_risks.go", "families_lease.go", "families_self.go", "sample.go"},
 	{"informers.go", "claims.go", "listpages.go", "resilient.go", "transform.go", "apierrors.go"},
 	{"trackers.go", "restarts.go", "binddurations.go", "leases.go", "self.go"},
-	{"config.go", "caches.go", "helpers.go"},
+	{"config.go", "caches.go", "nsinformers.go", "helpers.go"},
 }
 
 // maxUpwardUses is how many uses may run back up.
