@@ -65,6 +65,7 @@ func TestDemoOnce(t *testing.T) {
 		regexp.MustCompile(`(?m)^node-lost/node-lost\s+StatefulSetPodStuckTerminating\s+critical\s+node-lost-[01]\s+Terminating\s+.*\bpager\n.*\(node status: unreachable\)`),
 		regexp.MustCompile(`(?m)^no-capacity/no-capacity\s+StatefulSetNoReplicasReady\s+critical\s+no-capacity-0\s+InsufficientCPU\s+.*\bpager\n.*Pods not Ready: no-capacity-0 \(InsufficientCPU\)\.`),
 		regexp.MustCompile(`(?m)^provision-error/provision-error\s+StatefulSetPVCPending\s+warning\s+-\s+Provisioning\s+.*\bticket$`),
+		regexp.MustCompile(`(?m)^ondelete/ondelete\s+StatefulSetOnDeletePodsOutdated\s+info\s+.*\blow-priority$`),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("the demo's view lacks %s", want)

@@ -57,6 +57,7 @@ func (v *viewer) snapshot(ctx context.Context, w *pipeline.AlertWatcher) snapsho
 	s := snapshot{at: time.Now()}
 	suppressed := v.suppressed(ctx)
 	notReady := v.notReadyPods(ctx)
+	claims := v.claimReasons(ctx)
 	quiet := map[string]bool{}
 	for _, seed := range v.seeds {
 		quiet[seed.Name] = seed.Quiet
@@ -76,6 +77,9 @@ func (v *viewer) snapshot(ctx context.Context, w *pipeline.AlertWatcher) snapsho
 			pod: a.Labels["pod"], reason: a.Labels["reason"],
 			firingFor:   s.at.Sub(a.ActiveAt).Round(time.Second),
 			description: a.Annotations["description"],
+		}
+		if pvc := a.Labels["persistentvolumeclaim"]; pvc != "" && r.reason == "" {
+			r.reason = claims[ns+"/"+pvc]
 		}
 		explain(&r, a.Labels, notReady[ns+"/"+r.statefulset])
 		key := v.withCluster(a.Labels)
@@ -102,7 +106,36 @@ type podReason struct{ pod, reason string }
 // notReadyPods asks Prometheus which pods of each StatefulSet are not Ready and why
 // (statefulset_pod_not_ready_info), keyed by namespace/statefulset, in pod order.
 func (v *viewer) notReadyPods(ctx context.Context) map[string][]podReason {
-	q := `max by (namespace, statefulset, pod, reason) (statefulset_pod_not_ready_info{job="statefulset-exporter"})`
+	out := map[string][]podReason{}
+	for _, m := range v.query(ctx, `max by (namespace, statefulset, pod, reason) (statefulset_pod_not_ready_info{job="statefulset-exporter"})`) {
+		key := m["namespace"] + "/" + m["statefulset"]
+		out[key] = append(out[key], podReason{m["pod"], m["reason"]})
+	}
+	for _, pods := range out {
+		slices.SortFunc(pods, func(a, b podReason) int { return cmp.Compare(a.pod, b.pod) })
+	}
+	return out
+}
+
+// claimReasons asks Prometheus why each claim that is Pending or in trouble is so
+// (statefulset_pvc_pending_created_timestamp_seconds, statefulset_pvc_problem_info),
+// keyed by namespace/claim: the claim alerts keep the reason out of their labels, so
+// that a change of reason does not restart their "for".
+func (v *viewer) claimReasons(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	for _, q := range []string{
+		`max by (namespace, persistentvolumeclaim, reason) (statefulset_pvc_pending_created_timestamp_seconds{job="statefulset-exporter"})`,
+		`max by (namespace, persistentvolumeclaim, reason) (statefulset_pvc_problem_info{job="statefulset-exporter"})`,
+	} {
+		for _, m := range v.query(ctx, q) {
+			out[m["namespace"]+"/"+m["persistentvolumeclaim"]] = m["reason"]
+		}
+	}
+	return out
+}
+
+// query returns the label sets of an instant query's result; none on any error.
+func (v *viewer) query(ctx context.Context, q string) []map[string]string {
 	body, err := v.p.Prometheus.Get(ctx, "/api/v1/query?query="+url.QueryEscape(q))
 	if err != nil {
 		return nil
@@ -117,13 +150,9 @@ func (v *viewer) notReadyPods(ctx context.Context) map[string][]podReason {
 	if json.Unmarshal(body, &resp) != nil {
 		return nil
 	}
-	out := map[string][]podReason{}
+	out := make([]map[string]string, 0, len(resp.Data.Result))
 	for _, r := range resp.Data.Result {
-		key := r.Metric["namespace"] + "/" + r.Metric["statefulset"]
-		out[key] = append(out[key], podReason{r.Metric["pod"], r.Metric["reason"]})
-	}
-	for _, pods := range out {
-		slices.SortFunc(pods, func(a, b podReason) int { return cmp.Compare(a.pod, b.pod) })
+		out = append(out, r.Metric)
 	}
 	return out
 }
@@ -294,7 +323,9 @@ func (v *viewer) silentSeeds(s snapshot) []string {
 		if seed.Quiet {
 			continue
 		}
-		if !slices.ContainsFunc(s.firing, func(r row) bool { return r.namespace == seed.Name && r.severity != "info" }) {
+		if !slices.ContainsFunc(s.firing, func(r row) bool {
+			return r.namespace == seed.Name && (r.severity != "info" || seed.InfoOnly)
+		}) {
 			out = append(out, seed.Name)
 		}
 	}

@@ -29,6 +29,9 @@ type Seed struct {
 	Description string
 	// Quiet seeds are look-alikes of trouble that must raise no alert at all.
 	Quiet bool
+	// InfoOnly seeds break nothing that pages or opens a ticket: their breakage raises
+	// an info alert (the daily digest), and that is what they are checked for.
+	InfoOnly bool
 	// Setup brings the StatefulSet to a healthy state; Break then breaks it. Setup, and
 	// Break for a quiet seed, return once the StatefulSet has settled; Break for a broken
 	// seed returns once it has made its changes, and the controllers take it from there.
@@ -73,20 +76,6 @@ func Seeds() []Seed {
 					return sts.Status.UpdatedReplicas == 1 && sts.Status.ReadyReplicas == 3
 				})
 			}},
-		{Name: "ondelete", Quiet: true, Description: "OnDelete strategy: pods outdated by an update, waiting for the operator",
-			Setup: func(ctx context.Context, c *simcluster.Cluster) error {
-				sts := Workload("ondelete", 3, nil, nil)
-				sts.Spec.UpdateStrategy.Type = appsv1.OnDeleteStatefulSetStrategyType
-				return createReadyWith(ctx, c, sts)
-			},
-			Break: func(ctx context.Context, c *simcluster.Cluster) error {
-				if err := PatchPodTemplateMetadata(ctx, c.Client, "ondelete", "ondelete", map[string]string{"release": "2"}, nil); err != nil {
-					return err
-				}
-				return WaitStatus(ctx, c.Client, "ondelete", "ondelete", readyTimeout, "aware of the update", func(sts *appsv1.StatefulSet) bool {
-					return sts.Status.UpdateRevision != sts.Status.CurrentRevision
-				})
-			}},
 		{Name: "scaled-to-zero", Quiet: true, Description: "scaled to 0 replicas; its claims stay Bound",
 			Setup: func(ctx context.Context, c *simcluster.Cluster) error {
 				return createReady(ctx, c, "scaled-to-zero", 2)
@@ -100,6 +89,30 @@ func Seeds() []Seed {
 				})
 			}},
 
+		{Name: "ondelete", InfoOnly: true, Description: "OnDelete strategy: pods outdated by an update, waiting for the operator to delete them",
+			Setup: func(ctx context.Context, c *simcluster.Cluster) error {
+				sts := Workload("ondelete", 3, nil, nil)
+				sts.Spec.UpdateStrategy.Type = appsv1.OnDeleteStatefulSetStrategyType
+				return createReadyWith(ctx, c, sts)
+			},
+			Break: func(ctx context.Context, c *simcluster.Cluster) error {
+				if err := PatchPodTemplateMetadata(ctx, c.Client, "ondelete", "ondelete", map[string]string{"release": "2"}, nil); err != nil {
+					return err
+				}
+				return WaitStatus(ctx, c.Client, "ondelete", "ondelete", readyTimeout, "aware of the update", func(sts *appsv1.StatefulSet) bool {
+					return sts.Status.UpdateRevision != sts.Status.CurrentRevision
+				})
+			},
+			// The operator deletes the outdated pods; the controller recreates them on
+			// the new revision.
+			Repair: func(ctx context.Context, c *simcluster.Cluster) error {
+				for _, pod := range []string{"ondelete-2", "ondelete-1", "ondelete-0"} {
+					if err := deletePod(ctx, c.Client, "ondelete", pod); err != nil {
+						return err
+					}
+				}
+				return nil
+			}},
 		{Name: "crashloop", Description: "its only replica crash-loops (CrashLoopBackOff, kubelet back-off)",
 			Break: func(ctx context.Context, c *simcluster.Cluster) error {
 				annotations, labels := CrashLooping(CrashBackOff)

@@ -191,6 +191,12 @@ func expectations(cfg mixin.Config) map[string]*broken {
 			// longer than StatefulSetReplicasNotReady's "for" to be Ready.
 			recovering: []string{"StatefulSetPodsCrashLooping", "StatefulSetContainerRestarting", "StatefulSetReplicasNotReady"},
 		},
+		"ondelete": {
+			// OnDelete: the controller leaves the outdated pods to the operator; the info
+			// digest says so once they have waited OnDeleteOutdatedFor.
+			notify: []want{{alert: "StatefulSetOnDeletePodsOutdated", severity: "info", wait: cfg.OnDeleteOutdatedFor,
+				describes: []string{"3 pod(s) of StatefulSet ondelete/ondelete have run an old revision"}}},
+		},
 		"no-capacity": {
 			// The real scheduler's verdict, categorised.
 			notify: []want{noReplicasReady("no-capacity", 2, 0, "no-capacity-0 (InsufficientCPU).")},
@@ -202,7 +208,7 @@ func expectations(cfg mixin.Config) map[string]*broken {
 				{alert: "StatefulSetPVCPending", severity: "warning", wait: cfg.PVCPendingThreshold,
 					// The scheduler picked a node for the claim (selected-node), so it is
 					// waiting for the provisioner, not for a consumer.
-					labels: map[string]string{"persistentvolumeclaim": "data-provision-error-0", "reason": "Provisioning"},
+					labels: map[string]string{"persistentvolumeclaim": "data-provision-error-0"},
 					describes: []string{"PersistentVolumeClaim provision-error/data-provision-error-0", "StatefulSet provision-error",
 						"(reason: Provisioning)"}},
 				// The scheduler holds the pod, without a verdict, until its claim is bound.
