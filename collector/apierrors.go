@@ -3,11 +3,11 @@ package collector
 import (
 	"context"
 	"errors"
-	"net"
+	"io"
 	"strings"
-	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
 
 // API error reasons (the reason label of statefulset_exporter_api_errors_total).
@@ -28,8 +28,10 @@ var apiErrorReasons = []string{
 }
 
 // classifyAPIError maps an error of a list, watch or probe call to a bounded reason.
+// ConnectionRefused stands for every connection-level failure: refused, but also reset
+// or closed before the answer ended (EOF, HTTP/2 GOAWAY, HTTP/2 connection lost), as
+// when an API server restarts or a load balancer drops its connections.
 func classifyAPIError(err error) string {
-	var netErr net.Error
 	switch {
 	case err == nil:
 		return ""
@@ -41,9 +43,9 @@ func classifyAPIError(err error) string {
 		return reasonThrottled
 	case apierrors.IsTimeout(err), apierrors.IsServerTimeout(err), errors.Is(err, context.DeadlineExceeded):
 		return reasonTimeout
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case utilnet.IsConnectionRefused(err):
 		return reasonConnectionRefused
-	case errors.As(err, &netErr) && netErr.Timeout():
+	case utilnet.IsTimeout(err):
 		return reasonTimeout
 	case apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsUnexpectedServerError(err):
 		return reasonServerError
@@ -52,7 +54,13 @@ func classifyAPIError(err error) string {
 	if errors.As(err, &status) && status.Status().Code >= 500 {
 		return reasonServerError
 	}
-	// Some transports flatten the cause into the message.
+	// After the statuses: an aggregated API's 503 may quote a reset in its message.
+	if utilnet.IsConnectionReset(err) || utilnet.IsHTTP2ConnectionLost(err) || utilnet.IsProbableEOF(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return reasonConnectionRefused
+	}
+	// Some errors carry their cause only as text (a watch error event, a reflector
+	// message formatted with %v).
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "connection refused"):

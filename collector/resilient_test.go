@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -149,3 +151,222 @@ func TestResilientListWatchKeepsWatchListMarker(t *testing.T) {
 type fakeClientMarker struct{}
 
 func (fakeClientMarker) IsWatchListSemanticsUnSupported() bool { return true }
+
+// watchScript hands out FakeWatchers and records the options of each watch call.
+type watchScript struct {
+	mu       sync.Mutex
+	options  []metav1.ListOptions
+	watchers []*watch.FakeWatcher
+	opened   chan *watch.FakeWatcher
+}
+
+func newWatchScript() *watchScript { return &watchScript{opened: make(chan *watch.FakeWatcher, 100)} }
+
+func (s *watchScript) listWatch() *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) { return &corev1.PodList{}, nil },
+		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			w := watch.NewFakeWithChanSize(10, false)
+			s.options = append(s.options, o)
+			s.watchers = append(s.watchers, w)
+			s.opened <- w
+			return w, nil
+		},
+	}
+}
+
+func (s *watchScript) next(t *testing.T) *watch.FakeWatcher {
+	t.Helper()
+	select {
+	case w := <-s.opened:
+		return w
+	case <-time.After(5 * time.Second):
+		t.Fatal("no new watch was opened")
+		return nil
+	}
+}
+
+func (s *watchScript) calls() []metav1.ListOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.options)
+}
+
+func podAt(name, rv string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: rv}}
+}
+
+func receive(t *testing.T, w watch.Interface) watch.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-w.ResultChan():
+		if !ok {
+			t.Fatal("the watch ended")
+		}
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+		return watch.Event{}
+	}
+}
+
+func receiveEnd(t *testing.T, w watch.Interface) {
+	t.Helper()
+	select {
+	case ev, ok := <-w.ResultChan():
+		if ok {
+			t.Fatalf("got %s event, want the watch to end", ev.Type)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch did not end")
+	}
+}
+
+// streamBrokeEvent is the error event client-go's REST client sends when it cannot read
+// the stream, here a reset HTTP/2 stream.
+func streamBrokeEvent() *metav1.Status {
+	return apierrors.NewClientErrorReporter(500, "GET", "ClientWatchDecoding").
+		AsObject(errors.New("stream error: stream ID 5; INTERNAL_ERROR; received from peer")).(*metav1.Status)
+}
+
+func TestResumingWatchResumesFromLastResourceVersion(t *testing.T) {
+	for _, brk := range []struct {
+		name  string
+		apply func(*watch.FakeWatcher)
+	}{
+		{"closed (EOF, GOAWAY, reset read as EOF)", func(w *watch.FakeWatcher) { w.Stop() }},
+		{"stream error event", func(w *watch.FakeWatcher) { w.Error(streamBrokeEvent()) }},
+	} {
+		t.Run(brk.name, func(t *testing.T) {
+			script := newWatchScript()
+			lw := newResilientListWatch(script.listWatch(), func(error) {}, newRecoverySignal().wait)
+			timeout := int64(300)
+			w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "100", TimeoutSeconds: &timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			first := script.next(t)
+			first.Add(podAt("a", "101"))
+			first.Modify(podAt("a", "102"))
+			receive(t, w)
+			receive(t, w)
+			start := time.Now()
+			brk.apply(first)
+			second := script.next(t)
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("resumed after %s, want at once after a stream that delivered events", d)
+			}
+			second.Delete(podAt("a", "103"))
+			if ev := receive(t, w); ev.Type != watch.Deleted {
+				t.Errorf("got %s, want the Deleted event of the resumed stream", ev.Type)
+			}
+			calls := script.calls()
+			if got := calls[1].ResourceVersion; got != "102" {
+				t.Errorf("resumed from resource version %q, want 102", got)
+			}
+			if !calls[1].AllowWatchBookmarks || calls[1].TimeoutSeconds == nil || *calls[1].TimeoutSeconds != timeout {
+				t.Errorf("resumed with %+v, want bookmarks and the reflector's timeout", calls[1])
+			}
+		})
+	}
+}
+
+func TestResumingWatchPassesServerErrors(t *testing.T) {
+	script := newWatchScript()
+	lw := newResilientListWatch(script.listWatch(), func(error) {}, newRecoverySignal().wait)
+	w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	gone := apierrors.NewResourceExpired("too old resource version: 100 (200)").ErrStatus
+	script.next(t).Error(&gone)
+	ev := receive(t, w)
+	if ev.Type != watch.Error || !apierrors.IsResourceExpired(apierrors.FromObject(ev.Object)) {
+		t.Fatalf("got %s %v, want the 410 error event", ev.Type, ev.Object)
+	}
+	receiveEnd(t, w)
+	if n := len(script.calls()); n != 1 {
+		t.Errorf("%d watch calls, want no resume after a server error", n)
+	}
+}
+
+func TestResumingWatchWaitsForInitialEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		options metav1.ListOptions
+	}{
+		{"watch-list", metav1.ListOptions{SendInitialEvents: ptrTo(true), ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan}},
+		{"watch from resource version 0", metav1.ListOptions{ResourceVersion: "0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := newWatchScript()
+			lw := newResilientListWatch(script.listWatch(), func(error) {}, newRecoverySignal().wait)
+			w, err := lw.WatchWithContext(t.Context(), tc.options)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			first := script.next(t)
+			first.Add(podAt("b", "205"))
+			first.Add(podAt("a", "201")) // initial events are not in resource version order
+			receive(t, w)
+			receive(t, w)
+			first.Stop()
+			receiveEnd(t, w)
+			if n := len(script.calls()); n != 1 {
+				t.Errorf("%d watch calls, want the break left to the reflector during initial events", n)
+			}
+		})
+	}
+
+	script := newWatchScript()
+	lw := newResilientListWatch(script.listWatch(), func(error) {}, newRecoverySignal().wait)
+	w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{SendInitialEvents: ptrTo(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	first := script.next(t)
+	first.Add(podAt("a", "201"))
+	end := podAt("", "210")
+	end.Annotations = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+	first.Action(watch.Bookmark, end)
+	receive(t, w)
+	receive(t, w)
+	first.Stop()
+	script.next(t)
+	if got := script.calls()[1]; got.ResourceVersion != "210" || got.SendInitialEvents != nil || got.ResourceVersionMatch != "" {
+		t.Errorf("watch-list resumed with %+v, want a plain watch from the initial-events bookmark 210", got)
+	}
+}
+
+func TestResumingWatchBacksOffStreamsThatBreakAtOnce(t *testing.T) {
+	script := newWatchScript()
+	lw := newResilientListWatch(script.listWatch(), func(error) {}, newRecoverySignal().wait)
+	w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	deadline := time.After(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case fw := <-script.opened:
+			fw.Stop() // every stream breaks at once, empty
+		case <-deadline:
+			done = true
+		}
+	}
+	// 0, 250ms, 750ms, 1.75s: four watches in 2s, not a hot loop.
+	if n := len(script.calls()); n > 5 || n < 3 {
+		t.Errorf("%d watches in 2s of streams that break at once, want 3 to 5", n)
+	}
+	w.Stop()
+	receiveEnd(t, w)
+}
+
+func ptrTo[T any](v T) *T { return &v }

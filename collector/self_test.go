@@ -402,7 +402,7 @@ func TestClassifyAPIError(t *testing.T) {
 		{"conflict", apierrors.NewConflict(gr, "x", errors.New("changed")), reasonOther},
 		{"bad request", apierrors.NewBadRequest("nope"), reasonOther},
 		{"plain error", errors.New("something odd"), reasonOther},
-		{"EOF", io.EOF, reasonOther},
+		{"EOF", io.EOF, reasonConnectionRefused},
 		{"non-timeout net error", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.EHOSTUNREACH}, reasonOther},
 	}
 	for _, tc := range cases {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os/signal"
@@ -54,7 +55,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		noSelfMetrics = app.Flag("web.disable-exporter-metrics", "Exclude the Go runtime and process metrics of the exporter itself.").Bool()
 		enablePprof   = app.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").Bool()
 		shutdownAfter = app.Flag("web.shutdown-timeout", "How long in-flight scrapes may take to finish on SIGTERM.").Default("10s").Duration()
-		webFlags      = kingpinflag.AddFlags(app, defaultAddress)
+		// Each scrape in flight holds its gathered families until its response is
+		// written. 10 leaves room for an HA Prometheus pair, agents and people on each
+		// replica, and bounds a scrape storm to 10 gathers (docs/benchmarks.md).
+		maxRequests = app.Flag("web.max-requests", "Maximum number of concurrent scrapes of the metrics path; beyond it the exporter answers 503. 0 means no limit.").Default("10").Int()
+		// exporter-toolkit applies TLS and basic auth to every path of the server it
+		// runs; Kubernetes probes cannot send credentials (without putting them in the
+		// pod spec), so the probes get a listener of their own.
+		probeAddress = app.Flag("web.probe-address", "Also serve /healthz and /readyz, and only them, on this address, in plain HTTP without authentication (for Kubernetes probes when --web.config.file requires basic auth or client certificates). Empty: no probe listener.").String()
+		webFlags     = kingpinflag.AddFlags(app, defaultAddress)
 	)
 	kube.register(app)
 	collectorCfg.RegisterFlags(app)
@@ -117,7 +126,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	coll.Start(ctx)
 
-	mux, err := newMux(registry, coll, *metricsPath, *enablePprof, logger)
+	if *maxRequests < 0 {
+		fmt.Fprintf(stderr, "statefulset-exporter: --web.max-requests must be 0 (no limit) or more, not %d\n", *maxRequests)
+		return exitUsage
+	}
+	var probeServer *http.Server
+	if *probeAddress != "" {
+		l, err := net.Listen("tcp", *probeAddress)
+		if err != nil {
+			logger.Error("listening for probes failed", "address", *probeAddress, "err", err)
+			return exitError
+		}
+		probeMux := http.NewServeMux()
+		handleProbes(probeMux, coll)
+		probeServer = &http.Server{Handler: probeMux, ReadHeaderTimeout: 10 * time.Second}
+		logger.Info("serving probes without authentication", "address", l.Addr().String(), "paths", "/healthz,/readyz")
+		go func() { _ = probeServer.Serve(l) }()
+		defer probeServer.Close()
+	}
+
+	mux, err := newMux(registry, coll, *metricsPath, *enablePprof, *maxRequests, logger)
 	if err != nil {
 		logger.Error("building the landing page failed", "err", err)
 		return exitError
@@ -164,32 +192,18 @@ func describeParseError(err error, args []string) string {
 	return msg
 }
 
-// newMux serves the metrics, the landing page and the health endpoints.
-func newMux(registry *prometheus.Registry, coll *collector.Collector, metricsPath string, enablePprof bool, logger *slog.Logger) (*http.ServeMux, error) {
+// newMux serves the metrics, the landing page and the health endpoints. At most
+// maxRequests scrapes run at once (0: no limit); promhttp answers 503 beyond.
+func newMux(registry *prometheus.Registry, coll *collector.Collector, metricsPath string, enablePprof bool, maxRequests int, logger *slog.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, promhttp.HandlerFor(registry, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:     promhttp.ContinueOnError,
-		Registry:          registry,
-		EnableOpenMetrics: true,
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		Registry:            registry,
+		EnableOpenMetrics:   true,
+		MaxRequestsInFlight: maxRequests,
 	}))
-	// /healthz never depends on the API server: a control-plane failover must not get
-	// the exporter restarted.
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	// /readyz is ready once every watched resource has been listed once, and stays
-	// ready afterwards: the caches keep serving the last known state.
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !coll.Ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "caches not synced yet\n")
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	handleProbes(mux, coll)
 	if enablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -214,4 +228,25 @@ func newMux(registry *prometheus.Registry, coll *collector.Collector, metricsPat
 		mux.Handle("/", landing)
 	}
 	return mux, nil
+}
+
+// handleProbes serves /healthz and /readyz on mux.
+func handleProbes(mux *http.ServeMux, coll *collector.Collector) {
+	// /healthz never depends on the API server: a control-plane failover must not get
+	// the exporter restarted.
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	// /readyz is ready once every watched resource has been listed once, and stays
+	// ready afterwards: the caches keep serving the last known state.
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !coll.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "caches not synced yet\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
 }

@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func runArgs(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -90,5 +95,66 @@ func TestREADMEListsEveryFlag(t *testing.T) {
 		if !strings.Contains(string(readme), "`--"+f[1]) {
 			t.Errorf("README.md does not document --%s", f[1])
 		}
+	}
+}
+
+// blockingCollector blocks every Collect until release is closed.
+type blockingCollector struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c blockingCollector) Describe(chan<- *prometheus.Desc) {}
+func (c blockingCollector) Collect(chan<- prometheus.Metric) {
+	c.entered <- struct{}{}
+	<-c.release
+}
+
+// TestMaxRequestsAnswers503BeyondTheCap: with --web.max-requests=2, a third concurrent
+// scrape gets 503 at once, and scrapes are served again once the first ones end.
+func TestMaxRequestsAnswers503BeyondTheCap(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	bc := blockingCollector{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	reg.MustRegister(bc)
+	mux, err := newMux(reg, nil, "/metrics", false, 2, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get(srv.URL + "/metrics")
+			if err != nil {
+				codes <- -1
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+		<-bc.entered
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("third concurrent scrape: %d, want 503", resp.StatusCode)
+	}
+	close(bc.release)
+	for range 2 {
+		if c := <-codes; c != http.StatusOK {
+			t.Errorf("scrape within the cap: %d, want 200", c)
+		}
+	}
+	resp, err = http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("scrape after the others ended: %d, want 200", resp.StatusCode)
 	}
 }

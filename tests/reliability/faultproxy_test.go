@@ -27,11 +27,10 @@ const (
 	// goroutineSlack is how many more goroutines than before the fault cycle the
 	// exporter may run after it (HTTP/2 connections, timers in flight).
 	goroutineSlack = 15
-	// cutWatchBudget bounds how long a change takes to show while every watch is cut
-	// 500ms after it starts. A watch that breaks mid-stream ends inside client-go's
-	// reflector, whose back-off (0.8s doubling to 30s, jitter 1) the exporter cannot
-	// tune through its informers; the retries of collector/resilient.go only cover
-	// calls that fail outright. Two capped waits plus a margin.
+	// cutWatchBudget bounds how long a change takes to show after the earlier phases
+	// (403s go to client-go's reflector by design, whose back-off of 0.8s doubling to
+	// 30s they may have grown). Watches cut mid-stream from a steady state are held to
+	// recoveryBudget by TestWatchesCutMidStream. Two capped waits plus a margin.
 	cutWatchBudget = 130 * time.Second
 	// faultPatience bounds a fault phase that waits for the probe to meet the fault.
 	faultPatience = 30 * time.Second

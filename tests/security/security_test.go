@@ -223,7 +223,13 @@ func TestTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p := start(t, "--kubeconfig="+unreachableKubeconfig(t), "--web.listen-address="+addr, "--web.config.file="+webConfig)
+	probePort, err := exporterbin.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probeAddr := fmt.Sprintf("127.0.0.1:%d", probePort)
+	p := start(t, "--kubeconfig="+unreachableKubeconfig(t), "--web.listen-address="+addr, "--web.config.file="+webConfig,
+		"--web.probe-address="+probeAddr)
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	metrics := "https://" + addr + "/metrics"
@@ -285,11 +291,36 @@ func TestTLSAndBasicAuth(t *testing.T) {
 		}
 	})
 
+	t.Run("probe listener needs no credentials and serves only the probes", func(t *testing.T) {
+		// What the kubelet does with --web.probe-address: plain HTTP, no credentials.
+		plain := &http.Client{Timeout: 10 * time.Second}
+		if a := fetch(plain, "http://"+probeAddr+"/healthz", "", ""); a.err != nil || a.code != http.StatusOK {
+			t.Errorf("/healthz on the probe listener: %d %v, want 200", a.code, a.err)
+		}
+		// The API server is unreachable here, so the caches never sync: /readyz gives its
+		// own answer (503, not synced), not a 401.
+		a := fetch(plain, "http://"+probeAddr+"/readyz", "", "")
+		if a.err != nil || a.code != http.StatusServiceUnavailable || !strings.Contains(a.body, "not synced") {
+			t.Errorf("/readyz on the probe listener: %d %v %q, want the readiness answer 503 caches not synced", a.code, a.err, a.body)
+		}
+		for _, path := range []string{"/metrics", "/", "/debug/pprof/"} {
+			if a := fetch(plain, "http://"+probeAddr+path, "", ""); a.err != nil || a.code != http.StatusNotFound {
+				t.Errorf("%s on the probe listener: %d %v, want 404", path, a.code, a.err)
+			}
+		}
+		if a := fetch(client, metrics, "", ""); a.code != http.StatusUnauthorized {
+			t.Errorf("/metrics without credentials on the main listener: %d, want 401", a.code)
+		}
+	})
+
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := p.wait(15 * time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM %d, want 0", code)
+	}
+	if a := fetch(&http.Client{Timeout: time.Second}, "http://"+probeAddr+"/healthz", "", ""); a.err == nil {
+		t.Errorf("probe listener still answers %d after exit", a.code)
 	}
 }
 
