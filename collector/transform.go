@@ -7,6 +7,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"strings"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -132,10 +133,10 @@ func transformPod(obj any) (any, error) {
 	for _, c := range in.Status.Conditions {
 		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady {
 			kept := corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, LastTransitionTime: c.LastTransitionTime}
-			// The scheduler's message only in its category: the full text ("0/8 nodes are
-			// available: ...") is long and changes with the node count.
+			// The scheduler's message only as its categories: the full text ("0/8 nodes
+			// are available: ...") is long and changes with the node count.
 			if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
-				kept.Message = derive.SchedulingCategory(c.Message)
+				kept.Message = strings.Join(derive.SchedulingCategories(c.Message), ",")
 			}
 			out.Status.Conditions = append(out.Status.Conditions, kept)
 		}

@@ -237,7 +237,7 @@ func TestTransformPod(t *testing.T) {
 		Spec: corev1.PodSpec{SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/quota"}},
 			InitContainers: []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}},
 		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
-			Reason: corev1.PodReasonUnschedulable, Message: "InsufficientMemory"}}}})
+			Reason: corev1.PodReasonUnschedulable, Message: "InsufficientMemory,InsufficientResources"}}}})
 
 	// A pod without a node keeps what decides where it can go: nodeSelector, required node
 	// affinity and tolerations (not the preferred terms nor pod affinity).

@@ -26,6 +26,8 @@ type placement struct {
 	NodeSelector map[string]string    `json:"s,omitempty"`
 	Affinity     *corev1.NodeSelector `json:"a,omitempty"`
 	Tolerations  []corev1.Toleration  `json:"t,omitempty"`
+	// Volumes pin every volume of the pod (CordonedCandidate questions only).
+	Volumes []*corev1.NodeSelector `json:"vs,omitempty"`
 }
 
 // UsableNodeKey is the UsableNode question for a pod and the PV of one of its volumes;
@@ -100,6 +102,73 @@ func anyUsable(key string, nodes []*corev1.Node) bool {
 			continue
 		}
 		if _, untolerated := schedulingv1.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, pl.Tolerations, scheduling, true); untolerated {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// CordonedCandidateKey is the CordonedCandidate question for a pod: its node selector,
+// required node affinity and tolerations, and the node selectors of its bound volumes
+// (volumeNodeSelector; nil ones are left out).
+func CordonedCandidateKey(p *corev1.Pod, volumes []*corev1.NodeSelector) string {
+	pl := placement{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations, Volumes: volumes}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		pl.Affinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	}
+	key, err := json.Marshal(pl)
+	if err != nil {
+		return ""
+	}
+	return string(key)
+}
+
+// NewCordonedCandidateLookup registers with v a lookup answering CordonedCandidateKey
+// questions: true when a cordoned node that nodes returns matches the pod's node selector
+// and required affinity and its volumes' node selectors, and has no NoSchedule or
+// NoExecute taint the pod does not tolerate, but the cordon's own. A key that does not decode answers true: the
+// scheduler's verdict stays as it is. Answers are kept for the view's life.
+func NewCordonedCandidateLookup(v *View, name string, nodes func() []*corev1.Node) *Lookup[bool] {
+	answers := map[string]bool{}
+	return NewLookup(v, name, func(key string) bool {
+		if answer, ok := answers[key]; ok {
+			return answer
+		}
+		var pl placement
+		answer := true
+		if err := json.Unmarshal([]byte(key), &pl); err == nil {
+			answer = anyCordonedCandidate(pl, nodes())
+		}
+		answers[key] = answer
+		return answer
+	})
+}
+
+func anyCordonedCandidate(pl placement, nodes []*corev1.Node) bool {
+	pod := nodeaffinity.NewRequiredNodeAffinity(pl.NodeSelector, &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: pl.Affinity}})
+	notCordon := func(t *corev1.Taint) bool { return scheduling(t) && t.Key != corev1.TaintNodeUnschedulable }
+	volumes := make([]*nodeaffinity.LazyErrorNodeSelector, len(pl.Volumes))
+	for i, v := range pl.Volumes {
+		volumes[i] = nodeaffinity.NewLazyErrorNodeSelector(v)
+	}
+	var labelsOnly corev1.Node
+	for _, n := range nodes {
+		if !n.Spec.Unschedulable {
+			continue
+		}
+		if ok, err := pod.Match(n); !ok || err != nil {
+			continue
+		}
+		labelsOnly.Labels = n.Labels
+		if slices.ContainsFunc(volumes, func(v *nodeaffinity.LazyErrorNodeSelector) bool {
+			ok, err := v.Match(&labelsOnly)
+			return !ok || err != nil
+		}) {
+			continue
+		}
+		if _, untolerated := schedulingv1.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, pl.Tolerations, notCordon, true); untolerated {
 			continue
 		}
 		return true

@@ -20,6 +20,18 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 		}
 	}
 	claimPending := func(name string) bool { return pending[name] }
+	var cordonedCandidate func(*corev1.Pod) bool
+	if view.CordonedCandidate != nil {
+		cordonedCandidate = func(p *corev1.Pod) bool {
+			var volumes []*corev1.NodeSelector
+			podVolumes(p, view, func(_ *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+				if sel := volumeNodeSelector(pv); sel != nil {
+					volumes = append(volumes, sel)
+				}
+			})
+			return view.CordonedCandidate.Get(CordonedCandidateKey(p, volumes))
+		}
+	}
 	for _, p := range in.Pods {
 		if _, known := h.PodsByPhase[p.Status.Phase]; known {
 			h.PodsByPhase[p.Status.Phase]++
@@ -43,7 +55,7 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 				h.PodsOnUnreadyNodes++
 			}
 		}
-		if why, ok := podWhy(p, node, view.Node != nil, claimPending); ok {
+		if why, ok := podWhy(p, node, view.Node != nil, claimPending, cordonedCandidate); ok {
 			h.NotReady = append(h.NotReady, why)
 		}
 		if p.DeletionTimestamp != nil {

@@ -154,7 +154,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 // without a node, not terminating and not held by scheduling gates.
 func awaitsScheduling(p *corev1.Pod) bool {
 	return p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil &&
-		schedulingWhy(p) != WhySchedulingGated
+		schedulingWhy(p, nil) != WhySchedulingGated
 }
 
 func deriveAttachments(h *Health, in Inputs, view *View) {

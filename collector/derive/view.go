@@ -25,6 +25,8 @@ type View struct {
 	Node *Lookup[*corev1.Node]
 	// UsableNode is keyed by UsableNodeKey (see NewUsableNodeLookup).
 	UsableNode *Lookup[bool]
+	// CordonedCandidate is keyed by CordonedCandidateKey (see NewCordonedCandidateLookup).
+	CordonedCandidate *Lookup[bool]
 	// PVC is keyed by namespace/name.
 	PVC          *Lookup[*corev1.PersistentVolumeClaim]
 	PV           *Lookup[*corev1.PersistentVolume]

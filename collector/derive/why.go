@@ -39,6 +39,8 @@ const (
 	WhyReadinessGates      = "ReadinessGatesNotReady"
 	WhyContainerWaiting    = "ContainerWaiting"
 	WhyPending             = "Pending"
+	// WhyNodeUnschedulable: the scheduler's nodes were cordoned.
+	WhyNodeUnschedulable = "NodeUnschedulable"
 	// WhyMissing is only a rollout's: the pod it waits on does not exist.
 	WhyMissing            = "Missing"
 	WhyNotReady           = "NotReady"
@@ -67,7 +69,7 @@ var schedulingCategories = []struct {
 	{"InsufficientMemory", []string{"Insufficient memory"}},
 	{"InsufficientPods", []string{"Too many pods"}},
 	{"InsufficientResources", []string{"Insufficient "}},
-	{"NodeUnschedulable", []string{"node(s) were unschedulable"}},
+	{WhyNodeUnschedulable, []string{"node(s) were unschedulable"}},
 	{"VolumeNodeAffinityConflict", []string{"didn't match PersistentVolume's node affinity", "volume node affinity conflict", "had no available volume zone"}},
 	{"UnboundImmediateClaims", []string{"pod has unbound immediate PersistentVolumeClaims"}},
 	{"VolumeUnavailable", []string{"didn't find available persistent volumes to bind", "bound to non-existent pv", "did not have enough free storage",
@@ -103,8 +105,9 @@ var TerminationReasons = []string{"OOMKilled", "Error", "Completed", "ContainerC
 // scheduling and the node to the containers, the order in which each stage gates the
 // next.
 //
-// claimPending tells whether a claim of the pod's volumes is Pending.
-func podWhy(p *corev1.Pod, node *corev1.Node, nodeKnown bool, claimPending func(claim string) bool) (PodWhy, bool) {
+// claimPending tells whether a claim of the pod's volumes is Pending; cordonedCandidate
+// whether a cordoned node would take the pod but for the cordon (nil: unknown).
+func podWhy(p *corev1.Pod, node *corev1.Node, nodeKnown bool, claimPending func(claim string) bool, cordonedCandidate func(*corev1.Pod) bool) (PodWhy, bool) {
 	why := PodWhy{Pod: p.Name}
 	switch {
 	case p.DeletionTimestamp != nil:
@@ -123,7 +126,7 @@ func podWhy(p *corev1.Pod, node *corev1.Node, nodeKnown bool, claimPending func(
 		return why, true
 	}
 	if p.Spec.NodeName == "" {
-		why.Reason = schedulingWhy(p)
+		why.Reason = schedulingWhy(p, cordonedCandidate)
 		if why.Reason == WhyPending && podClaimPending(p, claimPending) {
 			why.Reason = WhyClaimPending
 		}
@@ -146,8 +149,9 @@ func podWhy(p *corev1.Pod, node *corev1.Node, nodeKnown bool, claimPending func(
 	return why, true
 }
 
-// schedulingWhy categorises the PodScheduled condition of a pod without a node.
-func schedulingWhy(p *corev1.Pod) string {
+// schedulingWhy categorises the PodScheduled condition of a pod without a node;
+// cordonedCandidate as for servedSchedulingReason.
+func schedulingWhy(p *corev1.Pod, cordonedCandidate func(*corev1.Pod) bool) string {
 	for _, c := range p.Status.Conditions {
 		if c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse {
 			continue
@@ -156,7 +160,7 @@ func schedulingWhy(p *corev1.Pod) string {
 		case corev1.PodReasonSchedulingGated:
 			return WhySchedulingGated
 		case corev1.PodReasonUnschedulable:
-			return SchedulingCategory(c.Message)
+			return servedSchedulingReason(p, c.Message, cordonedCandidate)
 		}
 	}
 	if len(p.Spec.SchedulingGates) > 0 {
@@ -167,24 +171,45 @@ func schedulingWhy(p *corev1.Pod) string {
 
 // SchedulingCategory returns the scheduling reason of a scheduler message such as
 // "0/6 nodes are available: 3 Insufficient cpu, 3 node(s) had untolerated taint(s).
-// preemption: ...": the first of schedulingCategories any of its node reasons matches.
-// The preemption part is left out: it repeats why preemption would not help.
-//
-// A message that already is a category (as the exporter's informer cache keeps it) is
-// returned as it is.
+// preemption: ...": the first of SchedulingCategories.
 func SchedulingCategory(message string) string {
-	if knownSchedulingReasons[message] {
-		return message
+	return SchedulingCategories(message)[0]
+}
+
+// SchedulingCategories returns every category of schedulingCategories the node reasons
+// of a scheduler message match, in rank order, or Unschedulable when none does. The
+// preemption part is left out: it repeats why preemption would not help.
+//
+// A message that already is such a list, joined with ",", as the exporter's informer
+// cache keeps it, is returned as it is.
+func SchedulingCategories(message string) []string {
+	if parts := strings.Split(message, ","); !slices.ContainsFunc(parts, func(p string) bool { return !knownSchedulingReasons[p] }) {
+		return parts
 	}
 	message, _, _ = strings.Cut(message, " preemption:")
+	var out []string
 	for _, c := range schedulingCategories {
-		for _, m := range c.messages {
-			if strings.Contains(message, m) {
-				return c.reason
-			}
+		if slices.ContainsFunc(c.messages, func(m string) bool { return strings.Contains(message, m) }) {
+			out = append(out, c.reason)
 		}
 	}
-	return WhyUnschedulableOther
+	if len(out) == 0 {
+		return []string{WhyUnschedulableOther}
+	}
+	return out
+}
+
+// servedSchedulingReason is the reason of an unschedulable pod: the first category of
+// the scheduler's message, except that cordoned nodes count only when one of them would
+// take the pod but for the cordon. The scheduler counts each node under the first filter
+// it fails, and the cordon comes first: a node group being replaced would otherwise hide
+// the real reason of every unrelated pending pod. cordonedCandidate is nil when unknown.
+func servedSchedulingReason(p *corev1.Pod, message string, cordonedCandidate func(*corev1.Pod) bool) string {
+	categories := SchedulingCategories(message)
+	if categories[0] == WhyNodeUnschedulable && len(categories) > 1 && cordonedCandidate != nil && !cordonedCandidate(p) {
+		return categories[1]
+	}
+	return categories[0]
 }
 
 // podClaimPending tells whether one of the pod's claims is Pending for its provisioner

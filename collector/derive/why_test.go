@@ -175,7 +175,7 @@ func TestPodWhy(t *testing.T) {
 			node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "NotReady"}, ok: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := derive.PodWhyOf(tc.pod, tc.node, tc.nodeKnown, func(claim string) bool { return claim == "data-db-0-pending" })
+			got, ok := derive.PodWhyOf(tc.pod, tc.node, tc.nodeKnown, func(claim string) bool { return claim == "data-db-0-pending" }, nil)
 			if ok != tc.ok || (ok && got != tc.want) {
 				t.Errorf("podWhy = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
 			}
@@ -184,3 +184,59 @@ func TestPodWhy(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestCordonedNodesCountOnlyAsCandidates: the scheduler counts cordoned nodes first, so
+// "2 node(s) were unschedulable" leads its message even when those nodes would never take
+// the pod (another node group being replaced). The reason is the cordon only when a
+// cordoned node matches the pod's selector and tolerates it but for the cordon.
+func TestCordonedNodesCountOnlyAsCandidates(t *testing.T) {
+	const message = "0/16 nodes are available: 2 node(s) were unschedulable, 6 node(s) didn't match Pod's node affinity/selector, " +
+		"8 node(s) had untolerated taint(s). preemption: 0/16 nodes are available: 16 Preemption is not helpful for scheduling."
+	cordoned := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: corev1.NodeSpec{Unschedulable: true, Taints: append(taints, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule})}}
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0"},
+		Spec: corev1.PodSpec{NodeSelector: map[string]string{"kubernetes.io/hostname": "db-node"}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
+			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: message}}}}
+	inZone := func(zone string) []*corev1.NodeSelector {
+		return []*corev1.NodeSelector{{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{zone}}}}}}}
+	}
+	dbNode := map[string]string{"kubernetes.io/hostname": "db-node", corev1.LabelTopologyZone: "a"}
+	for _, tc := range []struct {
+		name    string
+		nodes   []*corev1.Node
+		volumes []*corev1.NodeSelector
+		want    string
+	}{
+		{"the pod's node cordoned, in its volume's zone", []*corev1.Node{cordoned("db-node", dbNode)}, inZone("a"), "NodeUnschedulable"},
+		{"the pod's node cordoned, its volume in another zone", []*corev1.Node{cordoned("db-node", dbNode)}, inZone("b"), "UntoleratedTaint"},
+		{"cordoned nodes of another node group", []*corev1.Node{cordoned("other-1", map[string]string{"kubernetes.io/hostname": "other-1"})}, nil, "UntoleratedTaint"},
+		{"the pod's own node cordoned", []*corev1.Node{cordoned("db-node", dbNode)}, nil, "NodeUnschedulable"},
+		{"the pod's node cordoned and tainted against it", []*corev1.Node{cordoned("db-node", dbNode,
+			corev1.Taint{Key: "dedicated", Value: "kafka", Effect: corev1.TaintEffectNoSchedule})}, nil, "UntoleratedTaint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := derive.NewView(nil, "")
+			l := derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return tc.nodes })
+			got, _ := derive.PodWhyOf(pod, nil, false, func(string) bool { return false },
+				func(p *corev1.Pod) bool { return l.Get(derive.CordonedCandidateKey(p, tc.volumes)) })
+			if got.Reason != tc.want {
+				t.Errorf("reason %q, want %q", got.Reason, tc.want)
+			}
+		})
+	}
+	// Unknown (no lookup): the scheduler's first category.
+	if got, _ := derive.PodWhyOf(pod, nil, false, func(string) bool { return false }, nil); got.Reason != "NodeUnschedulable" {
+		t.Errorf("without the lookup: reason %q, want NodeUnschedulable", got.Reason)
+	}
+	// The informer cache keeps the categories, in rank order.
+	if got := derive.SchedulingCategories(message); !slices.Equal(got, []string{"NodeUnschedulable", "UntoleratedTaint", "NodeAffinity"}) {
+		t.Errorf("categories %v", got)
+	}
+	if got := derive.SchedulingCategories("NodeUnschedulable,UntoleratedTaint"); !slices.Equal(got, []string{"NodeUnschedulable", "UntoleratedTaint"}) {
+		t.Errorf("categories of a kept list %v", got)
+	}
+}

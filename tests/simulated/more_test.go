@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster/ebs"
@@ -58,10 +57,11 @@ func TestUntoleratedTaint(t *testing.T) {
 		`statefulset_pvcs{namespace="taint",phase="Pending",statefulset="db"} 1`,
 		`statefulset_pvc_pending_created_timestamp_seconds{namespace="taint",persistentvolumeclaim="data-db-0",reason="WaitForFirstConsumer",statefulset="db"}`,
 	)
-	// Why, from the scheduler's current message: UntoleratedTaint, unless it also counts
-	// nodes other tests running alongside have cordoned, which rank first (see
-	// derive.SchedulingCategory).
-	waitServedVerdict(t, c, x, ns, "db", "db-0")
+	// Why, from the scheduler's message: UntoleratedTaint, also when the message first
+	// counts nodes that tests running alongside have cordoned (the scheduler counts a
+	// node under the first filter it fails, the cordon first): they would not take the
+	// pod anyway.
+	waitServedVerdict(t, c, x, ns, "db", "db-0", "UntoleratedTaint")
 }
 
 // TestZoneDrained: a replica's volume lives in a zone where no node it may use is left:
@@ -193,12 +193,11 @@ func TestLocalVolumeNodeReplaced(t *testing.T) {
 			fmt.Sprintf("PodScheduled %s %s: %s", cond.Status, cond.Reason, cond.Message)
 	})
 	// The exporter reports the scheduler's verdict and, on its own, the volume without a
-	// usable node. The verdict is VolumeNodeAffinityConflict unless the message also
-	// counts cordoned nodes (other tests' drained nodes), which rank first (see
-	// derive.SchedulingCategory): the reason served must be the category of the message.
+	// usable node. The verdict is VolumeNodeAffinityConflict, also when the message first
+	// counts nodes other tests have cordoned: they would not take the pod anyway.
 	noUsableNode := `statefulset_pod_volume_no_usable_node_info{namespace="localpv",persistentvolumeclaim="data-kafka-0",pod="kafka-0",statefulset="kafka",volume_zone=""} 1`
 	zkNoUsableNode := `statefulset_pod_volume_no_usable_node_info{namespace="localpv",persistentvolumeclaim="data-zk-0"`
-	var verdict string
+	const verdict = "VolumeNodeAffinityConflict"
 	waitFor(t, settleTimeout, "kafka-0's verdict and its volume without a usable node served", func(ctx context.Context) (bool, string) {
 		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, "kafka-0", metav1.GetOptions{})
 		if err != nil {
@@ -208,7 +207,6 @@ func TestLocalVolumeNodeReplaced(t *testing.T) {
 		if cond == nil {
 			return false, "no PodScheduled condition"
 		}
-		verdict = derive.SchedulingCategory(cond.Message)
 		want := []string{noUsableNode,
 			fmt.Sprintf(`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="localpv",pod="kafka-0",reason=%q,statefulset="kafka"} 1`, verdict)}
 		body, err := x.Get(ctx, "/metrics")
@@ -221,10 +219,6 @@ func TestLocalVolumeNodeReplaced(t *testing.T) {
 		missing := missingLines(body, want)
 		return len(missing) == 0, fmt.Sprintf("scheduler: %s; missing: %s", cond.Message, strings.Join(missing, ", "))
 	})
-	t.Logf("kafka-0's reason: %s", verdict)
-	if verdict != "VolumeNodeAffinityConflict" && verdict != "NodeUnschedulable" {
-		t.Errorf("kafka-0's reason is %s, want VolumeNodeAffinityConflict", verdict)
-	}
 	// The look-alike: zk-0 follows its volume to the replacement node within seconds.
 	waitFor(t, settleTimeout, "zk-0 Ready on the replacement node", func(ctx context.Context) (bool, string) {
 		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, "zk-0", metav1.GetOptions{})
@@ -379,11 +373,10 @@ func TestCrossZoneStaticVolume(t *testing.T) {
 	if !strings.Contains(msg, "volume zone") {
 		t.Errorf("the scheduler does not name the volume zone: %q", msg)
 	}
-	// The exporter serves the category of the scheduler's current message: the volume's
-	// zone (VolumeNodeAffinityConflict), unless the message also counts cordoned nodes of
-	// tests running alongside, which rank first (see derive.SchedulingCategory). And, on
-	// its own, no node the pod may use (its dedicated node's selector) is in the volume's
-	// zone label's zone.
+	// The exporter serves the volume's zone as the reason (VolumeNodeAffinityConflict),
+	// also when the message first counts nodes that tests running alongside have cordoned:
+	// they would not take the pod anyway. And, on its own, no node the pod may use (its
+	// dedicated node's selector) is in the volume's zone label's zone.
 	waitFor(t, settleTimeout, "the new pod unschedulable, its volume without a usable node", func(ctx context.Context) (bool, string) {
 		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, "db-0", metav1.GetOptions{})
 		if err != nil {
@@ -399,7 +392,7 @@ func TestCrossZoneStaticVolume(t *testing.T) {
 		}
 		missing := missingLines(body, []string{
 			`statefulset_pods_unschedulable{` + s + `} 1`,
-			fmt.Sprintf(`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="crossaz",pod="db-0",reason=%q,statefulset="db"} 1`, derive.SchedulingCategory(cond.Message)),
+			`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="crossaz",pod="db-0",reason="VolumeNodeAffinityConflict",statefulset="db"} 1`,
 			`statefulset_pod_volume_no_usable_node_info{namespace="crossaz",persistentvolumeclaim="data-db-0",pod="db-0",statefulset="db",volume_zone="eu-west-1a"} 1`,
 		})
 		return len(missing) == 0, fmt.Sprintf("scheduler: %s; missing: %s", cond.Message, strings.Join(missing, "; "))
@@ -884,11 +877,11 @@ func waitAbsent(t *testing.T, x interface {
 	}
 }
 
-// waitServedVerdict waits until the exporter serves, as the reason of the unscheduled pod,
-// the category of the scheduler's current message on it.
+// waitServedVerdict waits until the exporter serves reason for the unscheduled pod, and
+// logs the scheduler's message on it.
 func waitServedVerdict(t *testing.T, c *simcluster.Cluster, x interface {
 	Get(context.Context, string) (string, error)
-}, ns, sts, pod string) {
+}, ns, sts, pod, reason string) {
 	t.Helper()
 	waitFor(t, settleTimeout, pod+"'s scheduling verdict served", func(ctx context.Context) (bool, string) {
 		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
@@ -904,7 +897,7 @@ func waitServedVerdict(t *testing.T, c *simcluster.Cluster, x interface {
 			return false, err.Error()
 		}
 		want := fmt.Sprintf(`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace=%q,pod=%q,reason=%q,statefulset=%q} 1`,
-			ns, pod, derive.SchedulingCategory(cond.Message), sts)
+			ns, pod, reason, sts)
 		return len(missingLines(body, []string{want})) == 0, fmt.Sprintf("scheduler: %s; want %s", cond.Message, want)
 	})
 }

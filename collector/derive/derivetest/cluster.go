@@ -412,6 +412,7 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 	if f.Intn(8) != 0 {
 		v.Node = derive.NewLookup(v, "nodes", func(name string) *corev1.Node { return nodes[name] })
 		v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return slices.Collect(maps.Values(nodes)) })
+		v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return slices.Collect(maps.Values(nodes)) })
 	}
 	if f.Intn(8) != 0 {
 		v.PVC = derive.NewLookup(v, "pvcs", func(key string) *corev1.PersistentVolumeClaim {
