@@ -56,12 +56,12 @@ func TestUntoleratedTaint(t *testing.T) {
 		`statefulset_ready_ratio{`+s+`} 0`,
 		`statefulset_pvcs{namespace="taint",phase="Pending",statefulset="db"} 1`,
 		`statefulset_pvc_pending_created_timestamp_seconds{namespace="taint",persistentvolumeclaim="data-db-0",reason="WaitForFirstConsumer",statefulset="db"}`,
+		// Why, from the scheduler's message: UntoleratedTaint, also when the message first
+		// counts nodes that tests running alongside have cordoned (the scheduler counts a
+		// node under the first filter it fails, the cordon first): they would not take
+		// the pod anyway.
+		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="taint",pod="db-0",reason="UntoleratedTaint",statefulset="db"} 1`,
 	)
-	// Why, from the scheduler's message: UntoleratedTaint, also when the message first
-	// counts nodes that tests running alongside have cordoned (the scheduler counts a
-	// node under the first filter it fails, the cordon first): they would not take the
-	// pod anyway.
-	waitServedVerdict(t, c, x, ns, "db", "db-0", "UntoleratedTaint")
 }
 
 // TestZoneDrained: a replica's volume lives in a zone where no node it may use is left:
@@ -377,26 +377,11 @@ func TestCrossZoneStaticVolume(t *testing.T) {
 	// also when the message first counts nodes that tests running alongside have cordoned:
 	// they would not take the pod anyway. And, on its own, no node the pod may use (its
 	// dedicated node's selector) is in the volume's zone label's zone.
-	waitFor(t, settleTimeout, "the new pod unschedulable, its volume without a usable node", func(ctx context.Context) (bool, string) {
-		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, "db-0", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		cond := podCondition(p, corev1.PodScheduled)
-		if cond == nil {
-			return false, "no PodScheduled condition"
-		}
-		body, err := x.Get(ctx, "/metrics")
-		if err != nil {
-			return false, err.Error()
-		}
-		missing := missingLines(body, []string{
-			`statefulset_pods_unschedulable{` + s + `} 1`,
-			`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="crossaz",pod="db-0",reason="VolumeNodeAffinityConflict",statefulset="db"} 1`,
-			`statefulset_pod_volume_no_usable_node_info{namespace="crossaz",persistentvolumeclaim="data-db-0",pod="db-0",statefulset="db",volume_zone="eu-west-1a"} 1`,
-		})
-		return len(missing) == 0, fmt.Sprintf("scheduler: %s; missing: %s", cond.Message, strings.Join(missing, "; "))
-	})
+	waitMetrics(t, x, settleTimeout, "the new pod unschedulable, its volume without a usable node",
+		`statefulset_pods_unschedulable{`+s+`} 1`,
+		`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace="crossaz",pod="db-0",reason="VolumeNodeAffinityConflict",statefulset="db"} 1`,
+		`statefulset_pod_volume_no_usable_node_info{namespace="crossaz",persistentvolumeclaim="data-db-0",pod="db-0",statefulset="db",volume_zone="eu-west-1a"} 1`,
+	)
 	checkAbsent(t, x, `statefulset_pod_volume_zone_mismatch_info{namespace="crossaz"`)
 }
 
@@ -875,29 +860,4 @@ func waitAbsent(t *testing.T, x interface {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-// waitServedVerdict waits until the exporter serves reason for the unscheduled pod, and
-// logs the scheduler's message on it.
-func waitServedVerdict(t *testing.T, c *simcluster.Cluster, x interface {
-	Get(context.Context, string) (string, error)
-}, ns, sts, pod, reason string) {
-	t.Helper()
-	waitFor(t, settleTimeout, pod+"'s scheduling verdict served", func(ctx context.Context) (bool, string) {
-		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		cond := podCondition(p, corev1.PodScheduled)
-		if cond == nil {
-			return false, "no PodScheduled condition"
-		}
-		body, err := x.Get(ctx, "/metrics")
-		if err != nil {
-			return false, err.Error()
-		}
-		want := fmt.Sprintf(`statefulset_pod_not_ready_info{container="",last_termination_reason="",namespace=%q,pod=%q,reason=%q,statefulset=%q} 1`,
-			ns, pod, reason, sts)
-		return len(missingLines(body, []string{want})) == 0, fmt.Sprintf("scheduler: %s; want %s", cond.Message, want)
-	})
 }
