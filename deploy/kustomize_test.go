@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql/parser"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
@@ -266,15 +264,9 @@ func TestGeneratedCopies(t *testing.T) {
 // ruleJob returns the value of the job matcher in the mixin's default selector.
 func ruleJob(t *testing.T) string {
 	t.Helper()
-	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector("{" + mixin.DefaultConfig().Selector + "}")
+	job, err := mixin.DefaultConfig().Job()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range ms {
-		if m.Name == "job" && m.Type == labels.MatchEqual {
-			return m.Value
-		}
-	}
-	t.Fatalf("mixin.DefaultConfig().Selector %q has no job=\"…\" matcher", mixin.DefaultConfig().Selector)
-	return ""
+	return job
 }

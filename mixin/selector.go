@@ -3,6 +3,9 @@ package mixin
 import (
 	"fmt"
 	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // JoinMatchers joins lists of label matchers, such as Config.Selector and
@@ -39,4 +42,19 @@ func (c Config) checkMatcherLists() error {
 		}
 	}
 	return nil
+}
+
+// Job returns the value of Selector's job="…" matcher: the job the exporter's scrape
+// configuration (ServiceMonitor, chart) must produce for the rules to match.
+func (c Config) Job() (string, error) {
+	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector(Selector(c.Selector))
+	if err != nil {
+		return "", fmt.Errorf("mixin: Selector %q: %w", c.Selector, err)
+	}
+	for _, m := range ms {
+		if m.Name == "job" && m.Type == labels.MatchEqual {
+			return m.Value, nil
+		}
+	}
+	return "", fmt.Errorf("mixin: Selector %q has no job=\"…\" matcher", c.Selector)
 }

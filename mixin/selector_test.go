@@ -55,3 +55,16 @@ func TestValidateRejectsBraces(t *testing.T) {
 		}
 	}
 }
+
+func TestJob(t *testing.T) {
+	if job, err := mixin.DefaultConfig().Job(); err != nil || job != "statefulset-exporter" {
+		t.Errorf("mixin.DefaultConfig().Job() = %q, %v", job, err)
+	}
+	for _, sel := range []string{`job=~"statefulset-exporter"`, `namespace="monitoring"`, `job="a"}`} {
+		c := mixin.DefaultConfig()
+		c.Selector = sel
+		if job, err := c.Job(); err == nil {
+			t.Errorf("Selector %s: Job() = %q, want an error", sel, job)
+		}
+	}
+}

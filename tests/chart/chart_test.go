@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql/parser"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -533,15 +531,9 @@ func byKind(t *testing.T, objs []*unstructured.Unstructured, kind string) *unstr
 // ruleJob returns the value of the job matcher in the mixin's default selector.
 func ruleJob(t *testing.T) string {
 	t.Helper()
-	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector("{" + mixin.DefaultConfig().Selector + "}")
+	job, err := mixin.DefaultConfig().Job()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range ms {
-		if m.Name == "job" && m.Type == labels.MatchEqual {
-			return m.Value
-		}
-	}
-	t.Fatalf("mixin.DefaultConfig().Selector %q has no job=\"…\" matcher", mixin.DefaultConfig().Selector)
-	return ""
+	return job
 }

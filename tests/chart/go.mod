@@ -4,13 +4,14 @@ go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0
-	github.com/prometheus/prometheus v0.312.0
 	github.com/statefulset-exporter/statefulset-exporter v0.0.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	sigs.k8s.io/yaml v1.6.0
 )
+
+require github.com/prometheus/prometheus v0.312.0 // indirect
 
 require (
 	dario.cat/mergo v1.0.1 // indirect
