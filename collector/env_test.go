@@ -138,3 +138,16 @@ func lines(ls ...string) string { return strings.Join(ls, "\n") }
 func newFakeClient(objs ...runtime.Object) *fake.Clientset { return fake.NewClientset(objs...) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// setFailing (tests) records whether the last list or watch call of every shard failed.
+func (r *watchedResource) setFailing(failing bool) {
+	for _, s := range r.shards {
+		r.setShardFailing(s, failing)
+	}
+}
+
+// recordWatchError (tests) counts a failed list or watch of a resource with one informer.
+func (w *watcher) recordWatchError(resource string, err error) {
+	res := w.resources[resource]
+	w.recordShardError(res, res.shards[0], err)
+}

@@ -140,13 +140,6 @@ func (r *watchedResource) setShardFailing(s *shard, failing bool) {
 	s.failing = failing
 }
 
-// setFailing records whether the last list or watch call of every shard failed.
-func (r *watchedResource) setFailing(failing bool) {
-	for _, s := range r.shards {
-		r.setShardFailing(s, failing)
-	}
-}
-
 // isFailing tells whether the last list or watch call of any shard failed.
 func (r *watchedResource) isFailing() bool {
 	r.mu.Lock()
@@ -410,12 +403,6 @@ func (w *watcher) recordRetriedError(res *watchedResource, sh *shard, err error)
 	w.self.countAPIError(res.name, reason)
 	res.setShardFailing(sh, true)
 	w.logger.Debug("list/watch failed, retrying", append(logScope(res, sh), "reason", reason, "err", err)...)
-}
-
-// recordWatchError counts a failed list or watch of a resource with one informer.
-func (w *watcher) recordWatchError(resource string, err error) {
-	res := w.resources[resource]
-	w.recordShardError(res, res.shards[0], err)
 }
 
 // recordShardError counts a failed list or watch of one of res's informers. Watches
