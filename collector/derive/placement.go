@@ -37,15 +37,34 @@ func UsableNodeKey(p *corev1.Pod, pv *corev1.PersistentVolume) string {
 	if volume == nil {
 		return ""
 	}
-	pl := placement{Volume: volume, NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
+	pl := podPlacement(p)
+	pl.Volume = volume
+	return pl.key()
+}
+
+// podPlacement is the pod's own part of a placement: its node selector, required node
+// affinity and tolerations.
+func podPlacement(p *corev1.Pod) placement {
+	pl := placement{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
 	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
 		pl.Affinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 	}
+	return pl
+}
+
+// key encodes the placement as a lookup key; "" when it does not encode.
+func (pl placement) key() string {
 	key, err := json.Marshal(pl)
 	if err != nil {
 		return ""
 	}
 	return string(key)
+}
+
+// podAffinity matches nodes against the pod's node selector and required node affinity.
+func (pl placement) podAffinity() nodeaffinity.RequiredNodeAffinity {
+	return nodeaffinity.NewRequiredNodeAffinity(pl.NodeSelector, &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: pl.Affinity}})
 }
 
 // NewUsableNodeLookup registers with v a lookup answering UsableNodeKey questions: true
@@ -81,8 +100,7 @@ func anyUsable(key string, nodes []*corev1.Node) bool {
 		return true
 	}
 	volume := nodeaffinity.NewLazyErrorNodeSelector(pl.Volume)
-	pod := nodeaffinity.NewRequiredNodeAffinity(pl.NodeSelector, &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-		RequiredDuringSchedulingIgnoredDuringExecution: pl.Affinity}})
+	pod := pl.podAffinity()
 	tolerant := func(t *corev1.Taint) bool {
 		return schedulingv1.TolerationsTolerateTaint(logr.Discard(), pl.Tolerations, t, true)
 	}
@@ -113,22 +131,17 @@ func anyUsable(key string, nodes []*corev1.Node) bool {
 // required node affinity and tolerations, and the node selectors of its bound volumes
 // (volumeNodeSelector; nil ones are left out).
 func CordonedCandidateKey(p *corev1.Pod, volumes []*corev1.NodeSelector) string {
-	pl := placement{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations, Volumes: volumes}
-	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
-		pl.Affinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-	}
-	key, err := json.Marshal(pl)
-	if err != nil {
-		return ""
-	}
-	return string(key)
+	pl := podPlacement(p)
+	pl.Volumes = volumes
+	return pl.key()
 }
 
 // NewCordonedCandidateLookup registers with v a lookup answering CordonedCandidateKey
 // questions: true when a cordoned node that nodes returns matches the pod's node selector
 // and required affinity and its volumes' node selectors, and has no NoSchedule or
-// NoExecute taint the pod does not tolerate, but the cordon's own. A key that does not decode answers true: the
-// scheduler's verdict stays as it is. Answers are kept for the view's life.
+// NoExecute taint the pod does not tolerate, but the cordon's own. A key that does not
+// decode answers true: the scheduler's verdict stays as it is. Answers are kept for the
+// view's life.
 func NewCordonedCandidateLookup(v *View, name string, nodes func() []*corev1.Node) *Lookup[bool] {
 	answers := map[string]bool{}
 	return NewLookup(v, name, func(key string) bool {
@@ -146,8 +159,7 @@ func NewCordonedCandidateLookup(v *View, name string, nodes func() []*corev1.Nod
 }
 
 func anyCordonedCandidate(pl placement, nodes []*corev1.Node) bool {
-	pod := nodeaffinity.NewRequiredNodeAffinity(pl.NodeSelector, &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-		RequiredDuringSchedulingIgnoredDuringExecution: pl.Affinity}})
+	pod := pl.podAffinity()
 	notCordon := func(t *corev1.Taint) bool { return scheduling(t) && t.Key != corev1.TaintNodeUnschedulable }
 	volumes := make([]*nodeaffinity.LazyErrorNodeSelector, len(pl.Volumes))
 	for i, v := range pl.Volumes {
