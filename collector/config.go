@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type Config struct {
 	LeaseNames []string
 	// LeaseSelector is a label selector applied to Leases by the API server.
 	LeaseSelector string
+	// ListPageSize is how many objects one page of an initial list (and of every
+	// relist) holds; 0 lists each kind in one response.
+	ListPageSize int64
 	// APIProbeInterval is how often the API server's /version is probed.
 	APIProbeInterval time.Duration
 	// BindDurationHistogram turns on statefulset_pvc_bind_duration_seconds, 12 series
@@ -62,6 +66,7 @@ func DefaultConfig() Config {
 		LeaseSelector:        "!apiserver.kubernetes.io/identity",
 		APIProbeInterval:     10 * time.Second,
 		RestartsRecentWindow: time.Hour,
+		ListPageSize:         500,
 	}
 }
 
@@ -89,6 +94,8 @@ func (c *Config) RegisterFlags(app *kingpin.Application) {
 		Default(d.LeaseSelector).StringVar(&c.LeaseSelector)
 	app.Flag("api.probe-interval", "How often the API server's /version is probed to tell whether it is reachable.").
 		Default(d.APIProbeInterval.String()).DurationVar(&c.APIProbeInterval)
+	app.Flag("kube.list-page-size", "Objects per page of the initial lists and relists. Larger pages sync faster on large clusters and hold more memory while syncing; 0 lists each kind in one response. Unused when the API server streams lists (WatchList).").
+		Default(strconv.FormatInt(d.ListPageSize, 10)).Int64Var(&c.ListPageSize)
 	app.Flag("restarts.recent-window", "How long after a container's last termination finished statefulset_container_last_terminated_timestamp_seconds is exported for it (0 turns the family off). At least the window of the restart alert (1h by default), so that the alert sees each termination of a crash-looping container.").
 		Default(d.RestartsRecentWindow.String()).DurationVar(&c.RestartsRecentWindow)
 	app.Flag("pvc.bind-duration-histogram", "Export statefulset_pvc_bind_duration_seconds, the Pending to Bound durations of each StatefulSet's claims (12 series per StatefulSet; the storage dashboard's bind-duration panel needs it).").
@@ -133,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.APIProbeInterval < 100*time.Millisecond {
 		return fmt.Errorf("--api.probe-interval must be at least 100ms, got %s", c.APIProbeInterval)
+	}
+	if c.ListPageSize < 0 {
+		return fmt.Errorf("--kube.list-page-size must not be negative, got %d", c.ListPageSize)
 	}
 	if c.LeaseNamespace == "" {
 		return fmt.Errorf("--lease.namespace must not be empty")

@@ -325,7 +325,7 @@ func (w *watcher) buildShard(res *watchedResource, s watchSpec, ns string) (*sha
 	name := s.name
 	sh := &shard{namespace: ns}
 	list, watchFn := s.calls(ns)
-	lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(list, watchFn, s.tweak, s.transform), w.client)
+	lw := cache.ToListWatcherWithWatchListSemantics(slimListWatch(list, watchFn, s.tweak, s.transform, w.cfg.ListPageSize), w.client)
 	rlw := newResilientListWatch(lw, func(err error) { w.recordRetriedError(res, sh, err) }, w.recovery.wait)
 	rlw.onSuccess = func() { res.setShardFailing(sh, false) }
 	informer := cache.NewSharedIndexInformer(rlw, s.obj, 0, cache.Indexers{})

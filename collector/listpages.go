@@ -13,9 +13,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// listPageSize is how many objects one page of an initial list holds.
-const listPageSize = 500
-
 // Lists in pages, slimmed page by page.
 //
 // A reflector lists with resourceVersion=0, which the API server answers from its watch
@@ -34,15 +31,15 @@ type listFunc func(ctx context.Context, opts metav1.ListOptions) (k8sruntime.Obj
 
 type watchFunc func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 
-// slimListWatch lists in slimmed pages and watches as usual. tweak, when set, adjusts
-// the options of both.
-func slimListWatch(list listFunc, watchFn watchFunc, tweak func(*metav1.ListOptions), transform cache.TransformFunc) *cache.ListWatch {
+// slimListWatch lists in slimmed pages of pageSize objects (0: in one response) and
+// watches as usual. tweak, when set, adjusts the options of both.
+func slimListWatch(list listFunc, watchFn watchFunc, tweak func(*metav1.ListOptions), transform cache.TransformFunc, pageSize int64) *cache.ListWatch {
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (k8sruntime.Object, error) {
 			if tweak != nil {
 				tweak(&opts)
 			}
-			return slimPagedList(ctx, opts, list, transform)
+			return slimPagedList(ctx, opts, list, transform, pageSize)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			if tweak != nil {
@@ -53,13 +50,15 @@ func slimListWatch(list listFunc, watchFn watchFunc, tweak func(*metav1.ListOpti
 	}
 }
 
-// slimPagedList lists everything opts selects, page by page, transforming every item.
-func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, transform cache.TransformFunc) (k8sruntime.Object, error) {
-	if opts.Limit == 0 || opts.Continue != "" {
-		opts.Limit = listPageSize
-	}
+// slimPagedList lists everything opts selects, page by page of pageSize objects,
+// transforming every item. The reflector's own page size (its pager's 500) is replaced:
+// the pages are ours. pageSize 0 lists in one response, which the watch cache serves
+// at resourceVersion 0 as kube-state-metrics' lists are served.
+func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, transform cache.TransformFunc, pageSize int64) (k8sruntime.Object, error) {
+	opts.Limit = pageSize
 	opts.Continue = ""
 	switch {
+	case pageSize == 0:
 	case opts.ResourceVersion == "0":
 		// "Any version" ignores the limit; the most recent version honours it.
 		opts.ResourceVersion = ""

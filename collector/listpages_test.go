@@ -14,7 +14,8 @@ import (
 )
 
 // TestSlimPagedList checks the paginated, slimmed initial list of listpages.go against a
-// lister that pages like the API server, and its fallback when a continue token expires.
+// lister that pages like the API server, its fallback when a continue token expires, and
+// the page size replacing the reflector's.
 func TestSlimPagedList(t *testing.T) {
 	var all []corev1.Pod
 	for i := range 1234 {
@@ -22,7 +23,18 @@ func TestSlimPagedList(t *testing.T) {
 			Annotations: map[string]string{"big": "dropped by the transform"}}}
 		all = append(all, p)
 	}
-	for _, expire := range []bool{false, true} {
+	for _, tc := range []struct {
+		pageSize int64
+		expire   bool
+		calls    int
+		firstRV  string
+	}{
+		{pageSize: 500, calls: 3},
+		{pageSize: 400, calls: 4},
+		{pageSize: 500, expire: true, calls: 3}, // first page, expired continuation, all at once
+		{pageSize: 0, calls: 1, firstRV: "0"},   // one response from the watch cache
+	} {
+		expire := tc.expire
 		var calls []metav1.ListOptions
 		list := func(_ context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			calls = append(calls, o)
@@ -43,7 +55,7 @@ func TestSlimPagedList(t *testing.T) {
 			}
 			return out, nil
 		}
-		obj, err := slimPagedList(context.Background(), metav1.ListOptions{ResourceVersion: "0", Limit: 500}, list, transformPod)
+		obj, err := slimPagedList(context.Background(), metav1.ListOptions{ResourceVersion: "0", Limit: 500}, list, transformPod, tc.pageSize)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,11 +75,11 @@ func TestSlimPagedList(t *testing.T) {
 		if rv := obj.(*metav1.List).ResourceVersion; rv != "42" {
 			t.Errorf("list resourceVersion %q", rv)
 		}
-		if calls[0].ResourceVersion != "" || calls[0].Limit != listPageSize {
-			t.Errorf("first page asked with %+v, want the latest version in pages", calls[0])
+		if calls[0].ResourceVersion != tc.firstRV || calls[0].Limit != tc.pageSize {
+			t.Errorf("%+v: first page asked with %+v", tc, calls[0])
 		}
-		if want := map[bool]int{false: 3, true: 3}[expire]; len(calls) != want {
-			t.Errorf("expire=%v: %d list calls, want %d", expire, len(calls), want)
+		if len(calls) != tc.calls {
+			t.Errorf("%+v: %d list calls, want %d", tc, len(calls), tc.calls)
 		}
 	}
 	// A relist at a known version keeps it, as NotOlderThan, which the watch cache pages.
@@ -75,8 +87,8 @@ func TestSlimPagedList(t *testing.T) {
 	_, _ = slimPagedList(context.Background(), metav1.ListOptions{ResourceVersion: "17"}, func(_ context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 		got = o
 		return &corev1.PodList{}, nil
-	}, transformPod)
-	if got.ResourceVersion != "17" || got.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan || got.Limit != listPageSize {
+	}, transformPod, 500)
+	if got.ResourceVersion != "17" || got.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan || got.Limit != 500 {
 		t.Errorf("relist asked with %+v", got)
 	}
 }

@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var (
 		kube          kubeFlags
+		memLimit      memLimitFlags
 		collectorCfg  = collector.DefaultConfig()
 		logCfg        = &promslog.Config{Writer: stderr}
 		metricsPath   = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
@@ -66,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		webFlags     = kingpinflag.AddFlags(app, defaultAddress)
 	)
 	kube.register(app)
+	memLimit.register(app)
 	collectorCfg.RegisterFlags(app)
 	promslogflag.AddFlags(app, logCfg)
 
@@ -79,6 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err := collectorCfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "statefulset-exporter: %v\n", err)
+		return exitUsage
+	}
+	if err := memLimit.validate(); err != nil {
 		fmt.Fprintf(stderr, "statefulset-exporter: %v\n", err)
 		return exitUsage
 	}
@@ -99,6 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	klog.SetSlogLogger(logger.With("component", "client-go"))
 	logger.Info("starting statefulset-exporter", "version", version.Info(), "build_context", version.BuildContext())
 	logger.Info("kubernetes API", "host", restCfg.Host, "config", source)
+	memLimit.apply(logger)
 
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {

@@ -51,6 +51,8 @@ func TestBadInputExitsWithUsageError(t *testing.T) {
 		{"no configuration at all", nil, "no Kubernetes configuration"},
 		{"bad web config", []string{"--web.config.file=" + badWeb, "--kubeconfig=" + garbage}, "--web.config.file"},
 		{"bad log level", []string{"--log.level=loud"}, "log.level"},
+		{"negative page size", []string{"--kube.list-page-size=-1", "--kubeconfig=" + garbage}, "--kube.list-page-size must not be negative"},
+		{"memory limit ratio above 1", []string{"--auto-gomemlimit.ratio=1.5", "--kubeconfig=" + garbage}, "--auto-gomemlimit.ratio must be in (0, 1]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,6 +59,7 @@ const ksmResources = "statefulsets,pods,persistentvolumeclaims,persistentvolumes
 
 type options struct {
 	pods, nodes     int
+	runs            int
 	scrapes         int
 	changes         int
 	workers         int
@@ -70,7 +71,7 @@ type options struct {
 	out             string
 	profileDir      string
 	only            string
-	exporterArgs    string
+	exporterArgs    []string
 	settle          time.Duration
 	syncTimeout     time.Duration
 	keepGoingOnFail bool
@@ -80,6 +81,7 @@ func main() {
 	var o options
 	flag.IntVar(&o.pods, "pods", 10000, "StatefulSet pods to create (with one PVC and PV each)")
 	flag.IntVar(&o.nodes, "nodes", 0, "nodes to create; 0 means max(3, pods/30)")
+	flag.IntVar(&o.runs, "runs", 1, "measurements of each side against the same objects, alternating; the report gives the median of the runs")
 	flag.IntVar(&o.scrapes, "scrapes", 30, "scrapes of /metrics per exporter and encoding")
 	flag.IntVar(&o.changes, "changes", 5, "pod changes whose propagation to the exporter's /metrics is timed")
 	flag.IntVar(&o.workers, "workers", 48, "concurrent object creations")
@@ -91,7 +93,10 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "save the exporter's heap profile after sync and a CPU profile of its scrapes here")
 	flag.StringVar(&o.only, "only", "", "run only one side: exporter or ksm")
-	flag.StringVar(&o.exporterArgs, "exporter-args", "", "extra flags for statefulset-exporter, space-separated")
+	flag.Func("exporter-args", "extra flags for statefulset-exporter, space-separated; repeat to measure several variants of the exporter (the first is compared with KSM)", func(v string) error {
+		o.exporterArgs = append(o.exporterArgs, v)
+		return nil
+	})
 	flag.DurationVar(&o.settle, "settle", time.Second, "how long a process's CPU use must stay flat to count as synced")
 	flag.DurationVar(&o.syncTimeout, "sync-timeout", 15*time.Minute, "how long each exporter may take to sync")
 	flag.Parse()
@@ -153,24 +158,43 @@ func run(ctx context.Context, o options) error {
 	loadTime := time.Since(started)
 	log.Printf("loaded %s in %s", counts, loadTime.Round(time.Second))
 
-	var results []*result
-	if o.only != "ksm" {
-		args := []string{"--kubeconfig=" + kubeconfig, "--web.enable-pprof", "--log.level=warn"}
-		if o.exporterArgs != "" {
-			args = append(args, strings.Fields(o.exporterArgs)...)
-		}
-		r, err := measure(ctx, o, "statefulset-exporter", func() (*proc, error) { return startExporter(ctx, o.exporter, args) }, client, counts)
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
+	variants := o.exporterArgs
+	if len(variants) == 0 {
+		variants = []string{""}
 	}
-	if o.only != "exporter" {
-		r, err := measure(ctx, o, "kube-state-metrics", func() (*proc, error) { return startKSM(ctx, o.ksm, kubeconfig) }, client, counts)
-		if err != nil {
-			return err
+	ours := make([][]*result, len(variants))
+	var theirs []*result
+	for i := range max(o.runs, 1) {
+		if o.runs > 1 {
+			log.Printf("run %d of %d", i+1, o.runs)
 		}
-		results = append(results, r)
+		if o.only != "ksm" {
+			for v, extra := range variants {
+				args := append([]string{"--kubeconfig=" + kubeconfig, "--web.enable-pprof", "--log.level=warn"}, strings.Fields(extra)...)
+				name := "statefulset-exporter"
+				if v > 0 {
+					name += " " + extra
+				}
+				r, err := measure(ctx, o, name, func() (*proc, error) { return startExporter(ctx, o.exporter, args) }, client, counts)
+				if err != nil {
+					return err
+				}
+				ours[v] = append(ours[v], r)
+			}
+		}
+		if o.only != "exporter" {
+			r, err := measure(ctx, o, "kube-state-metrics", func() (*proc, error) { return startKSM(ctx, o.ksm, kubeconfig) }, client, counts)
+			if err != nil {
+				return err
+			}
+			theirs = append(theirs, r)
+		}
+	}
+	var results []*result
+	for _, rs := range append(ours, theirs) {
+		if len(rs) > 0 {
+			results = append(results, medianOf(rs))
+		}
 	}
 
 	report := render(o, counts, loadTime, results)
@@ -447,6 +471,49 @@ type result struct {
 	samples              int
 	scrapeCPU            float64 // mean CPU seconds per scrape
 	changeLatencies      []time.Duration
+	goRuntime            int64     // go_memstats_sys_bytes - go_memstats_heap_released_bytes at the first scrape; 0 when not exported
+	rssAtScrape          int64     // RSS right after that scrape
+	runs                 int       // how many runs a combined result is the median of; 0 for one run
+	perRun               []*result // the runs of a combined result
+}
+
+// medianOf combines several runs of one exporter: the median of each figure, and
+// every scrape and change latency of all runs (whose median and p99 the report gives).
+func medianOf(rs []*result) *result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	m := &result{name: rs[0].name, runs: len(rs)}
+	med := func(f func(r *result) float64) float64 {
+		vs := make([]float64, len(rs))
+		for i, r := range rs {
+			vs[i] = f(r)
+		}
+		slices.Sort(vs)
+		if n := len(vs); n%2 == 0 {
+			return (vs[n/2-1] + vs[n/2]) / 2
+		}
+		return vs[len(vs)/2]
+	}
+	m.syncTime = time.Duration(med(func(r *result) float64 { return float64(r.syncTime) }))
+	m.syncCPU = med(func(r *result) float64 { return r.syncCPU })
+	m.rssSynced = int64(med(func(r *result) float64 { return float64(r.rssSynced) }))
+	m.hwmSynced = int64(med(func(r *result) float64 { return float64(r.hwmSynced) }))
+	m.rssEnd = int64(med(func(r *result) float64 { return float64(r.rssEnd) }))
+	m.hwmEnd = int64(med(func(r *result) float64 { return float64(r.hwmEnd) }))
+	m.plainBytes = int(med(func(r *result) float64 { return float64(r.plainBytes) }))
+	m.gzBytes = int(med(func(r *result) float64 { return float64(r.gzBytes) }))
+	m.samples = int(med(func(r *result) float64 { return float64(r.samples) }))
+	m.scrapeCPU = med(func(r *result) float64 { return r.scrapeCPU })
+	m.goRuntime = int64(med(func(r *result) float64 { return float64(r.goRuntime) }))
+	m.rssAtScrape = int64(med(func(r *result) float64 { return float64(r.rssAtScrape) }))
+	for _, r := range rs {
+		m.plain = append(m.plain, r.plain...)
+		m.gz = append(m.gz, r.gz...)
+		m.changeLatencies = append(m.changeLatencies, r.changeLatencies...)
+		m.perRun = append(m.perRun, r)
+	}
+	return m
 }
 
 func measure(ctx context.Context, o options, name string, start func() (*proc, error), client kubernetes.Interface, counts fixture.Counts) (*result, error) {
@@ -523,6 +590,10 @@ func measure(ctx context.Context, o options, name string, start func() (*proc, e
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	r.samples = countSamples(body)
+	// What the Go runtime holds (GOMEMLIMIT's measure, approximately): its mapped
+	// memory less the heap returned to the OS. Only the exporter exports it here.
+	r.goRuntime = int64(sampleValue(body, "go_memstats_sys_bytes ") - sampleValue(body, "go_memstats_heap_released_bytes "))
+	r.rssAtScrape, _, _ = memory(p.pid)
 	if _, _, err := get(ctx, p.metricsURL, true); err != nil {
 		return nil, err
 	}
@@ -552,7 +623,7 @@ func measure(ctx context.Context, o options, name string, start func() (*proc, e
 		}
 	}
 
-	if name == "statefulset-exporter" && o.changes > 0 {
+	if strings.HasPrefix(name, "statefulset-exporter") && o.changes > 0 {
 		if err := changeLatency(ctx, o, p, client, counts, r); err != nil {
 			return nil, fmt.Errorf("%s: change latency: %w", name, err)
 		}
@@ -783,10 +854,10 @@ func render(o options, counts fixture.Counts, loadTime time.Duration, results []
 	fmt.Fprintf(&b, "Command: `go run ./tests/bench/compare %s`\n\n", strings.Join(os.Args[1:], " "))
 	var ours, ksm *result
 	for _, r := range results {
-		switch r.name {
-		case "statefulset-exporter":
+		switch {
+		case r.name == "statefulset-exporter":
 			ours = r
-		case "kube-state-metrics":
+		case r.name == "kube-state-metrics":
 			ksm = r
 		}
 	}
@@ -821,21 +892,42 @@ func render(o options, counts fixture.Counts, loadTime time.Duration, results []
 	row("peak RSS until synced", func(r *result) string { return mib(r.hwmSynced) }, func(r *result) float64 { return float64(r.hwmSynced) })
 	row("RSS after sync", func(r *result) string { return mib(r.rssSynced) }, func(r *result) float64 { return float64(r.rssSynced) })
 	row("RSS after the scrapes", func(r *result) string { return mib(r.rssEnd) }, func(r *result) float64 { return float64(r.rssEnd) })
+	row("Go runtime memory (sys − released) / RSS, first scrape", func(r *result) string {
+		if r.goRuntime <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%s / %s", mib(r.goRuntime), mib(r.rssAtScrape))
+	}, nil)
 	row("CPU to sync (utime+stime)", func(r *result) string { return fmt.Sprintf("%.2f s", r.syncCPU) }, func(r *result) float64 { return r.syncCPU })
 	row("time to sync (wall)", func(r *result) string { return fmt.Sprintf("%.1f s", r.syncTime.Seconds()) }, func(r *result) float64 { return r.syncTime.Seconds() })
-	row(fmt.Sprintf("/metrics plain, median of %d", o.scrapes), func(r *result) string { return ms(median(r.plain)) }, func(r *result) float64 { return float64(median(r.plain)) })
-	row(fmt.Sprintf("/metrics plain, p99 of %d", o.scrapes), func(r *result) string { return ms(quantile(r.plain, 0.99)) }, func(r *result) float64 { return float64(quantile(r.plain, 0.99)) })
-	row(fmt.Sprintf("/metrics gzip, median of %d", o.scrapes), func(r *result) string { return ms(median(r.gz)) }, func(r *result) float64 { return float64(median(r.gz)) })
-	row(fmt.Sprintf("/metrics gzip, p99 of %d", o.scrapes), func(r *result) string { return ms(quantile(r.gz, 0.99)) }, func(r *result) float64 { return float64(quantile(r.gz, 0.99)) })
+	n := max(o.runs, 1) * o.scrapes
+	row(fmt.Sprintf("/metrics plain, median of %d", n), func(r *result) string { return ms(median(r.plain)) }, func(r *result) float64 { return float64(median(r.plain)) })
+	row(fmt.Sprintf("/metrics plain, p99 of %d", n), func(r *result) string { return ms(quantile(r.plain, 0.99)) }, func(r *result) float64 { return float64(quantile(r.plain, 0.99)) })
+	row(fmt.Sprintf("/metrics gzip, median of %d", n), func(r *result) string { return ms(median(r.gz)) }, func(r *result) float64 { return float64(median(r.gz)) })
+	row(fmt.Sprintf("/metrics gzip, p99 of %d", n), func(r *result) string { return ms(quantile(r.gz, 0.99)) }, func(r *result) float64 { return float64(quantile(r.gz, 0.99)) })
 	row("CPU per scrape (mean of all)", func(r *result) string { return fmt.Sprintf("%.0f ms", r.scrapeCPU*1000) }, func(r *result) float64 { return r.scrapeCPU })
 	row("response bytes, plain", func(r *result) string { return mib(int64(r.plainBytes)) }, func(r *result) float64 { return float64(r.plainBytes) })
 	row("response bytes, gzip", func(r *result) string { return mib(int64(r.gzBytes)) }, func(r *result) float64 { return float64(r.gzBytes) })
 	row("samples", func(r *result) string { return strconv.Itoa(r.samples) }, func(r *result) float64 { return float64(r.samples) })
-	if ours != nil && len(ours.changeLatencies) > 0 {
-		fmt.Fprintf(&b, "\nA pod change (status update through the API) visible in the exporter's /metrics, scraped with gzip back to back, %d changes: median %s, max %s.\n",
-			len(ours.changeLatencies), ms(median(ours.changeLatencies)), ms(quantile(ours.changeLatencies, 1)))
+	for _, r := range results {
+		if len(r.changeLatencies) > 0 {
+			fmt.Fprintf(&b, "\nA pod change (status update through the API) visible in %s's /metrics, scraped with gzip back to back, %d changes: median %s, max %s.\n",
+				r.name, len(r.changeLatencies), ms(median(r.changeLatencies)), ms(quantile(r.changeLatencies, 1)))
+		}
 	}
-	fmt.Fprintf(&b, "\np99 of %d scrapes is their maximum. KSM runs with --enable-gzip-encoding (it does not compress otherwise).\n\n", o.scrapes)
+	runs := max(o.runs, 1)
+	if runs > 1 {
+		fmt.Fprintf(&b, "\nEach figure is the median of %d runs per side (alternating, against the same objects); latencies are over all %d scrapes of the runs.", runs, runs*o.scrapes)
+		for _, r := range results {
+			var syncs []string
+			for _, pr := range r.perRun {
+				syncs = append(syncs, fmt.Sprintf("%.1f s", pr.syncTime.Seconds()))
+			}
+			fmt.Fprintf(&b, " %s synced in %s.", r.name, strings.Join(syncs, ", "))
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "\np99 of %d scrapes is their maximum. KSM runs with --enable-gzip-encoding (it does not compress otherwise).\n\n", runs*o.scrapes)
 	return b.String()
 }
 

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/alecthomas/kingpin/v2"
+)
+
+// memLimitFlags set the Go runtime's soft memory limit from the container's, as
+// Prometheus' --auto-gomemlimit does (with the same library, already in our module
+// graph through prometheus/prometheus).
+type memLimitFlags struct {
+	enabled bool
+	ratio   float64
+}
+
+// defaultMemLimitRatio leaves 10% of the container's limit to what the Go runtime does
+// not count (the binary's mapped text and data) and to its overshoot of a soft limit;
+// docs/benchmarks.md ("GOMEMLIMIT") has the measurements.
+const defaultMemLimitRatio = "0.9"
+
+func (m *memLimitFlags) register(app *kingpin.Application) {
+	app.Flag("auto-gomemlimit", "Set the Go runtime's soft memory limit (GOMEMLIMIT) to --auto-gomemlimit.ratio of the container's memory limit (cgroup), so that the garbage collector works harder near the limit instead of the container being OOM-killed. A GOMEMLIMIT environment variable takes precedence. Use --no-auto-gomemlimit to turn it off.").
+		Default("true").BoolVar(&m.enabled)
+	app.Flag("auto-gomemlimit.ratio", "Share of the container's memory limit given to the Go runtime, in (0, 1].").
+		Default(defaultMemLimitRatio).Float64Var(&m.ratio)
+}
+
+func (m *memLimitFlags) validate() error {
+	if m.ratio <= 0 || m.ratio > 1 {
+		return fmt.Errorf("--auto-gomemlimit.ratio must be in (0, 1], got %g", m.ratio)
+	}
+	return nil
+}
+
+// apply sets the limit when enabled and the process runs under a cgroup memory limit;
+// it returns the limit set, 0 for none.
+func (m *memLimitFlags) apply(logger *slog.Logger) int64 {
+	if !m.enabled {
+		return 0
+	}
+	limit, err := memlimit.SetGoMemLimitWithOpts(
+		memlimit.WithRatio(m.ratio),
+		memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithLogger(logger.With("component", "automemlimit")),
+	)
+	if err != nil {
+		logger.Warn("setting GOMEMLIMIT from the container's memory limit failed; the garbage collector runs without a soft limit", "err", err)
+		return 0
+	}
+	return limit
+}
