@@ -17,8 +17,9 @@
 // StatefulSet of two replicas runs on that node too (the node-lost seed of
 // internal/simscenario), so the loss has consequences the rules must report.
 //
-// The test takes about three minutes, most of it the simulated cluster's start and the
-// node lifecycle controller's grace period (localkube.NodeMonitorGracePeriod). It needs
+// The test takes about two and a half minutes once the cluster's binaries are built,
+// most of it the node lifecycle controller's grace period after the loss
+// (localkube.NodeMonitorGracePeriod) and the watch that follows it. It needs
 // Prometheus and Alertmanager (hack/install-deps.sh) and skips without them, unless
 // CI=true, where it fails instead; without the control plane's binaries it skips like
 // the other localkube tests (STATEFULSET_EXPORTER_REQUIRE_KUBE=1 fails instead).
