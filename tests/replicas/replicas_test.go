@@ -497,8 +497,6 @@ func sleepUntil(ctx context.Context, at time.Time) {
 	}
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
 func skipUnavailable(t *testing.T, err error) {
 	t.Helper()
 	if err == nil {
