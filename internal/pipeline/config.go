@@ -2,8 +2,11 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -55,6 +58,34 @@ func FastMixinConfig() mixin.Config {
 // does, labels everything with the external label cluster, and sends alerts to the
 // Alertmanager at alertmanagerAddr.
 func PrometheusConfig(exporterAddr, alertmanagerAddr, ruleFileName, cluster string, t Timings) []byte {
+	return PrometheusConfigTargets([]Target{{Addr: exporterAddr}}, alertmanagerAddr, ruleFileName, cluster, t)
+}
+
+// Target is one exporter replica Prometheus scrapes.
+type Target struct {
+	// Addr is host:port; Prometheus makes it the instance label, which tells replicas
+	// apart in the rules (mixin/rules/builder.go).
+	Addr string
+	// Labels are the target labels service discovery gives the replica besides job and
+	// instance (the shipped ServiceMonitor: namespace, pod, service, ...). With
+	// honor_labels, a label of the same name on an exported series wins.
+	Labels map[string]string
+}
+
+// PrometheusConfigTargets is PrometheusConfig for several exporter replicas: one job
+// "statefulset-exporter" with one target per replica, as the shipped ServiceMonitor
+// scrapes every endpoint of its Service.
+func PrometheusConfigTargets(targets []Target, alertmanagerAddr, ruleFileName, cluster string, t Timings) []byte {
+	var static strings.Builder
+	for _, tg := range targets {
+		fmt.Fprintf(&static, "      - targets: ['%s']\n", tg.Addr)
+		if len(tg.Labels) > 0 {
+			static.WriteString("        labels:\n")
+			for _, k := range slices.Sorted(maps.Keys(tg.Labels)) {
+				fmt.Fprintf(&static, "          %s: %q\n", k, tg.Labels[k])
+			}
+		}
+	}
 	return fmt.Appendf(nil, `global:
   scrape_interval: %[1]s
   scrape_timeout: %[1]s
@@ -71,8 +102,7 @@ scrape_configs:
   - job_name: statefulset-exporter
     honor_labels: true
     static_configs:
-      - targets: ['%[5]s']
-`, PromDuration(t.Scrape), cluster, ruleFileName, alertmanagerAddr, exporterAddr)
+%[5]s`, PromDuration(t.Scrape), cluster, ruleFileName, alertmanagerAddr, static.String())
 }
 
 // AgentConfig is the configuration of one cluster's Prometheus in agent mode in a

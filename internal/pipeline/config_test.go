@@ -123,3 +123,41 @@ func TestFastMixinConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestPrometheusConfigTargets checks that several replicas are targets of one job, each
+// with its own target labels, and that PrometheusConfig still scrapes one target.
+func TestPrometheusConfigTargets(t *testing.T) {
+	targets := []Target{
+		{Addr: "127.0.0.1:1001", Labels: map[string]string{"pod": "statefulset-exporter-x-a", "namespace": "monitoring"}},
+		{Addr: "127.0.0.1:1002", Labels: map[string]string{"pod": "statefulset-exporter-x-b", "namespace": "monitoring"}},
+	}
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			HonorLabels   bool   `yaml:"honor_labels"`
+			StaticConfigs []struct {
+				Targets []string          `yaml:"targets"`
+				Labels  map[string]string `yaml:"labels"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(PrometheusConfigTargets(targets, "127.0.0.1:9093", "r.yaml", "c", FastTimings), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.ScrapeConfigs) != 1 || cfg.ScrapeConfigs[0].JobName != "statefulset-exporter" || !cfg.ScrapeConfigs[0].HonorLabels {
+		t.Fatalf("want one job statefulset-exporter with honor_labels, got %+v", cfg.ScrapeConfigs)
+	}
+	static := cfg.ScrapeConfigs[0].StaticConfigs
+	if len(static) != len(targets) {
+		t.Fatalf("%d static configs, want %d", len(static), len(targets))
+	}
+	for i, tg := range targets {
+		if !reflect.DeepEqual(static[i].Targets, []string{tg.Addr}) || !reflect.DeepEqual(static[i].Labels, tg.Labels) {
+			t.Errorf("target %d: %v %v, want %s %v", i, static[i].Targets, static[i].Labels, tg.Addr, tg.Labels)
+		}
+	}
+	one := string(PrometheusConfig("127.0.0.1:1001", "127.0.0.1:9093", "r.yaml", "c", FastTimings))
+	if !strings.HasSuffix(one, "    static_configs:\n      - targets: ['127.0.0.1:1001']\n") {
+		t.Errorf("PrometheusConfig does not end with its one target, without labels:\n%s", one)
+	}
+}

@@ -48,6 +48,10 @@ type Options struct {
 	// ExporterArgs are its flags: at least --kubeconfig. A --web.listen-address among
 	// them is kept; without one the exporter gets a free port.
 	ExporterArgs []string
+	// Replicas, when set, replace ExporterArgs: Start runs one exporter per replica and
+	// Prometheus scrapes each as a target of the same job, as the shipped ServiceMonitor
+	// scrapes the two replicas of deploy/ and the chart.
+	Replicas []Replica
 	// Mixin configures the rules, e.g. FastMixinConfig().
 	Mixin mixin.Config
 	// Timings of Prometheus and Alertmanager; zero means FastTimings.
@@ -61,9 +65,21 @@ type Options struct {
 	Logf func(string, ...any)
 }
 
+// Replica is one exporter replica of a pipeline.
+type Replica struct {
+	// Args are its flags, as Options.ExporterArgs.
+	Args []string
+	// Labels are its target labels besides job and instance, as service discovery gives
+	// them to an exporter pod (namespace, pod, ...); see Target.
+	Labels map[string]string
+}
+
 // Pipeline is a running pipeline. Stop it when done.
 type Pipeline struct {
-	Exporter     *exporterbin.Process
+	// Exporter is the first (or only) exporter.
+	Exporter *exporterbin.Process
+	// Exporters are the exporters, in the order of Options.Replicas (one without them).
+	Exporters    []*exporterbin.Process
 	Prometheus   *promstack.Process
 	Alertmanager *promstack.Process
 	Webhook      *Webhook
@@ -119,11 +135,28 @@ func Start(ctx context.Context, opts Options) (_ *Pipeline, err error) {
 		return nil, err
 	}
 
-	if p.Exporter, err = exporterbin.Start(ctx, opts.ExporterBinary, opts.ExporterArgs...); err != nil {
-		return nil, err
+	replicas := opts.Replicas
+	if len(replicas) == 0 {
+		replicas = []Replica{{Args: opts.ExporterArgs}}
 	}
-	if err := poll(ctx, time.Minute, func() error { _, err := p.Exporter.Get(ctx, "/readyz"); return err }); err != nil {
-		return nil, fmt.Errorf("the exporter never became ready: %w\n%s", err, promstack.Tail(p.Exporter.Log(), 40))
+	var targets []Target
+	for i, r := range replicas {
+		x, err := exporterbin.Start(ctx, opts.ExporterBinary, r.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("exporter %d: %w", i, err)
+		}
+		p.Exporters = append(p.Exporters, x)
+		u, err := url.Parse(x.URL)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, Target{Addr: u.Host, Labels: r.Labels})
+	}
+	p.Exporter = p.Exporters[0]
+	for i, x := range p.Exporters {
+		if err := poll(ctx, time.Minute, func() error { _, err := x.Get(ctx, "/readyz"); return err }); err != nil {
+			return nil, fmt.Errorf("exporter %d never became ready: %w\n%s", i, err, promstack.Tail(x.Log(), 40))
+		}
 	}
 
 	p.Webhook = StartWebhook(logf)
@@ -134,14 +167,10 @@ func Start(ctx context.Context, opts Options) (_ *Pipeline, err error) {
 	if err != nil {
 		return nil, err
 	}
-	exporterURL, err := url.Parse(p.Exporter.URL)
-	if err != nil {
-		return nil, err
-	}
 	p.Prometheus, err = promstack.StartPrometheus(ctx, promstack.PrometheusOptions{
 		Binary:    promBin,
 		Dir:       opts.Dir,
-		Config:    PrometheusConfig(exporterURL.Host, p.Alertmanager.Addr, ruleFileName, cmp.Or(opts.Cluster, "local"), timings),
+		Config:    PrometheusConfigTargets(targets, p.Alertmanager.Addr, ruleFileName, cmp.Or(opts.Cluster, "local"), timings),
 		RuleFiles: map[string][]byte{ruleFileName: ruleYAML},
 	})
 	if err != nil {
@@ -150,7 +179,11 @@ func Start(ctx context.Context, opts Options) (_ *Pipeline, err error) {
 	if err := p.waitPrometheusReady(ctx); err != nil {
 		return nil, err
 	}
-	logf("pipeline: exporter %s, prometheus %s, alertmanager %s, webhook %s", p.Exporter.URL, p.Prometheus.URL, p.Alertmanager.URL, p.Webhook.URL)
+	var urls []string
+	for _, x := range p.Exporters {
+		urls = append(urls, x.URL)
+	}
+	logf("pipeline: exporter %s, prometheus %s, alertmanager %s, webhook %s", strings.Join(urls, " and "), p.Prometheus.URL, p.Alertmanager.URL, p.Webhook.URL)
 	return p, nil
 }
 
@@ -165,16 +198,20 @@ func (p *Pipeline) Stop() {
 	if p.Webhook != nil {
 		p.Webhook.Close()
 	}
-	if p.Exporter != nil {
-		p.Exporter.Stop()
+	for _, x := range p.Exporters {
+		x.Stop()
 	}
 }
 
 // Logs returns the last n lines of each process's log, for a failure message.
 func (p *Pipeline) Logs(n int) string {
 	var b strings.Builder
-	if p.Exporter != nil {
-		fmt.Fprintf(&b, "exporter log (tail):\n%s\n", promstack.Tail(p.Exporter.Log(), n))
+	for i, x := range p.Exporters {
+		name := "exporter"
+		if len(p.Exporters) > 1 {
+			name = fmt.Sprintf("exporter %d", i)
+		}
+		fmt.Fprintf(&b, "%s log (tail):\n%s\n", name, promstack.Tail(x.Log(), n))
 	}
 	for _, proc := range []*promstack.Process{p.Prometheus, p.Alertmanager} {
 		if proc != nil {
@@ -197,19 +234,20 @@ func (p *Pipeline) Summaries() map[string]string {
 	return out
 }
 
-// waitPrometheusReady waits until Prometheus has loaded every rule and scraped the
-// exporter successfully.
+// waitPrometheusReady waits until Prometheus has loaded every rule and scraped every
+// exporter successfully, with its caches synced.
 func (p *Pipeline) waitPrometheusReady(ctx context.Context) error {
+	ready := fmt.Sprintf(`count(up{job="statefulset-exporter"} == 1 and on (instance) statefulset_exporter_cache_synced{resource="statefulsets"} == 1) == %d`, len(p.Exporters))
 	err := poll(ctx, time.Minute, func() error {
 		if err := RulesLoaded(ctx, p.Prometheus, p.Rules); err != nil {
 			return err
 		}
-		body, err := p.Prometheus.Get(ctx, "/api/v1/query?query="+url.QueryEscape(`up{job="statefulset-exporter"} == 1 and on() statefulset_exporter_cache_synced{resource="statefulsets"} == 1`))
+		body, err := p.Prometheus.Get(ctx, "/api/v1/query?query="+url.QueryEscape(ready))
 		if err != nil {
 			return err
 		}
 		if !strings.Contains(string(body), `"result":[{`) {
-			return errors.New("the exporter is not scraped yet")
+			return errors.New("not every exporter is scraped yet")
 		}
 		return nil
 	})

@@ -23,12 +23,17 @@ type ActiveAlert struct {
 // SeenAlert is what an AlertWatcher learnt about one alert (name and labels).
 type SeenAlert struct {
 	Labels        map[string]string
-	ActiveAt      time.Time // Prometheus's activeAt: when the expression first matched
+	ActiveAt      time.Time // Prometheus's activeAt: when the expression first matched (again, after a gap)
 	FirstPending  time.Time // when the watcher first saw it pending (zero if never)
 	FirstFiring   time.Time // when the watcher first saw it firing (zero if never)
 	LastSeen      time.Time
 	LastState     string
 	FiringMessage string // description while firing
+	// Gaps counts the times the alert came back after a poll that did not show it, or
+	// showed it with a new activeAt: each is an alert that ended and began again.
+	Gaps int
+	// missing is set by a poll that did not show the alert.
+	missing bool
 }
 
 // AlertWatcher polls Prometheus's active alerts and keeps their history, so that an
@@ -80,13 +85,18 @@ func (w *AlertWatcher) poll(ctx context.Context) {
 		return
 	}
 	w.current = resp.Data.Alerts
+	present := map[*SeenAlert]bool{}
 	for _, a := range resp.Data.Alerts {
 		key := LabelString(a.Labels)
 		s := w.seen[key]
 		if s == nil {
 			s = &SeenAlert{Labels: a.Labels, ActiveAt: a.ActiveAt}
 			w.seen[key] = s
+		} else if s.missing || !a.ActiveAt.Equal(s.ActiveAt) {
+			s.Gaps++
+			s.ActiveAt = a.ActiveAt
 		}
+		present[s] = true
 		switch a.State {
 		case "pending":
 			if s.FirstPending.IsZero() {
@@ -99,6 +109,9 @@ func (w *AlertWatcher) poll(ctx context.Context) {
 			}
 		}
 		s.LastSeen, s.LastState = now, a.State
+	}
+	for _, s := range w.seen {
+		s.missing = !present[s]
 	}
 }
 
