@@ -44,7 +44,9 @@ const (
 // otherwise it is stale: its API probe fails (its node is partitioned from the control
 // plane: its informers see nothing new), or it is no longer scraped and its series linger
 // for Prometheus' 5m lookback (it died without staleness markers, or Prometheus
-// restarted). The rule of thumb every alert follows:
+// restarted), or in range functions (it died: its samples stay inside every
+// max_over_time window). A replica stays known as stale for an hour after its last
+// sample, longer than any range the rules read. The rule of thumb every alert follows:
 //
 //  1. Read the exporter's data through <only-fresh>: the series of stale replicas are left
 //     out while at least one replica is fresh. When none is, nothing is left out: with a
@@ -93,7 +95,12 @@ func newBuilder(cfg mixin.Config) (*builder, error) {
 	reachable := "statefulset_exporter_api_reachable{" + cfg.Selector + "}"
 	on := "on (" + clusterComma + "instance)"
 	fresh := fmt.Sprintf("last_over_time(%s[%s]) == 1", reachable, dur(cfg.ReplicaStaleAfter))
-	onlyFresh := fmt.Sprintf("unless %s (%s unless %s %s and on (%s) %s)", on, reachable, on, fresh, cluster, fresh)
+	// A replica seen within the last hour but not fresh is stale: a replica that died
+	// has no current sample (Prometheus marked its series stale), yet the values it
+	// exported before linger in every range function (max_over_time over 5m,
+	// last_over_time over 15m) and must be left out too.
+	seen := fmt.Sprintf("last_over_time(%s[1h])", reachable)
+	onlyFresh := fmt.Sprintf("unless %s (%s unless %s %s and on (%s) %s)", on, seen, on, fresh, cluster, fresh)
 	return &builder{
 		cfg: cfg,
 		expand: strings.NewReplacer(

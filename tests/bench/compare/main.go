@@ -72,6 +72,8 @@ type options struct {
 	profileDir      string
 	only            string
 	exporterArgs    []string
+	etcd            string
+	apiServerArgs   string
 	settle          time.Duration
 	syncTimeout     time.Duration
 	keepGoingOnFail bool
@@ -89,6 +91,8 @@ func main() {
 	flag.IntVar(&o.burst, "burst", 2000, "client burst while loading objects")
 	flag.StringVar(&o.ksm, "ksm", "", "kube-state-metrics binary (default <repo>/.cache/ksm/kube-state-metrics)")
 	flag.StringVar(&o.exporter, "exporter", "", "statefulset-exporter binary (default: built from this tree)")
+	flag.StringVar(&o.etcd, "etcd", "", "etcd binary (default: Debian's); one that reports watch progress (tests/bench/build-etcd.sh) lets kube-apiserver stream lists")
+	flag.StringVar(&o.apiServerArgs, "apiserver-args", "", "extra flags for kube-apiserver, space-separated, e.g. --feature-gates=WatchList=true")
 	flag.StringVar(&o.dir, "dir", "", "parent of the API server's temporary directory (etcd data); /dev/shm keeps etcd off the disk")
 	flag.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "save the exporter's heap profile after sync and a CPU profile of its scrapes here")
@@ -134,7 +138,8 @@ func run(ctx context.Context, o options) error {
 	}
 
 	log.Printf("starting the local kube-apiserver")
-	cluster, err := localkube.Start(ctx, localkube.Options{Logf: log.Printf, Dir: o.dir, StartTimeout: 2 * time.Minute})
+	cluster, err := localkube.Start(ctx, localkube.Options{Logf: log.Printf, Dir: o.dir, StartTimeout: 2 * time.Minute,
+		EtcdPath: o.etcd, ExtraAPIServerArgs: strings.Fields(o.apiServerArgs)})
 	if err != nil {
 		return err
 	}
