@@ -96,6 +96,6 @@ func (w *watcher) statefulSetsOfBase(base string) []*appsv1.StatefulSet {
 }
 
 // podsOf returns the pods set controls.
-func (w *watcher) podsOf(set *appsv1.StatefulSet) []*corev1.Pod {
-	return indexed[corev1.Pod](w.resources[resPods].informer.GetIndexer(), byStatefulSet)(set.Namespace + "/" + set.Name)
+func (w *watcher) podsOf(set *appsv1.StatefulSet) []*derive.Pod {
+	return indexed[derive.Pod](w.resources[resPods].informer.GetIndexer(), byStatefulSet)(set.Namespace + "/" + set.Name)
 }

@@ -50,9 +50,9 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 		seen[key], seen[set.Namespace] = true, true
 		in := derive.Inputs{Set: set}
 		pods, _ := podIndex.ByIndex(byStatefulSet, key)
-		in.Pods = make([]*corev1.Pod, 0, len(pods))
+		in.Pods = make([]*derive.Pod, 0, len(pods))
 		for _, p := range pods {
-			in.Pods = append(in.Pods, p.(*corev1.Pod))
+			in.Pods = append(in.Pods, p.(*derive.Pod))
 		}
 		in.PVCs, in.ReleasedVolumes = c.watch.claimsOf(set)
 		sortByName(in.Pods)

@@ -61,7 +61,7 @@ func checkSamples(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 func distinctAfterBounding(fc *derivetest.Cluster) bool {
 	seen := map[string]bool{}
 	for _, p := range fc.In.Pods {
-		b := "pod\xff" + boundedLabel(p.Name)
+		b := "pod\xff" + boundedLabel(p.GetName())
 		if seen[b] {
 			return false
 		}
@@ -144,7 +144,7 @@ func FuzzCounters(f *testing.F) {
 			switch in.Intn(4) {
 			case 0:
 				p := newPod(set, 0, withUID(fmt.Sprintf("uid-%d", in.Intn(3))), restarts(in.Int32Choice()))
-				rt.observe(p)
+				rt.observe(derive.PodFrom(p))
 			case 1:
 				rt.forgetPod(types.UID(fmt.Sprintf("uid-%d", in.Intn(3))))
 			default:

@@ -56,7 +56,7 @@ const (
 )
 
 func podByStatefulSet(obj any) ([]string, error) {
-	p, ok := obj.(*corev1.Pod)
+	p, ok := obj.(*derive.Pod)
 	if !ok {
 		return nil, nil
 	}
@@ -452,7 +452,7 @@ func (w *watcher) touch(resource string) {
 
 func (w *watcher) onUpsert(obj any) {
 	switch o := obj.(type) {
-	case *corev1.Pod:
+	case *derive.Pod:
 		w.restarts.observe(o)
 	case *corev1.PersistentVolumeClaim:
 		if d, ok := w.binds.observe(o, w.now()); ok {
@@ -467,8 +467,8 @@ func (w *watcher) onUpsert(obj any) {
 
 func (w *watcher) onDelete(obj any) {
 	switch o := obj.(type) {
-	case *corev1.Pod:
-		w.restarts.forgetPod(o.UID)
+	case *derive.Pod:
+		w.restarts.forgetPod(o.GetUID())
 	case *corev1.PersistentVolumeClaim:
 		w.binds.forget(o.UID)
 	case *appsv1.StatefulSet:

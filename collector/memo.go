@@ -81,7 +81,7 @@ func (s *memoStore) forgetExcept(seen map[string]bool) {
 // setMemo is one StatefulSet's last derivation and what it read.
 type setMemo struct {
 	set  *appsv1.StatefulSet
-	pods []*corev1.Pod                   // sorted by name
+	pods []*derive.Pod                   // sorted by name
 	pvcs []*corev1.PersistentVolumeClaim // sorted by name
 	vols []*corev1.PersistentVolume      // sorted by name
 	deps derive.Deps
@@ -101,7 +101,7 @@ type setMemo struct {
 }
 
 type terminatingPod struct {
-	pod   *corev1.Pod
+	pod   *derive.Pod
 	stuck bool
 }
 
@@ -115,7 +115,7 @@ func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *
 	}
 	m.earliestTerm, m.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
 	for _, p := range in.Pods {
-		if p.DeletionTimestamp != nil {
+		if p.Terminating() {
 			m.terminating = append(m.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
 		}
 	}

@@ -48,7 +48,7 @@ type ClaimProblem struct{ PVC, PV, Reason string }
 //     same second.
 //
 // It returns nil only when sets is empty.
-func ClaimOwner(name string, claim *corev1.PersistentVolumeClaim, sets []*appsv1.StatefulSet, podsOf func(*appsv1.StatefulSet) []*corev1.Pod) *appsv1.StatefulSet {
+func ClaimOwner(name string, claim *corev1.PersistentVolumeClaim, sets []*appsv1.StatefulSet, podsOf func(*appsv1.StatefulSet) []*Pod) *appsv1.StatefulSet {
 	if len(sets) <= 1 {
 		if len(sets) == 0 {
 			return nil
@@ -56,7 +56,7 @@ func ClaimOwner(name string, claim *corev1.PersistentVolumeClaim, sets []*appsv1
 		return sets[0]
 	}
 	candidates := narrow(sets, func(s *appsv1.StatefulSet) bool {
-		return slices.ContainsFunc(podsOf(s), func(p *corev1.Pod) bool { return mounts(p, name) })
+		return slices.ContainsFunc(podsOf(s), func(p *Pod) bool { return mounts(p, name) })
 	})
 	if claim != nil {
 		candidates = narrow(candidates, func(s *appsv1.StatefulSet) bool { return ownedBy(claim, s, podsOf(s)) })
@@ -162,15 +162,18 @@ func narrow(sets []*appsv1.StatefulSet, keep func(*appsv1.StatefulSet) bool) []*
 }
 
 // mounts tells whether the pod mounts the claim named name.
-func mounts(p *corev1.Pod, name string) bool {
-	return slices.ContainsFunc(p.Spec.Volumes, func(v corev1.Volume) bool {
-		return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == name
+func mounts(p *Pod, name string) bool {
+	found := false
+	p.claimNames(func(claim string) bool {
+		found = claim == name
+		return !found
 	})
+	return found
 }
 
 // ownedBy tells whether the claim's owner references name the StatefulSet (retention
 // policy WhenDeleted: Delete) or one of its pods (WhenScaled: Delete).
-func ownedBy(claim *corev1.PersistentVolumeClaim, s *appsv1.StatefulSet, pods []*corev1.Pod) bool {
+func ownedBy(claim *corev1.PersistentVolumeClaim, s *appsv1.StatefulSet, pods []*Pod) bool {
 	for _, ref := range claim.OwnerReferences {
 		switch ref.Kind {
 		case "StatefulSet":
@@ -178,8 +181,8 @@ func ownedBy(claim *corev1.PersistentVolumeClaim, s *appsv1.StatefulSet, pods []
 				return true
 			}
 		case "Pod":
-			if slices.ContainsFunc(pods, func(p *corev1.Pod) bool {
-				return p.Name == ref.Name && (ref.UID == "" || p.UID == "" || ref.UID == p.UID)
+			if slices.ContainsFunc(pods, func(p *Pod) bool {
+				return p.name == ref.Name && (ref.UID == "" || p.uid == "" || ref.UID == p.uid)
 			}) {
 				return true
 			}

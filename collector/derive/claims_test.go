@@ -24,10 +24,10 @@ func setWithTemplate(name, template string, created time.Time) *appsv1.StatefulS
 	}
 }
 
-func mountingPod(set *appsv1.StatefulSet, ordinal string, claimName string) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: set.Name + "-" + ordinal, UID: types.UID("uid-pod-" + set.Name)},
+func mountingPod(set *appsv1.StatefulSet, ordinal string, claimName string) *derive.Pod {
+	return derive.PodFrom(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: set.Name + "-" + ordinal, UID: types.UID("uid-pod-" + set.Name)},
 		Spec: corev1.PodSpec{Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}}}
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}}})
 }
 
 // TestClaimOwnerCollision: StatefulSet a with template x-b and StatefulSet b-a with
@@ -51,22 +51,22 @@ func TestClaimOwnerCollision(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		claim *corev1.PersistentVolumeClaim
-		pods  map[string][]*corev1.Pod
+		pods  map[string][]*derive.Pod
 		sets  [2]*appsv1.StatefulSet // when not a and b-a as made above
 		want  string
 	}{
-		{name: "a's pod mounts it", claim: plain, pods: map[string][]*corev1.Pod{"a": {podA}}, want: "a"},
-		{name: "b-a's pod mounts it", claim: plain, pods: map[string][]*corev1.Pod{"b-a": {podBA}}, want: "b-a"},
+		{name: "a's pod mounts it", claim: plain, pods: map[string][]*derive.Pod{"a": {podA}}, want: "a"},
+		{name: "b-a's pod mounts it", claim: plain, pods: map[string][]*derive.Pod{"b-a": {podBA}}, want: "b-a"},
 		{name: "a pod of a that mounts another claim does not count", claim: plain,
-			pods: map[string][]*corev1.Pod{"a": {mountingPod(a, "0", "other")}}, want: "b-a"},
+			pods: map[string][]*derive.Pod{"a": {mountingPod(a, "0", "other")}}, want: "b-a"},
 		{name: "both mount it, owner reference to StatefulSet a", claim: withRefs(metav1.OwnerReference{Kind: "StatefulSet", Name: "a", UID: a.UID}),
-			pods: map[string][]*corev1.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
-		{name: "owner reference to a pod of a (whenScaled: Delete)", claim: withRefs(metav1.OwnerReference{Kind: "Pod", Name: podA.Name, UID: podA.UID}),
-			pods: map[string][]*corev1.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
+			pods: map[string][]*derive.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
+		{name: "owner reference to a pod of a (whenScaled: Delete)", claim: withRefs(metav1.OwnerReference{Kind: "Pod", Name: podA.GetName(), UID: podA.GetUID()}),
+			pods: map[string][]*derive.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
 		{name: "a stale owner reference (another UID) does not count", claim: withRefs(metav1.OwnerReference{Kind: "StatefulSet", Name: "a", UID: "old"}),
-			pods: map[string][]*corev1.Pod{"a": {podA}, "b-a": {podBA}}, want: "b-a"},
+			pods: map[string][]*derive.Pod{"a": {podA}, "b-a": {podBA}}, want: "b-a"},
 		{name: "mounting beats the owner reference", claim: withRefs(metav1.OwnerReference{Kind: "StatefulSet", Name: "a", UID: a.UID}),
-			pods: map[string][]*corev1.Pod{"b-a": {podBA}}, want: "b-a"},
+			pods: map[string][]*derive.Pod{"b-a": {podBA}}, want: "b-a"},
 		{name: "nothing tells: the older StatefulSet", claim: plain, want: "b-a"},
 		{name: "the claim is gone: the older StatefulSet", want: "b-a"},
 		{name: "created in the same second: the first name", claim: plain,
@@ -77,7 +77,7 @@ func TestClaimOwnerCollision(t *testing.T) {
 			if tc.sets[0] != nil {
 				sets = tc.sets[:]
 			}
-			podsOf := func(s *appsv1.StatefulSet) []*corev1.Pod { return tc.pods[s.Name] }
+			podsOf := func(s *appsv1.StatefulSet) []*derive.Pod { return tc.pods[s.Name] }
 			for _, order := range [][]*appsv1.StatefulSet{sets, {sets[1], sets[0]}} {
 				if got := derive.ClaimOwner(name, tc.claim, order, podsOf); got == nil || got.Name != tc.want {
 					t.Errorf("owner %v, want %s", got, tc.want)

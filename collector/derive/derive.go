@@ -14,7 +14,7 @@ import (
 // Inputs is what one derivation reads of its own StatefulSet.
 type Inputs struct {
 	Set  *appsv1.StatefulSet
-	Pods []*corev1.Pod                   // sorted by name
+	Pods []*Pod                          // sorted by name
 	PVCs []*corev1.PersistentVolumeClaim // sorted by name
 	// ReleasedVolumes are the PersistentVolumes in phase Released or Failed whose claim
 	// reference names one of the StatefulSet's claims, sorted by name: what earlier
@@ -202,22 +202,14 @@ func ClaimBase(pvcName string) (string, bool) {
 	return pvcName[:i], true
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+func podReady(p *Pod) bool {
+	c := p.conditions().ready
+	return c.present && c.status == corev1.ConditionTrue
 }
 
-func podUnschedulable(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
-			return c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable
-		}
-	}
-	return false
+func podUnschedulable(p *Pod) bool {
+	c := p.conditions().scheduled
+	return c.present && c.status == corev1.ConditionFalse && c.reason == corev1.PodReasonUnschedulable
 }
 
 // WaitingReasons are the container waiting reasons kept as label values; any other is
@@ -235,17 +227,16 @@ var knownWaitingReasons = setOf(WaitingReasons)
 
 // waitingReason returns the bounded waiting reason of the first waiting container,
 // init containers first, or "" when no container waits.
-func waitingReason(p *corev1.Pod) string {
-	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, c := range list {
-			if c.State.Waiting == nil {
-				continue
-			}
-			if knownWaitingReasons[c.State.Waiting.Reason] {
-				return c.State.Waiting.Reason
-			}
-			return WaitingOther
+func waitingReason(p *Pod) string {
+	for _, c := range p.containers {
+		st := c.st()
+		if !st.waitingSet {
+			continue
 		}
+		if knownWaitingReasons[st.waiting] {
+			return st.waiting
+		}
+		return WaitingOther
 	}
 	return ""
 }

@@ -12,3 +12,6 @@ var (
 const PVCNoStorageClass = pvcNoStorageClass
 
 var PodWhyOf = podWhy
+
+// ContainerCount is the number of container statuses of a pod, init containers included.
+func ContainerCount(p *Pod) int { return len(p.containers) }

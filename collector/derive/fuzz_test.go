@@ -115,7 +115,7 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 	}
 	containers, seen := 0, map[[2]string]bool{}
 	for _, p := range fc.In.Pods {
-		containers += len(p.Status.InitContainerStatuses) + len(p.Status.ContainerStatuses)
+		containers += derive.ContainerCount(p)
 	}
 	if len(h.RecentTerminations) > containers {
 		t.Fatalf("%d recent terminations of %d containers", len(h.RecentTerminations), containers)

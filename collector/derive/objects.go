@@ -1,9 +1,7 @@
 package derive
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Annotations the derivations read; the informer transforms keep them.
@@ -17,12 +15,11 @@ const (
 
 // OwnerStatefulSetKey returns namespace/name of the StatefulSet controlling the pod, ""
 // when no StatefulSet controls it.
-func OwnerStatefulSetKey(p *corev1.Pod) string {
-	ref := metav1.GetControllerOfNoCopy(p)
-	if ref == nil || ref.Kind != "StatefulSet" {
+func OwnerStatefulSetKey(p *Pod) string {
+	if p.spec.Owner == "" {
 		return ""
 	}
-	return p.Namespace + "/" + ref.Name
+	return p.GetNamespace() + "/" + p.spec.Owner
 }
 
 // DefaultStorageClass returns the name of the class Kubernetes uses for claims that

@@ -12,7 +12,7 @@ import (
 
 // usableNodeCluster is nodes Ready nodes in three zones, each with its hostname, and
 // an unscheduled pod tolerating the usual not-ready and unreachable taints.
-func usableNodeCluster(nodes int) ([]*corev1.Node, *corev1.Pod) {
+func usableNodeCluster(nodes int) ([]*corev1.Node, *derive.Pod) {
 	out := make([]*corev1.Node, nodes)
 	for i := range out {
 		name := fmt.Sprintf("ip-10-0-%d-%d", i/250, i%250)
@@ -29,7 +29,7 @@ func usableNodeCluster(nodes int) ([]*corev1.Node, *corev1.Pod) {
 		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
 		{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
 	}, NodeSelector: map[string]string{"nodegroup": "general"}}}
-	return out, pod
+	return out, derive.PodFrom(pod)
 }
 
 func hostnamePV(node string) *corev1.PersistentVolume {

@@ -96,32 +96,33 @@ func pendingReason(c *corev1.PersistentVolumeClaim, view *View) string {
 }
 
 // podVolumes calls fn for each PVC volume of the pod that is bound to a PV.
-func podVolumes(p *corev1.Pod, view *View, fn func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume)) {
+func podVolumes(p *Pod, view *View, fn func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume)) {
 	if view.PVC == nil || view.PV == nil {
 		return
 	}
 	// Several volumes may mount the same claim; it yields one sample.
-	seen := make(map[string]bool, len(p.Spec.Volumes))
-	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim == nil || seen[v.PersistentVolumeClaim.ClaimName] {
-			continue
+	seen := make(map[string]bool, len(p.spec.Claims))
+	p.claimNames(func(name string) bool {
+		if seen[name] {
+			return true
 		}
-		seen[v.PersistentVolumeClaim.ClaimName] = true
-		pvc := view.PVC.Get(p.Namespace + "/" + v.PersistentVolumeClaim.ClaimName)
+		seen[name] = true
+		pvc := view.PVC.Get(p.GetNamespace() + "/" + name)
 		if pvc == nil || pvc.Spec.VolumeName == "" {
-			continue
+			return true
 		}
 		if pv := view.PV.Get(pvc.Spec.VolumeName); pv != nil {
 			fn(pvc, pv)
 		}
-	}
+		return true
+	})
 }
 
 func deriveVolumeZones(h *Health, in Inputs, view *View) {
 	for _, p := range in.Pods {
 		switch {
-		case p.Spec.NodeName != "" && view.Node != nil:
-			node := view.Node.Get(p.Spec.NodeName)
+		case p.NodeName() != "" && view.Node != nil:
+			node := view.Node.Get(p.NodeName())
 			if node == nil {
 				continue
 			}
@@ -132,7 +133,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 			podVolumes(p, view, func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
 				if zones := VolumeZones(pv, view.ZoneKeys); len(zones) > 0 && !slices.Contains(zones, nodeZone) {
 					h.ZoneMismatch = append(h.ZoneMismatch, VolumeZone{
-						Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
+						Pod: p.GetName(), PVC: pvc.Name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
 					})
 				}
 			})
@@ -143,7 +144,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 					return
 				}
 				h.NoUsableNode = append(h.NoUsableNode, VolumeZone{
-					Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(VolumeZones(pv, view.ZoneKeys), ","),
+					Pod: p.GetName(), PVC: pvc.Name, VolumeZone: strings.Join(VolumeZones(pv, view.ZoneKeys), ","),
 				})
 			})
 		}
@@ -152,8 +153,8 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 
 // awaitsScheduling tells whether the scheduler is trying to place a pod: Pending,
 // without a node, not terminating and not held by scheduling gates.
-func awaitsScheduling(p *corev1.Pod) bool {
-	return p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil &&
+func awaitsScheduling(p *Pod) bool {
+	return p.NodeName() == "" && p.phase() == corev1.PodPending && !p.Terminating() &&
 		schedulingWhy(p, nil) != WhySchedulingGated
 }
 
@@ -195,24 +196,22 @@ func deriveAttachedElsewhere(h *Health, in Inputs, view *View) {
 		claims[c.Name] = c
 	}
 	for _, p := range in.Pods {
-		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+		if p.NodeName() == "" || p.Terminating() {
 			continue
 		}
-		for _, v := range p.Spec.Volumes {
-			if v.PersistentVolumeClaim == nil {
-				continue
-			}
-			c := claims[v.PersistentVolumeClaim.ClaimName]
+		p.claimNames(func(name string) bool {
+			c := claims[name]
 			if c == nil || c.Spec.VolumeName == "" || !singleNode(c) {
-				continue
+				return true
 			}
 			for _, va := range view.Attachments.Get(c.Spec.VolumeName) {
-				if va.Status.Attached && va.Spec.NodeName != p.Spec.NodeName {
+				if va.Status.Attached && va.Spec.NodeName != p.NodeName() {
 					h.AttachedElsewhere = append(h.AttachedElsewhere, AttachedElsewhere{
-						Pod: p.Name, PVC: c.Name, Node: p.Spec.NodeName, AttachedNode: va.Spec.NodeName})
+						Pod: p.GetName(), PVC: c.Name, Node: p.NodeName(), AttachedNode: va.Spec.NodeName})
 				}
 			}
-		}
+			return true
+		})
 	}
 }
 

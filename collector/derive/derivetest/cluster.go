@@ -314,7 +314,7 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
 			fc.Volumes++
 		}
-		fc.In.Pods = append(fc.In.Pods, p)
+		fc.In.Pods = append(fc.In.Pods, derive.PodFrom(p))
 	}
 
 	pvcs := map[string]*corev1.PersistentVolumeClaim{}

@@ -1,0 +1,164 @@
+package derive
+
+import (
+	"reflect"
+	"runtime"
+	"sync"
+	"time"
+	"unique"
+	"weak"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The compact objects (Pod, PVC, PV) are what the informer caches keep of the pods,
+// claims and volumes, one of each per pod on a large cluster: only what the derivations
+// read, with what many objects share (namespaces, node names, a StatefulSet's pod
+// template, states and conditions) interned. They are built by their From constructors,
+// which the informer transforms call, and never modified: an update makes a new object,
+// so an unchanged pointer is an unchanged object (see View).
+
+// objectMeta is the identity of a compact object. It implements metav1.Object for the
+// informer, which keys objects by namespace/name and tells updates from resyncs by
+// resourceVersion; the setters of the fields it does not keep do nothing.
+type objectMeta struct {
+	name            string
+	namespace       unique.Handle[string]
+	uid             types.UID
+	resourceVersion string
+}
+
+func metaOf(in *metav1.ObjectMeta, keepUID bool) objectMeta {
+	m := objectMeta{name: in.Name, namespace: intern(in.Namespace), resourceVersion: in.ResourceVersion}
+	if keepUID {
+		m.uid = in.UID
+	}
+	return m
+}
+
+var _ metav1.Object = (*objectMeta)(nil)
+
+func (m *objectMeta) meta() *objectMeta { return m }
+
+// unchanged tells whether old is an object of p's type equal to p but for its
+// resourceVersion.
+func unchanged[T any, PT interface {
+	*T
+	meta() *objectMeta
+}](p PT, old any) bool {
+	o, ok := old.(PT)
+	if !ok {
+		return false
+	}
+	c := *o
+	PT(&c).meta().resourceVersion = p.meta().resourceVersion
+	return reflect.DeepEqual(&c, (*T)(p))
+}
+
+func (m *objectMeta) GetName() string                    { return m.name }
+func (m *objectMeta) SetName(name string)                { m.name = name }
+func (m *objectMeta) GetNamespace() string               { return value(m.namespace) }
+func (m *objectMeta) SetNamespace(ns string)             { m.namespace = intern(ns) }
+func (m *objectMeta) GetUID() types.UID                  { return m.uid }
+func (m *objectMeta) SetUID(uid types.UID)               { m.uid = uid }
+func (m *objectMeta) GetResourceVersion() string         { return m.resourceVersion }
+func (m *objectMeta) SetResourceVersion(version string)  { m.resourceVersion = version }
+func (m *objectMeta) GetGenerateName() string            { return "" }
+func (m *objectMeta) SetGenerateName(string)             {}
+func (m *objectMeta) GetGeneration() int64               { return 0 }
+func (m *objectMeta) SetGeneration(int64)                {}
+func (m *objectMeta) GetSelfLink() string                { return "" }
+func (m *objectMeta) SetSelfLink(string)                 {}
+func (m *objectMeta) GetCreationTimestamp() metav1.Time  { return metav1.Time{} }
+func (m *objectMeta) SetCreationTimestamp(metav1.Time)   {}
+func (m *objectMeta) GetDeletionTimestamp() *metav1.Time { return nil }
+func (m *objectMeta) SetDeletionTimestamp(*metav1.Time)  {}
+func (m *objectMeta) GetDeletionGracePeriodSeconds() *int64 {
+	return nil
+}
+func (m *objectMeta) SetDeletionGracePeriodSeconds(*int64)          {}
+func (m *objectMeta) GetLabels() map[string]string                  { return nil }
+func (m *objectMeta) SetLabels(map[string]string)                   {}
+func (m *objectMeta) GetAnnotations() map[string]string             { return nil }
+func (m *objectMeta) SetAnnotations(map[string]string)              {}
+func (m *objectMeta) GetFinalizers() []string                       { return nil }
+func (m *objectMeta) SetFinalizers([]string)                        {}
+func (m *objectMeta) GetOwnerReferences() []metav1.OwnerReference   { return nil }
+func (m *objectMeta) SetOwnerReferences([]metav1.OwnerReference)    {}
+func (m *objectMeta) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
+func (m *objectMeta) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
+
+// stamp is a point in time in 8 bytes: Unix nanoseconds, 0 for none.
+type stamp int64
+
+// zeroStamp stands for the zero time, which has no Unix nanoseconds.
+const zeroStamp stamp = -1 << 63
+
+func stampOf(t *metav1.Time) stamp {
+	switch {
+	case t == nil:
+		return 0
+	case t.IsZero():
+		return zeroStamp
+	}
+	return stamp(t.UnixNano())
+}
+
+func (s stamp) set() bool { return s != 0 }
+
+// time returns the time, the zero time for none.
+func (s stamp) time() time.Time {
+	if s == 0 || s == zeroStamp {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s)).UTC()
+}
+
+// intern returns the handle of a string many objects repeat; the zero handle for "".
+func intern(s string) unique.Handle[string] {
+	if s == "" {
+		return unique.Handle[string]{}
+	}
+	return unique.Make(s)
+}
+
+// value returns the value of a handle, the zero value for the zero handle.
+func value[T comparable](h unique.Handle[T]) T {
+	if h == (unique.Handle[T]{}) {
+		var zero T
+		return zero
+	}
+	return h.Value()
+}
+
+// interner keeps one copy of equal values that are not comparable (they hold slices or
+// maps), by a key that encodes them, for as long as some object points to it.
+type interner[T any] struct {
+	mu     sync.Mutex
+	values map[string]weak.Pointer[T]
+}
+
+// intern returns the kept value of key, or keeps v as it. v must not be modified after.
+func (in *interner[T]) intern(key string, v *T) *T {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if kept := in.values[key].Value(); kept != nil {
+		return kept
+	}
+	if in.values == nil {
+		in.values = map[string]weak.Pointer[T]{}
+	}
+	in.values[key] = weak.Make(v)
+	runtime.AddCleanup(v, in.forget, key)
+	return v
+}
+
+// forget drops the entry of key once its value is gone.
+func (in *interner[T]) forget(key string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.values[key].Value() == nil {
+		delete(in.values, key)
+	}
+}

@@ -1,0 +1,236 @@
+package derive
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+	"unique"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Pod is what the derivations read of a pod (see compact.go): its controlling
+// StatefulSet, revision, claims, sidecars, scheduling gates and, before it has a node,
+// its node selector, required node affinity and tolerations (one interned podSpec for
+// all the replicas of a revision); its node, times, phase and reason, the PodScheduled
+// and Ready conditions (of an Unschedulable PodScheduled, the categories of the
+// scheduler's message only) and per container its readiness, start, restart count and
+// the reasons of its states (no messages).
+type Pod struct {
+	objectMeta
+	spec       *podSpec
+	node       unique.Handle[string]
+	created    stamp
+	deleted    stamp
+	readySince stamp // the Ready condition's last transition
+	status     unique.Handle[podStatus]
+	// containers are the init containers' statuses, then the containers'.
+	containers []containerStatus
+	inits      int
+}
+
+// podSpec is what a StatefulSet's replicas share.
+type podSpec struct {
+	Owner    string // the controlling StatefulSet's name, "" for none
+	Revision string // the controller-revision-hash label
+	Claims   []podClaim
+	Sidecars []string // init containers with restartPolicy Always
+	Gated    bool     // the pod has scheduling gates
+	// The scheduling constraints, kept only while the pod has no node.
+	NodeSelector map[string]string    `json:",omitempty"`
+	Affinity     *corev1.NodeSelector `json:",omitempty"`
+	Tolerations  []corev1.Toleration  `json:",omitempty"`
+}
+
+// podClaim is a PersistentVolumeClaim volume: the claim Name, or with PerPod the claim
+// Name-<pod name>, as a StatefulSet's volume claim templates make them.
+type podClaim struct {
+	Name   string
+	PerPod bool `json:",omitempty"`
+}
+
+// podStatus is the pod's phase, reason and conditions.
+type podStatus struct {
+	phase            corev1.PodPhase
+	reason           string
+	scheduled, ready condition
+}
+
+// condition is a pod condition without its times; present is false when the pod has
+// none of its type.
+type condition struct {
+	present bool
+	status  corev1.ConditionStatus
+	reason  string
+	message string
+}
+
+// containerStatus is a container's status: its interned state, restart count and when
+// its last termination finished.
+type containerStatus struct {
+	state        unique.Handle[containerState]
+	restarts     int32
+	lastFinished stamp
+}
+
+// containerState is a container's name, readiness and the reasons of its states; the
+// *Set fields tell which states it has.
+type containerState struct {
+	name                                string
+	ready                               bool
+	startedSet, started                 bool
+	waitingSet, running, terminatedSet  bool
+	lastTerminatedSet                   bool
+	waiting, terminated, lastTerminated string
+}
+
+var podSpecs interner[podSpec]
+
+// PodFrom returns the compact form of a pod.
+func PodFrom(in *corev1.Pod) *Pod {
+	out := &Pod{
+		objectMeta: metaOf(&in.ObjectMeta, true),
+		node:       intern(in.Spec.NodeName),
+		created:    stampOf(&in.CreationTimestamp),
+		deleted:    stampOf(in.DeletionTimestamp),
+	}
+	out.spec = podSpecOf(in)
+	st := podStatus{phase: in.Status.Phase, reason: in.Status.Reason}
+	for _, c := range in.Status.Conditions {
+		switch {
+		case c.Type == corev1.PodScheduled && !st.scheduled.present:
+			st.scheduled = condition{present: true, status: c.Status, reason: c.Reason}
+			// The scheduler's message only as its categories: the full text ("0/8 nodes
+			// are available: ...") is long and changes with the node count.
+			if c.Reason == corev1.PodReasonUnschedulable {
+				st.scheduled.message = strings.Join(SchedulingCategories(c.Message), ",")
+			}
+		case c.Type == corev1.PodReady && !st.ready.present:
+			st.ready = condition{present: true, status: c.Status, reason: c.Reason}
+			out.readySince = stampOf(&c.LastTransitionTime)
+		}
+	}
+	out.status = unique.Make(st)
+	if n := len(in.Status.InitContainerStatuses) + len(in.Status.ContainerStatuses); n > 0 {
+		out.containers = make([]containerStatus, 0, n)
+		out.containers = appendStatuses(out.containers, in.Status.InitContainerStatuses)
+		out.inits = len(out.containers)
+		out.containers = appendStatuses(out.containers, in.Status.ContainerStatuses)
+	}
+	return out
+}
+
+func podSpecOf(in *corev1.Pod) *podSpec {
+	s := &podSpec{Revision: in.Labels[appsv1.ControllerRevisionHashLabelKey], Gated: len(in.Spec.SchedulingGates) > 0}
+	if ref := metav1.GetControllerOfNoCopy(in); ref != nil && ref.Kind == "StatefulSet" {
+		s.Owner = ref.Name
+	}
+	for _, v := range in.Spec.Volumes {
+		if v.PersistentVolumeClaim == nil {
+			continue
+		}
+		c := podClaim{Name: v.PersistentVolumeClaim.ClaimName}
+		if base, ok := strings.CutSuffix(c.Name, "-"+in.Name); ok && base != "" {
+			c = podClaim{Name: base, PerPod: true}
+		}
+		s.Claims = append(s.Claims, c)
+	}
+	for _, c := range in.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			s.Sidecars = append(s.Sidecars, c.Name)
+		}
+	}
+	if in.Spec.NodeName == "" {
+		// What decides which nodes are usable for a pod's volumes; dropped once the pod
+		// has a node, so running pods do not carry it.
+		s.NodeSelector = in.Spec.NodeSelector
+		if a := in.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+			s.Affinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+		}
+		s.Tolerations = in.Spec.Tolerations
+	}
+	key, err := json.Marshal(s)
+	if err != nil {
+		return s
+	}
+	return podSpecs.intern(string(key), s)
+}
+
+func appendStatuses(out []containerStatus, in []corev1.ContainerStatus) []containerStatus {
+	for _, c := range in {
+		st := containerState{name: c.Name, ready: c.Ready, startedSet: c.Started != nil, started: c.Started != nil && *c.Started}
+		if w := c.State.Waiting; w != nil {
+			st.waitingSet, st.waiting = true, w.Reason
+		}
+		st.running = c.State.Running != nil
+		if t := c.State.Terminated; t != nil {
+			st.terminatedSet, st.terminated = true, t.Reason
+		}
+		cs := containerStatus{restarts: c.RestartCount}
+		if t := c.LastTerminationState.Terminated; t != nil {
+			st.lastTerminatedSet, st.lastTerminated = true, t.Reason
+			cs.lastFinished = stampOf(&t.FinishedAt)
+		}
+		cs.state = unique.Make(st)
+		out = append(out, cs)
+	}
+	return out
+}
+
+// GetObjectKind and DeepCopyObject make a Pod a runtime.Object, as informers need; a
+// Pod is never modified, so a copy shares its parts.
+func (p *Pod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+func (p *Pod) DeepCopyObject() runtime.Object {
+	out := *p
+	return &out
+}
+
+// Unchanged tells whether old is a Pod equal to p but for its resourceVersion.
+func (p *Pod) Unchanged(old any) bool { return unchanged(p, old) }
+
+// NodeName is the name of the pod's node, "" when it has none.
+func (p *Pod) NodeName() string { return value(p.node) }
+
+// Terminating tells whether the pod has a deletion timestamp.
+func (p *Pod) Terminating() bool { return p.deleted.set() }
+
+// RestartCount is the sum of the restart counts of the pod's containers (negative ones
+// count 0).
+func (p *Pod) RestartCount() int64 {
+	var n int64
+	for _, c := range p.containers {
+		n += int64(max(c.restarts, 0))
+	}
+	return n
+}
+
+// claimNames calls fn with the name of each PersistentVolumeClaim volume of the pod.
+func (p *Pod) claimNames(fn func(name string) bool) {
+	for _, c := range p.spec.Claims {
+		name := c.Name
+		if c.PerPod {
+			name += "-" + p.name
+		}
+		if !fn(name) {
+			return
+		}
+	}
+}
+
+func (p *Pod) phase() corev1.PodPhase { return p.status.Value().phase }
+
+func (p *Pod) conditions() podStatus { return p.status.Value() }
+
+// initStatuses and statuses are the init containers' and the containers' statuses.
+func (p *Pod) initStatuses() []containerStatus { return p.containers[:p.inits] }
+func (p *Pod) statuses() []containerStatus     { return p.containers[p.inits:] }
+
+func (c containerStatus) st() containerState { return c.state.Value() }
+
+// deletedAt is the pod's deletion timestamp, the zero time when it has none.
+func (p *Pod) deletedAt() time.Time { return p.deleted.time() }
