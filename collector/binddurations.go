@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // bindBuckets are the upper bounds of statefulset_pvc_bind_duration_seconds.
@@ -38,22 +40,22 @@ func newBindDurations() *bindDurations {
 
 // observe returns the bind duration when this update is the PVC's first Bound sighting
 // after a Pending one.
-func (t *bindDurations) observe(c *corev1.PersistentVolumeClaim, now time.Time) (time.Duration, bool) {
+func (t *bindDurations) observe(c *derive.PVC, now time.Time) (time.Duration, bool) {
 	if t == nil {
 		return 0, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	switch c.Status.Phase {
+	switch c.Phase() {
 	case corev1.ClaimPending:
-		t.pending[c.UID] = true
+		t.pending[c.GetUID()] = true
 	case corev1.ClaimBound:
-		if t.pending[c.UID] {
-			delete(t.pending, c.UID)
-			return max(now.Sub(c.CreationTimestamp.Time), 0), true
+		if t.pending[c.GetUID()] {
+			delete(t.pending, c.GetUID())
+			return max(now.Sub(c.Created()), 0), true
 		}
 	default:
-		delete(t.pending, c.UID)
+		delete(t.pending, c.GetUID())
 	}
 	return 0, false
 }

@@ -75,8 +75,8 @@ func (c *Collector) clusterView() *derive.View {
 	v.Node = derive.NewLookup(v, resNodes, getter[*corev1.Node](nodes))
 	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
 	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
-	v.PVC = derive.NewLookup(v, resPVCs, getter[*corev1.PersistentVolumeClaim](c.watch.resources[resPVCs].informer.GetStore()))
-	v.PV = derive.NewLookup(v, resPVs, getter[*corev1.PersistentVolume](c.watch.resources[resPVs].informer.GetStore()))
+	v.PVC = derive.NewLookup(v, resPVCs, getter[*derive.PVC](c.watch.resources[resPVCs].informer.GetStore()))
+	v.PV = derive.NewLookup(v, resPVs, getter[*derive.PV](c.watch.resources[resPVs].informer.GetStore()))
 	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))
 	if r := c.watch.resources[resVolumeAttachments]; r.enabled() {
 		v.Attachments = derive.NewListLookup(v, resVolumeAttachments, indexed[storagev1.VolumeAttachment](r.informer.GetIndexer(), byVolume))

@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -81,9 +80,9 @@ func (s *memoStore) forgetExcept(seen map[string]bool) {
 // setMemo is one StatefulSet's last derivation and what it read.
 type setMemo struct {
 	set  *appsv1.StatefulSet
-	pods []*derive.Pod                   // sorted by name
-	pvcs []*corev1.PersistentVolumeClaim // sorted by name
-	vols []*corev1.PersistentVolume      // sorted by name
+	pods []*derive.Pod // sorted by name
+	pvcs []*derive.PVC // sorted by name
+	vols []*derive.PV  // sorted by name
 	deps derive.Deps
 	// The rollout progress the derivation returned, and its time-dependent results.
 	progress            *derive.Progress

@@ -84,61 +84,25 @@ func transformPod(obj any) (any, error) {
 	return obj, nil
 }
 
-// transformPVC keeps the storage class name, the bound volume name, the access modes,
-// the phase, the selected-node and storage-provisioner annotations, the owner
-// references to StatefulSets and pods (the claim retention policy's), the resize error
-// conditions (type and status) and the allocated resource statuses.
+// transformPVC replaces a claim with its compact form, derive.PVC.
 func transformPVC(obj any) (any, error) {
-	in, ok := obj.(*corev1.PersistentVolumeClaim)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		return derive.PVCFrom(in), nil
 	}
-	out := &corev1.PersistentVolumeClaim{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Annotations = keepKeys(in.Annotations, derive.AnnSelectedNode, derive.AnnStorageProvisioner, derive.AnnBetaStorageProvisioner)
-	for _, ref := range in.OwnerReferences {
-		if ref.Kind == "StatefulSet" || ref.Kind == "Pod" {
-			out.OwnerReferences = append(out.OwnerReferences, metav1.OwnerReference{
-				APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller,
-			})
-		}
-	}
-	out.Spec.StorageClassName = in.Spec.StorageClassName
-	out.Spec.VolumeName = in.Spec.VolumeName
-	out.Spec.AccessModes = in.Spec.AccessModes
-	out.Status.Phase = in.Status.Phase
-	for _, c := range in.Status.Conditions {
-		if c.Type == corev1.PersistentVolumeClaimControllerResizeError || c.Type == corev1.PersistentVolumeClaimNodeResizeError {
-			out.Status.Conditions = append(out.Status.Conditions, corev1.PersistentVolumeClaimCondition{Type: c.Type, Status: c.Status})
-		}
-	}
-	out.Status.AllocatedResourceStatuses = in.Status.AllocatedResourceStatuses
-	return out, nil
+	return obj, nil
 }
 
 // zoneTransforms builds the transforms that read zone labels, which depend on the
 // configured zone keys.
 type zoneTransforms struct{ zoneKeys []string }
 
-// transformPV keeps the zone labels, the required node affinity (whole), the claim
-// reference (namespace, name, UID), the reclaim policy and the phase.
+// transformPV replaces a volume with its compact form, derive.PV, keeping its zone
+// labels.
 func (z zoneTransforms) transformPV(obj any) (any, error) {
-	in, ok := obj.(*corev1.PersistentVolume)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.PersistentVolume); ok {
+		return derive.PVFrom(in, z.zoneKeys), nil
 	}
-	out := &corev1.PersistentVolume{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Labels = keepKeys(in.Labels, z.zoneKeys...)
-	if in.Spec.ClaimRef != nil {
-		out.Spec.ClaimRef = &corev1.ObjectReference{Namespace: in.Spec.ClaimRef.Namespace, Name: in.Spec.ClaimRef.Name, UID: in.Spec.ClaimRef.UID}
-	}
-	out.Spec.PersistentVolumeReclaimPolicy = in.Spec.PersistentVolumeReclaimPolicy
-	if na := in.Spec.NodeAffinity; na != nil && na.Required != nil {
-		// Whole: the usable nodes of a volume depend on every expression (a hostname-pinned
-		// local volume names no zone).
-		out.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: na.Required}
-	}
-	out.Status.Phase = in.Status.Phase
-	return out, nil
+	return obj, nil
 }
 
 // transformNode keeps the labels (node affinity and nodeSelector may name any),

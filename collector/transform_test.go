@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive/derivetest"
 )
 
 var (
@@ -351,7 +352,7 @@ func TestTransformPVAndNode(t *testing.T) {
 	diffTransform(t, "transformPV", zt.transformPV, pv, wantPV)
 	// The slim PV keeps its zones: the second term frees it, so it falls back to labels.
 	got, _ := zt.transformPV(pv)
-	if z, zSlim := derive.VolumeZones(pv, DefaultZoneLabels), derive.VolumeZones(got.(*corev1.PersistentVolume), DefaultZoneLabels); !cmp.Equal(z, zSlim) {
+	if z, zSlim := derive.VolumeZones(derivetest.CompactPV(pv), DefaultZoneLabels), derive.VolumeZones(got.(*derive.PV), DefaultZoneLabels); !cmp.Equal(z, zSlim) {
 		t.Errorf("volumeZones before %v, after the transform %v", z, zSlim)
 	}
 

@@ -14,12 +14,12 @@ import (
 // Inputs is what one derivation reads of its own StatefulSet.
 type Inputs struct {
 	Set  *appsv1.StatefulSet
-	Pods []*Pod                          // sorted by name
-	PVCs []*corev1.PersistentVolumeClaim // sorted by name
+	Pods []*Pod // sorted by name
+	PVCs []*PVC // sorted by name
 	// ReleasedVolumes are the PersistentVolumes in phase Released or Failed whose claim
 	// reference names one of the StatefulSet's claims, sorted by name: what earlier
 	// claims of those names left behind.
-	ReleasedVolumes []*corev1.PersistentVolume
+	ReleasedVolumes []*PV
 }
 
 // Thresholds are the durations after which a state counts as broken.
@@ -288,12 +288,12 @@ func ZoneOf(labels map[string]string, zoneKeys []string) string {
 // VolumeZones returns the sorted zones a PV is pinned to, or nil when it is not pinned.
 // A PV is pinned when every node selector term restricts a zone key with In (terms are
 // ORed, so one unrestricted term frees it), or when it carries a zone label.
-func VolumeZones(pv *corev1.PersistentVolume, zoneKeys []string) []string {
+func VolumeZones(pv *PV, zoneKeys []string) []string {
 	set := affinityZones(pv, zoneKeys)
 	if len(set) == 0 {
 		// In-tree volumes carried their zones as a label, several joined with "__".
 		for _, k := range zoneKeys {
-			for _, z := range strings.Split(pv.Labels[k], "__") {
+			for _, z := range strings.Split(pv.placement.Labels[k], "__") {
 				if z != "" {
 					set[z] = true
 				}
@@ -316,13 +316,13 @@ func VolumeZones(pv *corev1.PersistentVolume, zoneKeys []string) []string {
 
 // affinityZones returns the union of the zones the PV's node selector terms allow, or an
 // empty set when some term leaves the zone free.
-func affinityZones(pv *corev1.PersistentVolume, zoneKeys []string) map[string]bool {
+func affinityZones(pv *PV, zoneKeys []string) map[string]bool {
 	set := map[string]bool{}
-	na := pv.Spec.NodeAffinity
-	if na == nil || na.Required == nil {
+	required := pv.placement.Affinity
+	if required == nil {
 		return set
 	}
-	for _, term := range na.Required.NodeSelectorTerms {
+	for _, term := range required.NodeSelectorTerms {
 		termZones := termZoneValues(term, zoneKeys)
 		if termZones == nil {
 			return map[string]bool{}

@@ -32,7 +32,7 @@ type placement struct {
 
 // UsableNodeKey is the UsableNode question for a pod and the PV of one of its volumes;
 // "" when neither the PV's required node affinity nor its zone labels pin it.
-func UsableNodeKey(p *Pod, pv *corev1.PersistentVolume) string {
+func UsableNodeKey(p *Pod, pv *PV) string {
 	volume := volumeNodeSelector(pv)
 	if volume == nil {
 		return ""
@@ -200,17 +200,14 @@ var volumeZoneLabels = []string{
 // volumeNodeSelector is the nodes a PV can be used on: its required node affinity, each
 // term also restricted by its zone labels (a label value may list several zones joined
 // with "__"); nil when nothing pins the volume.
-func volumeNodeSelector(pv *corev1.PersistentVolume) *corev1.NodeSelector {
+func volumeNodeSelector(pv *PV) *corev1.NodeSelector {
 	var labels []corev1.NodeSelectorRequirement
 	for _, key := range volumeZoneLabels {
-		if v, ok := pv.Labels[key]; ok && v != "" {
+		if v, ok := pv.placement.Labels[key]; ok && v != "" {
 			labels = append(labels, corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpIn, Values: strings.Split(v, "__")})
 		}
 	}
-	var required *corev1.NodeSelector
-	if na := pv.Spec.NodeAffinity; na != nil {
-		required = na.Required
-	}
+	required := pv.placement.Affinity
 	switch {
 	case len(labels) == 0:
 		return required

@@ -15,8 +15,8 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 	// Claims Pending for a provisioner or binder, not for the scheduler to pick a node.
 	pending := map[string]bool{}
 	for _, c := range in.PVCs {
-		if c.Status.Phase == corev1.ClaimPending && pendingReason(c, view) != pvcWaitForFirstConsumer {
-			pending[c.Name] = true
+		if c.Phase() == corev1.ClaimPending && pendingReason(c, view) != pvcWaitForFirstConsumer {
+			pending[c.name] = true
 		}
 	}
 	claimPending := func(name string) bool { return pending[name] }
@@ -24,7 +24,7 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 	if view.CordonedCandidate != nil {
 		cordonedCandidate = func(p *Pod) bool {
 			var volumes []*corev1.NodeSelector
-			podVolumes(p, view, func(_ *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+			podVolumes(p, view, func(_ *PVC, pv *PV) {
 				if sel := volumeNodeSelector(pv); sel != nil {
 					volumes = append(volumes, sel)
 				}

@@ -28,8 +28,8 @@ type View struct {
 	// CordonedCandidate is keyed by CordonedCandidateKey (see NewCordonedCandidateLookup).
 	CordonedCandidate *Lookup[bool]
 	// PVC is keyed by namespace/name.
-	PVC          *Lookup[*corev1.PersistentVolumeClaim]
-	PV           *Lookup[*corev1.PersistentVolume]
+	PVC          *Lookup[*PVC]
+	PV           *Lookup[*PV]
 	StorageClass *Lookup[*storagev1.StorageClass]
 	// Attachments is keyed by PersistentVolume name.
 	Attachments *Lookup[[]*storagev1.VolumeAttachment]
