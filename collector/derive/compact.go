@@ -1,8 +1,10 @@
 package derive
 
 import (
+	"hash/fnv"
 	"reflect"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 	"unique"
@@ -26,11 +28,11 @@ type objectMeta struct {
 	name            string
 	namespace       unique.Handle[string]
 	uid             types.UID
-	resourceVersion string
+	resourceVersion version
 }
 
 func metaOf(in *metav1.ObjectMeta, keepUID bool) objectMeta {
-	m := objectMeta{name: in.Name, namespace: intern(in.Namespace), resourceVersion: in.ResourceVersion}
+	m := objectMeta{name: in.Name, namespace: intern(in.Namespace), resourceVersion: versionOf(in.ResourceVersion)}
 	if keepUID {
 		m.uid = in.UID
 	}
@@ -62,8 +64,8 @@ func (m *objectMeta) GetNamespace() string               { return value(m.namesp
 func (m *objectMeta) SetNamespace(ns string)             { m.namespace = intern(ns) }
 func (m *objectMeta) GetUID() types.UID                  { return m.uid }
 func (m *objectMeta) SetUID(uid types.UID)               { m.uid = uid }
-func (m *objectMeta) GetResourceVersion() string         { return m.resourceVersion }
-func (m *objectMeta) SetResourceVersion(version string)  { m.resourceVersion = version }
+func (m *objectMeta) GetResourceVersion() string         { return m.resourceVersion.String() }
+func (m *objectMeta) SetResourceVersion(v string)        { m.resourceVersion = versionOf(v) }
 func (m *objectMeta) GetGenerateName() string            { return "" }
 func (m *objectMeta) SetGenerateName(string)             {}
 func (m *objectMeta) GetGeneration() int64               { return 0 }
@@ -88,6 +90,36 @@ func (m *objectMeta) GetOwnerReferences() []metav1.OwnerReference   { return nil
 func (m *objectMeta) SetOwnerReferences([]metav1.OwnerReference)    {}
 func (m *objectMeta) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
 func (m *objectMeta) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
+
+// version is a resourceVersion in 8 bytes. The API server's are decimal counters, kept
+// as their value plus one (0 is ""); any other is kept as a hash with the top bit set,
+// so that equal versions stay equal and different ones differ, all that informers
+// compare, but GetResourceVersion does not give it back.
+type version uint64
+
+const hashedVersion version = 1 << 63
+
+func versionOf(s string) version {
+	if s == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(s, 10, 63); err == nil && n < uint64(hashedVersion-1) && strconv.FormatUint(n, 10) == s {
+		return version(n + 1)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return version(h.Sum64()) | hashedVersion
+}
+
+func (v version) String() string {
+	switch {
+	case v == 0:
+		return ""
+	case v&hashedVersion != 0:
+		return "#" + strconv.FormatUint(uint64(v&^hashedVersion), 16)
+	}
+	return strconv.FormatUint(uint64(v-1), 10)
+}
 
 // stamp is a point in time in 8 bytes: Unix nanoseconds, 0 for none.
 type stamp int64

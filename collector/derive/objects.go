@@ -16,10 +16,7 @@ const (
 // OwnerStatefulSetKey returns namespace/name of the StatefulSet controlling the pod, ""
 // when no StatefulSet controls it.
 func OwnerStatefulSetKey(p *Pod) string {
-	if p.spec.Owner == "" {
-		return ""
-	}
-	return p.GetNamespace() + "/" + p.spec.Owner
+	return p.spec.Owner
 }
 
 // DefaultStorageClass returns the name of the class Kubernetes uses for claims that

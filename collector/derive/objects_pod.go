@@ -35,7 +35,7 @@ type Pod struct {
 
 // podSpec is what a StatefulSet's replicas share.
 type podSpec struct {
-	Owner    string // the controlling StatefulSet's name, "" for none
+	Owner    string // the controlling StatefulSet's namespace/name, "" for none
 	Revision string // the controller-revision-hash label
 	Claims   []podClaim
 	Sidecars []string // init containers with restartPolicy Always
@@ -127,7 +127,7 @@ func PodFrom(in *corev1.Pod) *Pod {
 func podSpecOf(in *corev1.Pod) *podSpec {
 	s := &podSpec{Revision: in.Labels[appsv1.ControllerRevisionHashLabelKey], Gated: len(in.Spec.SchedulingGates) > 0}
 	if ref := metav1.GetControllerOfNoCopy(in); ref != nil && ref.Kind == "StatefulSet" {
-		s.Owner = ref.Name
+		s.Owner = in.Namespace + "/" + ref.Name
 	}
 	for _, v := range in.Spec.Volumes {
 		if v.PersistentVolumeClaim == nil {

@@ -20,11 +20,12 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 		}
 	}
 	claimPending := func(name string) bool { return pending[name] }
+	own := claimsByName(in.PVCs)
 	var cordonedCandidate func(*Pod) bool
 	if view.CordonedCandidate != nil {
 		cordonedCandidate = func(p *Pod) bool {
 			var volumes []*corev1.NodeSelector
-			podVolumes(p, view, func(_ *PVC, pv *PV) {
+			podVolumes(p, own, view, func(_ *PVC, pv *PV) {
 				if sel := volumeNodeSelector(pv); sel != nil {
 					volumes = append(volumes, sel)
 				}

@@ -96,8 +96,10 @@ func pendingReason(c *PVC, view *View) string {
 	return pvcProvisioning
 }
 
-// podVolumes calls fn for each PVC volume of the pod that is bound to a PV.
-func podVolumes(p *Pod, view *View, fn func(pvc *PVC, pv *PV)) {
+// podVolumes calls fn for each PVC volume of the pod that is bound to a PV. own are the
+// StatefulSet's claims (Inputs.PVCs) by name, taken from there rather than looked up:
+// the memo compares them already, and need not keep an answer per claim.
+func podVolumes(p *Pod, own map[string]*PVC, view *View, fn func(pvc *PVC, pv *PV)) {
 	if view.PVC == nil || view.PV == nil {
 		return
 	}
@@ -108,7 +110,10 @@ func podVolumes(p *Pod, view *View, fn func(pvc *PVC, pv *PV)) {
 			return true
 		}
 		seen[name] = true
-		pvc := view.PVC.Get(p.GetNamespace() + "/" + name)
+		pvc := own[name]
+		if pvc == nil {
+			pvc = view.PVC.Get(p.GetNamespace() + "/" + name)
+		}
 		if pvc == nil || pvc.volume == "" {
 			return true
 		}
@@ -120,6 +125,7 @@ func podVolumes(p *Pod, view *View, fn func(pvc *PVC, pv *PV)) {
 }
 
 func deriveVolumeZones(h *Health, in Inputs, view *View) {
+	own := claimsByName(in.PVCs)
 	for _, p := range in.Pods {
 		switch {
 		case p.NodeName() != "" && view.Node != nil:
@@ -131,7 +137,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 			if nodeZone == "" {
 				continue
 			}
-			podVolumes(p, view, func(pvc *PVC, pv *PV) {
+			podVolumes(p, own, view, func(pvc *PVC, pv *PV) {
 				if zones := VolumeZones(pv, view.ZoneKeys); len(zones) > 0 && !slices.Contains(zones, nodeZone) {
 					h.ZoneMismatch = append(h.ZoneMismatch, VolumeZone{
 						Pod: p.GetName(), PVC: pvc.name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
@@ -139,7 +145,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 				}
 			})
 		case awaitsScheduling(p) && view.UsableNode != nil:
-			podVolumes(p, view, func(pvc *PVC, pv *PV) {
+			podVolumes(p, own, view, func(pvc *PVC, pv *PV) {
 				key := UsableNodeKey(p, pv)
 				if key == "" || view.UsableNode.Get(key) {
 					return
@@ -192,10 +198,7 @@ func deriveAttachments(h *Health, in Inputs, view *View) {
 // controller will not attach the volume to the pod's node until it is detached from the
 // other, typically a dead node that never unmounts it.
 func deriveAttachedElsewhere(h *Health, in Inputs, view *View) {
-	claims := make(map[string]*PVC, len(in.PVCs))
-	for _, c := range in.PVCs {
-		claims[c.name] = c
-	}
+	claims := claimsByName(in.PVCs)
 	for _, p := range in.Pods {
 		if p.NodeName() == "" || p.Terminating() {
 			continue
@@ -214,4 +217,12 @@ func deriveAttachedElsewhere(h *Health, in Inputs, view *View) {
 			return true
 		})
 	}
+}
+
+func claimsByName(claims []*PVC) map[string]*PVC {
+	m := make(map[string]*PVC, len(claims))
+	for _, c := range claims {
+		m[c.name] = c
+	}
+	return m
 }
