@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -21,7 +20,7 @@ var bindBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 900, 3600}
 // time is unknown.
 type bindDurations struct {
 	mu         sync.Mutex
-	pending    map[types.UID]bool
+	pending    map[derive.UID]bool
 	histograms map[string]*bindHistogram // StatefulSet namespace/name
 }
 
@@ -35,7 +34,7 @@ type bindHistogram struct {
 // it observes nothing and yields no histogram.
 
 func newBindDurations() *bindDurations {
-	return &bindDurations{pending: map[types.UID]bool{}, histograms: map[string]*bindHistogram{}}
+	return &bindDurations{pending: map[derive.UID]bool{}, histograms: map[string]*bindHistogram{}}
 }
 
 // observe returns the bind duration when this update is the PVC's first Bound sighting
@@ -48,14 +47,14 @@ func (t *bindDurations) observe(c *derive.PVC, now time.Time) (time.Duration, bo
 	defer t.mu.Unlock()
 	switch c.Phase() {
 	case corev1.ClaimPending:
-		t.pending[c.GetUID()] = true
+		t.pending[c.UIDKey()] = true
 	case corev1.ClaimBound:
-		if t.pending[c.GetUID()] {
-			delete(t.pending, c.GetUID())
+		if t.pending[c.UIDKey()] {
+			delete(t.pending, c.UIDKey())
 			return max(now.Sub(c.Created()), 0), true
 		}
 	default:
-		delete(t.pending, c.GetUID())
+		delete(t.pending, c.UIDKey())
 	}
 	return 0, false
 }
@@ -79,7 +78,7 @@ func (t *bindDurations) record(setKey string, d time.Duration) {
 	}
 }
 
-func (t *bindDurations) forget(uid types.UID) {
+func (t *bindDurations) forget(uid derive.UID) {
 	if t == nil {
 		return
 	}

@@ -145,7 +145,7 @@ func FuzzCounters(f *testing.F) {
 				p := newPod(set, 0, withUID(fmt.Sprintf("uid-%d", in.Intn(3))), restarts(in.Int32Choice()))
 				rt.observe(derive.PodFrom(p))
 			case 1:
-				rt.forgetPod(types.UID(fmt.Sprintf("uid-%d", in.Intn(3))))
+				rt.forgetPod(derive.UIDOf(types.UID(fmt.Sprintf("uid-%d", in.Intn(3)))))
 			default:
 				holder := in.Pick("a", "b", "", "a_"+testUUID)
 				l := newLease("l", holder, in.Int32Choice())

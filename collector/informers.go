@@ -468,9 +468,9 @@ func (w *watcher) onUpsert(obj any) {
 func (w *watcher) onDelete(obj any) {
 	switch o := obj.(type) {
 	case *derive.Pod:
-		w.restarts.forgetPod(o.GetUID())
+		w.restarts.forgetPod(o.UIDKey())
 	case *derive.PVC:
-		w.binds.forget(o.GetUID())
+		w.binds.forget(o.UIDKey())
 	case *appsv1.StatefulSet:
 		w.restarts.forgetSet(o.Namespace + "/" + o.Name)
 		w.binds.forgetSet(o.Namespace + "/" + o.Name)

@@ -3,8 +3,6 @@ package collector
 import (
 	"sync"
 
-	"k8s.io/apimachinery/pkg/types"
-
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
@@ -13,7 +11,7 @@ import (
 // recreated with restartCount 0 does not make the counter drop.
 type restartTracker struct {
 	mu     sync.Mutex
-	pods   map[types.UID]podRestarts
+	pods   map[derive.UID]podRestarts
 	totals map[string]float64 // StatefulSet key namespace/name → restarts
 }
 
@@ -23,7 +21,7 @@ type podRestarts struct {
 }
 
 func newRestartTracker() *restartTracker {
-	return &restartTracker{pods: map[types.UID]podRestarts{}, totals: map[string]float64{}}
+	return &restartTracker{pods: map[derive.UID]podRestarts{}, totals: map[string]float64{}}
 }
 
 // observe records the pod's current restart count.
@@ -35,7 +33,7 @@ func (t *restartTracker) observe(p *derive.Pod) {
 	count := p.RestartCount()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	prev, seen := t.pods[p.GetUID()]
+	prev, seen := t.pods[p.UIDKey()]
 	delta := count
 	if seen {
 		// restartCount never decreases for one pod UID; if it appears to, the kubelet
@@ -45,14 +43,14 @@ func (t *restartTracker) observe(p *derive.Pod) {
 			delta = count
 		}
 	}
-	t.pods[p.GetUID()] = podRestarts{set: set, count: count}
+	t.pods[p.UIDKey()] = podRestarts{set: set, count: count}
 	if delta > 0 || !seen {
 		t.totals[set] += float64(delta)
 	}
 }
 
 // forgetPod drops a deleted pod; its restarts stay in the total.
-func (t *restartTracker) forgetPod(uid types.UID) {
+func (t *restartTracker) forgetPod(uid derive.UID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.pods, uid)

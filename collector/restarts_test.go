@@ -28,7 +28,7 @@ func withUID(uid string) func(*corev1.Pod) { return func(p *corev1.Pod) { p.UID 
 func restartsObserved(c *Collector, uid types.UID, count int64) bool {
 	c.restarts.mu.Lock()
 	defer c.restarts.mu.Unlock()
-	got, ok := c.restarts.pods[uid]
+	got, ok := c.restarts.pods[derive.UIDOf(uid)]
 	if count < 0 {
 		return !ok
 	}

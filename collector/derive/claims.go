@@ -162,7 +162,7 @@ func ownedBy(claim *PVC, s *appsv1.StatefulSet, pods []*Pod) bool {
 			}
 		case "Pod":
 			if slices.ContainsFunc(pods, func(p *Pod) bool {
-				return p.name == ref.name && (ref.uid == "" || p.uid == "" || ref.uid == p.uid)
+				return p.name == ref.name && (ref.uid == "" || p.uid.IsZero() || UIDOf(ref.uid) == p.uid)
 			}) {
 				return true
 			}

@@ -1,6 +1,7 @@
 package derive
 
 import (
+	"encoding/hex"
 	"hash/fnv"
 	"reflect"
 	"runtime"
@@ -27,14 +28,14 @@ import (
 type objectMeta struct {
 	name            string
 	namespace       unique.Handle[string]
-	uid             types.UID
+	uid             UID
 	resourceVersion version
 }
 
 func metaOf(in *metav1.ObjectMeta, keepUID bool) objectMeta {
 	m := objectMeta{name: in.Name, namespace: intern(in.Namespace), resourceVersion: versionOf(in.ResourceVersion)}
 	if keepUID {
-		m.uid = in.UID
+		m.uid = UIDOf(in.UID)
 	}
 	return m
 }
@@ -62,8 +63,8 @@ func (m *objectMeta) GetName() string                    { return m.name }
 func (m *objectMeta) SetName(name string)                { m.name = name }
 func (m *objectMeta) GetNamespace() string               { return value(m.namespace) }
 func (m *objectMeta) SetNamespace(ns string)             { m.namespace = intern(ns) }
-func (m *objectMeta) GetUID() types.UID                  { return m.uid }
-func (m *objectMeta) SetUID(uid types.UID)               { m.uid = uid }
+func (m *objectMeta) GetUID() types.UID                  { return m.uid.String() }
+func (m *objectMeta) SetUID(uid types.UID)               { m.uid = UIDOf(uid) }
 func (m *objectMeta) GetResourceVersion() string         { return m.resourceVersion.String() }
 func (m *objectMeta) SetResourceVersion(v string)        { m.resourceVersion = versionOf(v) }
 func (m *objectMeta) GetGenerateName() string            { return "" }
@@ -90,6 +91,42 @@ func (m *objectMeta) GetOwnerReferences() []metav1.OwnerReference   { return nil
 func (m *objectMeta) SetOwnerReferences([]metav1.OwnerReference)    {}
 func (m *objectMeta) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
 func (m *objectMeta) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
+
+// UIDKey is the object's UID in its compact form.
+func (m *objectMeta) UIDKey() UID { return m.uid }
+
+// UID is an object's UID in 16 bytes: a UUID, which the API server makes, as its bytes;
+// any other string as its FNV-128a hash, which tells UIDs apart the same way. The zero
+// UID is "". String gives back a UUID, hashed ones as the UUID of their hash, whose UID
+// is the same.
+type UID [16]byte
+
+func UIDOf(s types.UID) UID {
+	var u UID
+	if s == "" {
+		return u
+	}
+	if len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' {
+		hexDigits := string(s[:8] + s[9:13] + s[14:18] + s[19:23] + s[24:])
+		if n, err := hex.Decode(u[:], []byte(hexDigits)); err == nil && n == 16 && hex.EncodeToString(u[:]) == hexDigits {
+			return u
+		}
+	}
+	h := fnv.New128a()
+	h.Write([]byte(s))
+	copy(u[:], h.Sum(nil))
+	return u
+}
+
+func (u UID) IsZero() bool { return u == UID{} }
+
+func (u UID) String() types.UID {
+	if u.IsZero() {
+		return ""
+	}
+	s := hex.EncodeToString(u[:])
+	return types.UID(s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:])
+}
 
 // version is a resourceVersion in 8 bytes. The API server's are decimal counters, kept
 // as their value plus one (0 is ""); any other is kept as a hash with the top bit set,

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -62,5 +63,27 @@ func TestPodsShareTheirSpec(t *testing.T) {
 	b.claimNames(func(name string) bool { claims = append(claims, name); return true })
 	if len(claims) != 1 || claims[0] != "data-web-1" || OwnerStatefulSetKey(b) != "ns/web" {
 		t.Errorf("claims %q, owner %q", claims, OwnerStatefulSetKey(b))
+	}
+}
+
+func TestUID(t *testing.T) {
+	const uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	if got := UIDOf(uuid).String(); got != uuid {
+		t.Errorf("UID %s comes back as %s", uuid, got)
+	}
+	if !UIDOf("").IsZero() || UIDOf("").String() != "" {
+		t.Error(`UID "" is not the zero UID`)
+	}
+	// Other strings (tests use them) stay apart, and their String gives the same UID.
+	seen := map[UID]string{}
+	for _, s := range []string{uuid, "0F8FAD5B-D9CB-469F-A165-70867728950E", "uid-web-0", "uid-web-1", "x"} {
+		u := UIDOf(types.UID(s))
+		if other, ok := seen[u]; ok {
+			t.Errorf("UIDs %q and %q are equal", s, other)
+		}
+		seen[u] = s
+		if UIDOf(u.String()) != u {
+			t.Errorf("UID %q does not survive String", s)
+		}
 	}
 }

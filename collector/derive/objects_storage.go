@@ -139,7 +139,7 @@ type pvPlacement struct {
 type claimRef struct {
 	namespace unique.Handle[string]
 	name      string
-	uid       types.UID
+	uid       UID
 }
 
 var pvPlacements interner[pvPlacement]
@@ -149,7 +149,7 @@ func PVFrom(in *corev1.PersistentVolume, labelKeys []string) *PV {
 	out := &PV{objectMeta: metaOf(&in.ObjectMeta, false)}
 	out.status = unique.Make(pvStatus{phase: in.Status.Phase, policy: in.Spec.PersistentVolumeReclaimPolicy})
 	if ref := in.Spec.ClaimRef; ref != nil && (in.Status.Phase == corev1.VolumeReleased || in.Status.Phase == corev1.VolumeFailed) {
-		out.claim = &claimRef{namespace: intern(ref.Namespace), name: ref.Name, uid: ref.UID}
+		out.claim = &claimRef{namespace: intern(ref.Namespace), name: ref.Name, uid: UIDOf(ref.UID)}
 	}
 	pl := &pvPlacement{}
 	for _, k := range labelKeys {
@@ -187,9 +187,9 @@ func (pv *PV) Phase() corev1.PersistentVolumePhase { return pv.status.Value().ph
 
 // ClaimRef is the namespace, name and UID of the claim a Released or Failed volume was
 // bound to; ok is false for other volumes and those without a claim reference.
-func (pv *PV) ClaimRef() (namespace, name string, uid types.UID, ok bool) {
+func (pv *PV) ClaimRef() (namespace, name string, uid UID, ok bool) {
 	if pv.claim == nil {
-		return "", "", "", false
+		return "", "", UID{}, false
 	}
 	return value(pv.claim.namespace), pv.claim.name, pv.claim.uid, true
 }
