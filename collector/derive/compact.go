@@ -28,16 +28,11 @@ import (
 type objectMeta struct {
 	name            string
 	namespace       unique.Handle[string]
-	uid             UID
 	resourceVersion version
 }
 
-func metaOf(in *metav1.ObjectMeta, keepUID bool) objectMeta {
-	m := objectMeta{name: in.Name, namespace: intern(in.Namespace), resourceVersion: versionOf(in.ResourceVersion)}
-	if keepUID {
-		m.uid = UIDOf(in.UID)
-	}
-	return m
+func metaOf(in *metav1.ObjectMeta) objectMeta {
+	return objectMeta{name: in.Name, namespace: intern(in.Namespace), resourceVersion: versionOf(in.ResourceVersion)}
 }
 
 var _ metav1.Object = (*objectMeta)(nil)
@@ -63,8 +58,8 @@ func (m *objectMeta) GetName() string                    { return m.name }
 func (m *objectMeta) SetName(name string)                { m.name = name }
 func (m *objectMeta) GetNamespace() string               { return value(m.namespace) }
 func (m *objectMeta) SetNamespace(ns string)             { m.namespace = intern(ns) }
-func (m *objectMeta) GetUID() types.UID                  { return m.uid.String() }
-func (m *objectMeta) SetUID(uid types.UID)               { m.uid = UIDOf(uid) }
+func (m *objectMeta) GetUID() types.UID                  { return "" } // see Pod and PVC
+func (m *objectMeta) SetUID(types.UID)                   {}
 func (m *objectMeta) GetResourceVersion() string         { return m.resourceVersion.String() }
 func (m *objectMeta) SetResourceVersion(v string)        { m.resourceVersion = versionOf(v) }
 func (m *objectMeta) GetGenerateName() string            { return "" }
@@ -91,9 +86,6 @@ func (m *objectMeta) GetOwnerReferences() []metav1.OwnerReference   { return nil
 func (m *objectMeta) SetOwnerReferences([]metav1.OwnerReference)    {}
 func (m *objectMeta) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
 func (m *objectMeta) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
-
-// UIDKey is the object's UID in its compact form.
-func (m *objectMeta) UIDKey() UID { return m.uid }
 
 // UID is an object's UID in 16 bytes: a UUID, which the API server makes, as its bytes;
 // any other string as its FNV-128a hash, which tells UIDs apart the same way. The zero

@@ -228,8 +228,8 @@ var knownWaitingReasons = setOf(WaitingReasons)
 // waitingReason returns the bounded waiting reason of the first waiting container,
 // init containers first, or "" when no container waits.
 func waitingReason(p *Pod) string {
-	for _, c := range p.containers {
-		st := c.st()
+	for _, c := range p.allStates() {
+		st := c.Value()
 		if !st.waitingSet {
 			continue
 		}

@@ -2,6 +2,8 @@ package derive
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unique"
@@ -11,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Pod is what the derivations read of a pod (see compact.go): its controlling
@@ -22,15 +25,22 @@ import (
 // the reasons of its states (no messages).
 type Pod struct {
 	objectMeta
+	uid        UID
 	spec       *podSpec
 	node       unique.Handle[string]
 	created    stamp
-	deleted    stamp
 	readySince stamp // the Ready condition's last transition
 	status     unique.Handle[podStatus]
-	// containers are the init containers' statuses, then the containers'.
-	containers []containerStatus
-	inits      int
+	containers *containerStates
+	restarts   int64    // the sum of the containers' restart counts (negative ones count 0)
+	rare       *podRare // nil when the pod is not terminating and no container has terminated
+}
+
+// podRare is what few pods have.
+type podRare struct {
+	deleted stamp
+	// finished are when the containers' last terminations finished, by container.
+	finished []stamp
 }
 
 // podSpec is what a StatefulSet's replicas share.
@@ -69,12 +79,10 @@ type condition struct {
 	message string
 }
 
-// containerStatus is a container's status: its interned state, restart count and when
-// its last termination finished.
-type containerStatus struct {
-	state        unique.Handle[containerState]
-	restarts     int32
-	lastFinished stamp
+// containerStates are the states of the init containers, then of the containers.
+type containerStates struct {
+	states []unique.Handle[containerState]
+	inits  int
 }
 
 // containerState is a container's name, readiness and the reasons of its states; the
@@ -88,16 +96,20 @@ type containerState struct {
 	waiting, terminated, lastTerminated string
 }
 
-var podSpecs interner[podSpec]
+var (
+	podSpecs       interner[podSpec]
+	containerLists interner[containerStates]
+)
 
 // PodFrom returns the compact form of a pod.
 func PodFrom(in *corev1.Pod) *Pod {
 	out := &Pod{
-		objectMeta: metaOf(&in.ObjectMeta, true),
+		objectMeta: metaOf(&in.ObjectMeta),
+		uid:        UIDOf(in.UID),
 		node:       intern(in.Spec.NodeName),
 		created:    stampOf(&in.CreationTimestamp),
-		deleted:    stampOf(in.DeletionTimestamp),
 	}
+	rare := &podRare{deleted: stampOf(in.DeletionTimestamp)}
 	out.spec = podSpecOf(in)
 	st := podStatus{phase: in.Status.Phase, reason: in.Status.Reason}
 	for _, c := range in.Status.Conditions {
@@ -115,11 +127,23 @@ func PodFrom(in *corev1.Pod) *Pod {
 		}
 	}
 	out.status = unique.Make(st)
-	if n := len(in.Status.InitContainerStatuses) + len(in.Status.ContainerStatuses); n > 0 {
-		out.containers = make([]containerStatus, 0, n)
-		out.containers = appendStatuses(out.containers, in.Status.InitContainerStatuses)
-		out.inits = len(out.containers)
-		out.containers = appendStatuses(out.containers, in.Status.ContainerStatuses)
+	cs := &containerStates{inits: len(in.Status.InitContainerStatuses)}
+	key := fmt.Sprintf("%d", cs.inits)
+	for i, c := range slices.Concat(in.Status.InitContainerStatuses, in.Status.ContainerStatuses) {
+		state, finished := containerStateOf(c)
+		cs.states = append(cs.states, unique.Make(state))
+		key += fmt.Sprintf(" %#v", state)
+		out.restarts += int64(max(c.RestartCount, 0))
+		if finished.set() && rare.finished == nil {
+			rare.finished = make([]stamp, len(in.Status.InitContainerStatuses)+len(in.Status.ContainerStatuses))
+		}
+		if finished.set() {
+			rare.finished[i] = finished
+		}
+	}
+	out.containers = containerLists.intern(key, cs)
+	if rare.deleted.set() || rare.finished != nil {
+		out.rare = rare
 	}
 	return out
 }
@@ -160,25 +184,23 @@ func podSpecOf(in *corev1.Pod) *podSpec {
 	return podSpecs.intern(string(key), s)
 }
 
-func appendStatuses(out []containerStatus, in []corev1.ContainerStatus) []containerStatus {
-	for _, c := range in {
-		st := containerState{name: c.Name, ready: c.Ready, startedSet: c.Started != nil, started: c.Started != nil && *c.Started}
-		if w := c.State.Waiting; w != nil {
-			st.waitingSet, st.waiting = true, w.Reason
-		}
-		st.running = c.State.Running != nil
-		if t := c.State.Terminated; t != nil {
-			st.terminatedSet, st.terminated = true, t.Reason
-		}
-		cs := containerStatus{restarts: c.RestartCount}
-		if t := c.LastTerminationState.Terminated; t != nil {
-			st.lastTerminatedSet, st.lastTerminated = true, t.Reason
-			cs.lastFinished = stampOf(&t.FinishedAt)
-		}
-		cs.state = unique.Make(st)
-		out = append(out, cs)
+// containerStateOf returns a container's state and when its last termination finished
+// (0 when it has none).
+func containerStateOf(c corev1.ContainerStatus) (containerState, stamp) {
+	st := containerState{name: c.Name, ready: c.Ready, startedSet: c.Started != nil, started: c.Started != nil && *c.Started}
+	if w := c.State.Waiting; w != nil {
+		st.waitingSet, st.waiting = true, w.Reason
 	}
-	return out
+	st.running = c.State.Running != nil
+	if t := c.State.Terminated; t != nil {
+		st.terminatedSet, st.terminated = true, t.Reason
+	}
+	var finished stamp
+	if t := c.LastTerminationState.Terminated; t != nil {
+		st.lastTerminatedSet, st.lastTerminated = true, t.Reason
+		finished = stampOf(&t.FinishedAt)
+	}
+	return st, finished
 }
 
 // GetObjectKind and DeepCopyObject make a Pod a runtime.Object, as informers need; a
@@ -197,17 +219,17 @@ func (p *Pod) Unchanged(old any) bool { return unchanged(p, old) }
 func (p *Pod) NodeName() string { return value(p.node) }
 
 // Terminating tells whether the pod has a deletion timestamp.
-func (p *Pod) Terminating() bool { return p.deleted.set() }
+func (p *Pod) Terminating() bool { return p.rare != nil && p.rare.deleted.set() }
 
 // RestartCount is the sum of the restart counts of the pod's containers (negative ones
 // count 0).
-func (p *Pod) RestartCount() int64 {
-	var n int64
-	for _, c := range p.containers {
-		n += int64(max(c.restarts, 0))
-	}
-	return n
-}
+func (p *Pod) RestartCount() int64 { return p.restarts }
+
+// GetUID is the pod's UID (see UID).
+func (p *Pod) GetUID() types.UID { return p.uid.String() }
+
+// UIDKey is the pod's UID in its compact form.
+func (p *Pod) UIDKey() UID { return p.uid }
 
 // claimNames calls fn with the name of each PersistentVolumeClaim volume of the pod.
 func (p *Pod) claimNames(fn func(name string) bool) {
@@ -226,11 +248,29 @@ func (p *Pod) phase() corev1.PodPhase { return p.status.Value().phase }
 
 func (p *Pod) conditions() podStatus { return p.status.Value() }
 
-// initStatuses and statuses are the init containers' and the containers' statuses.
-func (p *Pod) initStatuses() []containerStatus { return p.containers[:p.inits] }
-func (p *Pod) statuses() []containerStatus     { return p.containers[p.inits:] }
+// allStates, initStates and states are the states of every container, init containers
+// first, of the init containers and of the containers.
+func (p *Pod) allStates() []unique.Handle[containerState] { return p.containers.states }
+func (p *Pod) initStates() []unique.Handle[containerState] {
+	return p.containers.states[:p.containers.inits]
+}
+func (p *Pod) states() []unique.Handle[containerState] {
+	return p.containers.states[p.containers.inits:]
+}
 
-func (c containerStatus) st() containerState { return c.state.Value() }
+// finishedAt is when the last termination of the i-th container (of allStates) finished,
+// the zero time when it has none.
+func (p *Pod) finishedAt(i int) time.Time {
+	if p.rare == nil || p.rare.finished == nil {
+		return time.Time{}
+	}
+	return p.rare.finished[i].time()
+}
 
 // deletedAt is the pod's deletion timestamp, the zero time when it has none.
-func (p *Pod) deletedAt() time.Time { return p.deleted.time() }
+func (p *Pod) deletedAt() time.Time {
+	if p.rare == nil {
+		return time.Time{}
+	}
+	return p.rare.deleted.time()
+}

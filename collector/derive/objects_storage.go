@@ -18,6 +18,7 @@ import (
 // for it, whether its access modes allow a single node, and whether an expansion failed.
 type PVC struct {
 	objectMeta
+	uid     UID
 	created stamp
 	volume  string
 	status  unique.Handle[pvcStatus]
@@ -41,7 +42,7 @@ type claimOwner struct {
 
 // PVCFrom returns the compact form of a claim.
 func PVCFrom(in *corev1.PersistentVolumeClaim) *PVC {
-	out := &PVC{objectMeta: metaOf(&in.ObjectMeta, true), created: stampOf(&in.CreationTimestamp), volume: in.Spec.VolumeName}
+	out := &PVC{objectMeta: metaOf(&in.ObjectMeta), uid: UIDOf(in.UID), created: stampOf(&in.CreationTimestamp), volume: in.Spec.VolumeName}
 	st := pvcStatus{
 		phase:            in.Status.Phase,
 		hasClass:         in.Spec.StorageClassName != nil,
@@ -95,6 +96,12 @@ func (c *PVC) DeepCopyObject() runtime.Object {
 // Unchanged tells whether old is a PVC equal to c but for its resourceVersion.
 func (c *PVC) Unchanged(old any) bool { return unchanged(c, old) }
 
+// GetUID is the claim's UID (see UID).
+func (c *PVC) GetUID() types.UID { return c.uid.String() }
+
+// UIDKey is the claim's UID in its compact form.
+func (c *PVC) UIDKey() UID { return c.uid }
+
 // Phase is the claim's phase.
 func (c *PVC) Phase() corev1.PersistentVolumeClaimPhase { return c.status.Value().phase }
 
@@ -146,7 +153,7 @@ var pvPlacements interner[pvPlacement]
 
 // PVFrom returns the compact form of a volume, keeping its labels of labelKeys.
 func PVFrom(in *corev1.PersistentVolume, labelKeys []string) *PV {
-	out := &PV{objectMeta: metaOf(&in.ObjectMeta, false)}
+	out := &PV{objectMeta: metaOf(&in.ObjectMeta)}
 	out.status = unique.Make(pvStatus{phase: in.Status.Phase, policy: in.Spec.PersistentVolumeReclaimPolicy})
 	if ref := in.Spec.ClaimRef; ref != nil && (in.Status.Phase == corev1.VolumeReleased || in.Status.Phase == corev1.VolumeFailed) {
 		out.claim = &claimRef{namespace: intern(ref.Namespace), name: ref.Name, uid: UIDOf(ref.UID)}

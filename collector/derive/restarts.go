@@ -42,9 +42,9 @@ func recentTerminations(p *Pod, now time.Time, window time.Duration, out []Termi
 		return out
 	}
 	first := len(out)
-	for _, c := range p.containers {
-		st := c.st()
-		finished := c.lastFinished.time()
+	for i, c := range p.allStates() {
+		st := c.Value()
+		finished := p.finishedAt(i)
 		if !st.lastTerminatedSet || finished.IsZero() || !TerminationRecent(finished, now, window) ||
 			slices.ContainsFunc(out[first:], func(o Termination) bool { return o.Container == st.name }) {
 			continue

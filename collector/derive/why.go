@@ -230,21 +230,21 @@ func podClaimPending(p *Pod, claimPending func(string) bool) bool {
 func containerWhy(p *Pod, why *PodWhy) {
 	// An init container that has not started yet waits with the kubelet's default
 	// reason, PodInitializing, while an earlier one runs: the running one is the reason.
-	for _, c := range p.initStatuses() {
-		if st := c.st(); st.waitingSet && st.waiting != podReasonInitializing {
+	for _, c := range p.initStates() {
+		if st := c.Value(); st.waitingSet && st.waiting != podReasonInitializing {
 			waitingWhy(st, why)
 			return
 		}
 	}
-	for _, c := range p.initStatuses() {
-		if st := c.st(); st.running && !slices.Contains(p.spec.Sidecars, st.name) {
+	for _, c := range p.initStates() {
+		if st := c.Value(); st.running && !slices.Contains(p.spec.Sidecars, st.name) {
 			why.Reason, why.Container = WhyInitContainer, st.name
 			return
 		}
 	}
 	// Init containers first, then the containers.
-	for _, c := range p.containers {
-		if st := c.st(); st.waitingSet {
+	for _, c := range p.allStates() {
+		if st := c.Value(); st.waitingSet {
 			waitingWhy(st, why)
 			return
 		}
@@ -253,15 +253,15 @@ func containerWhy(p *Pod, why *PodWhy) {
 		why.Reason = WhyPending
 		return
 	}
-	for _, c := range p.statuses() {
-		if st := c.st(); st.terminatedSet {
+	for _, c := range p.states() {
+		if st := c.Value(); st.terminatedSet {
 			// Exited, before the kubelet restarts it or puts it in back-off.
 			why.Reason, why.Container, why.LastTermination = WhyContainerTerminated, st.name, terminationReason(st.terminated)
 			return
 		}
 	}
-	for _, c := range p.statuses() {
-		if st := c.st(); st.running && !st.ready {
+	for _, c := range p.states() {
+		if st := c.Value(); st.running && !st.ready {
 			why.Reason, why.Container = WhyReadinessFailing, st.name
 			if st.startedSet && !st.started {
 				why.Reason = WhyStarting
