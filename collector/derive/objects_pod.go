@@ -21,8 +21,9 @@ import (
 // its node selector, required node affinity and tolerations (one interned podSpec for
 // all the replicas of a revision); its node, times, phase and reason, the PodScheduled
 // and Ready conditions (of an Unschedulable PodScheduled, the categories of the
-// scheduler's message only) and per container its readiness, start, restart count and
-// the reasons of its states (no messages).
+// scheduler's message only), per container its readiness, start, the reasons of its
+// states (no messages; one interned list per combination) and when its last
+// termination finished, and the sum of the restart counts.
 type Pod struct {
 	objectMeta
 	uid        UID
@@ -127,17 +128,18 @@ func PodFrom(in *corev1.Pod) *Pod {
 		}
 	}
 	out.status = unique.Make(st)
+	statuses := slices.Concat(in.Status.InitContainerStatuses, in.Status.ContainerStatuses)
 	cs := &containerStates{inits: len(in.Status.InitContainerStatuses)}
-	key := fmt.Sprintf("%d", cs.inits)
-	for i, c := range slices.Concat(in.Status.InitContainerStatuses, in.Status.ContainerStatuses) {
+	key := fmt.Sprint(cs.inits)
+	for i, c := range statuses {
 		state, finished := containerStateOf(c)
 		cs.states = append(cs.states, unique.Make(state))
 		key += fmt.Sprintf(" %#v", state)
 		out.restarts += int64(max(c.RestartCount, 0))
-		if finished.set() && rare.finished == nil {
-			rare.finished = make([]stamp, len(in.Status.InitContainerStatuses)+len(in.Status.ContainerStatuses))
-		}
 		if finished.set() {
+			if rare.finished == nil {
+				rare.finished = make([]stamp, len(statuses))
+			}
 			rare.finished[i] = finished
 		}
 	}
