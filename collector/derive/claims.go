@@ -87,9 +87,8 @@ func ClaimOfSet(set *appsv1.StatefulSet, name string) bool {
 func deriveClaimProblems(h *Health, in Inputs) {
 	set := in.Set
 	var problems []ClaimProblem
-	current := make(map[string]*PVC, len(in.PVCs))
+	current := in.claims
 	for _, c := range in.PVCs {
-		current[c.name] = c
 		if claimRetained(set, c.name) {
 			continue
 		}

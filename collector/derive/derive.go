@@ -20,6 +20,8 @@ type Inputs struct {
 	// reference names one of the StatefulSet's claims, sorted by name: what earlier
 	// claims of those names left behind.
 	ReleasedVolumes []*PV
+
+	claims map[string]*PVC // PVCs by name, made by Derive
 }
 
 // Thresholds are the durations after which a state counts as broken.
@@ -116,6 +118,7 @@ var (
 // objects, which the fuzz tests check.
 func Derive(in Inputs, view *View, prev *Progress, now time.Time, th Thresholds) (*Health, *Progress) {
 	set := in.Set
+	in.claims = claimsByName(in.PVCs)
 	h := &Health{
 		Namespace:      set.Namespace,
 		Name:           set.Name,

@@ -20,12 +20,11 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 		}
 	}
 	claimPending := func(name string) bool { return pending[name] }
-	own := claimsByName(in.PVCs)
 	var cordonedCandidate func(*Pod) bool
 	if view.CordonedCandidate != nil {
 		cordonedCandidate = func(p *Pod) bool {
 			var volumes []*corev1.NodeSelector
-			podVolumes(p, own, view, func(_ *PVC, pv *PV) {
+			podVolumes(p, in.claims, view, func(_ *PVC, pv *PV) {
 				if sel := volumeNodeSelector(pv); sel != nil {
 					volumes = append(volumes, sel)
 				}

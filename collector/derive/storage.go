@@ -125,7 +125,6 @@ func podVolumes(p *Pod, own map[string]*PVC, view *View, fn func(pvc *PVC, pv *P
 }
 
 func deriveVolumeZones(h *Health, in Inputs, view *View) {
-	own := claimsByName(in.PVCs)
 	for _, p := range in.Pods {
 		switch {
 		case p.NodeName() != "" && view.Node != nil:
@@ -137,7 +136,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 			if nodeZone == "" {
 				continue
 			}
-			podVolumes(p, own, view, func(pvc *PVC, pv *PV) {
+			podVolumes(p, in.claims, view, func(pvc *PVC, pv *PV) {
 				if zones := VolumeZones(pv, view.ZoneKeys); len(zones) > 0 && !slices.Contains(zones, nodeZone) {
 					h.ZoneMismatch = append(h.ZoneMismatch, VolumeZone{
 						Pod: p.GetName(), PVC: pvc.name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
@@ -145,7 +144,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 				}
 			})
 		case awaitsScheduling(p) && view.UsableNode != nil:
-			podVolumes(p, own, view, func(pvc *PVC, pv *PV) {
+			podVolumes(p, in.claims, view, func(pvc *PVC, pv *PV) {
 				key := UsableNodeKey(p, pv)
 				if key == "" || view.UsableNode.Get(key) {
 					return
@@ -198,7 +197,7 @@ func deriveAttachments(h *Health, in Inputs, view *View) {
 // controller will not attach the volume to the pod's node until it is detached from the
 // other, typically a dead node that never unmounts it.
 func deriveAttachedElsewhere(h *Health, in Inputs, view *View) {
-	claims := claimsByName(in.PVCs)
+	claims := in.claims
 	for _, p := range in.Pods {
 		if p.NodeName() == "" || p.Terminating() {
 			continue
