@@ -61,6 +61,10 @@ type benchEnv struct {
 	counts   fixture.Counts
 	handlers map[string]cache.ResourceEventHandler
 	podKeys  []string // namespace/name of every pod, in generation order
+	// raw are the generated objects by resource and key, the objects a watch would
+	// decode, which the caches hold transformed; kept only by newRawBenchEnv, for
+	// updates.
+	raw map[string]map[string]k8sruntime.Object
 }
 
 var (
@@ -113,8 +117,19 @@ func benchResource(c *Collector, kind fixture.Kind) (string, cache.TransformFunc
 
 func newBenchEnv(b testing.TB, pods int, opts ...Option) *benchEnv {
 	b.Helper()
+	return fillBenchEnv(b, &benchEnv{c: newBenchCollector(b, opts...), handlers: map[string]cache.ResourceEventHandler{}}, pods)
+}
+
+// newRawBenchEnv is newBenchEnv keeping the generated objects.
+func newRawBenchEnv(b testing.TB, pods int, opts ...Option) *benchEnv {
+	b.Helper()
+	e := &benchEnv{c: newBenchCollector(b, opts...), handlers: map[string]cache.ResourceEventHandler{}, raw: map[string]map[string]k8sruntime.Object{}}
+	return fillBenchEnv(b, e, pods)
+}
+
+func fillBenchEnv(b testing.TB, e *benchEnv, pods int) *benchEnv {
+	b.Helper()
 	start := time.Now()
-	e := &benchEnv{c: newBenchCollector(b, opts...), handlers: map[string]cache.ResourceEventHandler{}}
 	var rv int
 	e.counts = fixture.Generate(fixture.Spec{Pods: pods, Now: benchNow}, func(kind fixture.Kind, obj k8sruntime.Object) {
 		rv++
@@ -135,6 +150,13 @@ func (e *benchEnv) add(b testing.TB, kind fixture.Kind, obj k8sruntime.Object, r
 		return
 	}
 	obj.(interface{ SetResourceVersion(string) }).SetResourceVersion(fmt.Sprint(rv))
+	if e.raw != nil {
+		key, _ := cache.MetaNamespaceKeyFunc(obj)
+		if e.raw[name] == nil {
+			e.raw[name] = map[string]k8sruntime.Object{}
+		}
+		e.raw[name][key] = obj
+	}
 	slim, err := transform(obj)
 	if err != nil {
 		b.Fatal(err)
@@ -153,6 +175,40 @@ func (e *benchEnv) handler(name string) cache.ResourceEventHandler {
 		e.handlers[name] = h
 	}
 	return h
+}
+
+// rawOf returns the object a watch decoded of the cached object at key, when kept, else
+// the cached object.
+func (e *benchEnv) rawOf(name, key string, cached any) k8sruntime.Object {
+	if raw, ok := e.raw[name][key]; ok {
+		return raw
+	}
+	return cached.(k8sruntime.Object)
+}
+
+// transform applies the resource's transform to obj, keeping obj as the raw object of
+// its key.
+func (e *benchEnv) transform(b testing.TB, name string, obj k8sruntime.Object) any {
+	b.Helper()
+	for _, s := range watchSpecs(e.c.client, &e.c.cfg) {
+		if s.name != name {
+			continue
+		}
+		if e.raw != nil {
+			key, _ := cache.MetaNamespaceKeyFunc(obj)
+			if e.raw[name] == nil {
+				e.raw[name] = map[string]k8sruntime.Object{}
+			}
+			e.raw[name][key] = obj
+		}
+		slim, err := s.transform(obj)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return slim
+	}
+	b.Fatalf("no resource %s", name)
+	return nil
 }
 
 // update replaces a cached object the way an informer applies a watch event.
@@ -280,7 +336,7 @@ func BenchmarkCollect(b *testing.B) {
 func BenchmarkPodUpdate(b *testing.B) {
 	for _, pods := range benchSizes() {
 		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
-			e := newBenchEnv(b, pods)
+			e := newRawBenchEnv(b, pods)
 			indexer := e.c.watch.resources[resPods].informer.GetIndexer()
 			reg := benchRegistry(b, e.c)
 			handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -299,11 +355,11 @@ func BenchmarkPodUpdate(b *testing.B) {
 				if !ok {
 					b.Fatalf("pod %s not cached", key)
 				}
-				old := obj.(*corev1.Pod)
-				raw := old.DeepCopy() // stands for the object the watch decoded
+				old := obj.(*derive.Pod)
+				raw := e.rawOf(resPods, key, old).(*corev1.Pod).DeepCopy() // stands for the object the watch decoded
 				raw.ResourceVersion += "1"
 				raw.Status.ContainerStatuses[0].RestartCount++
-				slim, _ := transformPod(raw)
+				slim := e.transform(b, resPods, raw)
 				e.update(b, resPods, old, slim)
 				applied := time.Now()
 
@@ -421,7 +477,7 @@ func benchRetained(fill func() any) uint64 {
 // benchmark environment works: a gzip scrape of a small fixture cluster decodes, has a
 // sample per StatefulSet, and a pod update shows in the next collection.
 func TestBenchFixtureScrapes(t *testing.T) {
-	e := newBenchEnv(t, 300)
+	e := newRawBenchEnv(t, 300)
 	reg := benchRegistry(t, e.c)
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
@@ -453,12 +509,12 @@ func TestBenchFixtureScrapes(t *testing.T) {
 	if !ok {
 		t.Fatal("first pod not cached")
 	}
-	old := obj.(*corev1.Pod)
+	old := obj.(*derive.Pod)
 	set := derive.OwnerStatefulSetKey(old)
 	before := benchRestarts(t, e.c, set)
-	raw := old.DeepCopy()
+	raw := e.rawOf(resPods, e.podKeys[0], old).(*corev1.Pod).DeepCopy()
 	raw.Status.ContainerStatuses[0].RestartCount += 2
-	slim, _ := transformPod(raw)
+	slim := e.transform(t, resPods, raw)
 	e.update(t, resPods, old, slim)
 	if got := benchRestarts(t, e.c, set); got != before+2 {
 		t.Errorf("restarts of %s after the update: %v, want %v", set, got, before+2)

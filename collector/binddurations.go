@@ -7,7 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // bindBuckets are the upper bounds of statefulset_pvc_bind_duration_seconds.
@@ -19,7 +20,7 @@ var bindBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 900, 3600}
 // time is unknown.
 type bindDurations struct {
 	mu         sync.Mutex
-	pending    map[types.UID]bool
+	pending    map[derive.UID]bool
 	histograms map[string]*bindHistogram // StatefulSet namespace/name
 }
 
@@ -33,27 +34,27 @@ type bindHistogram struct {
 // it observes nothing and yields no histogram.
 
 func newBindDurations() *bindDurations {
-	return &bindDurations{pending: map[types.UID]bool{}, histograms: map[string]*bindHistogram{}}
+	return &bindDurations{pending: map[derive.UID]bool{}, histograms: map[string]*bindHistogram{}}
 }
 
 // observe returns the bind duration when this update is the PVC's first Bound sighting
 // after a Pending one.
-func (t *bindDurations) observe(c *corev1.PersistentVolumeClaim, now time.Time) (time.Duration, bool) {
+func (t *bindDurations) observe(c *derive.PVC, now time.Time) (time.Duration, bool) {
 	if t == nil {
 		return 0, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	switch c.Status.Phase {
+	switch c.Phase() {
 	case corev1.ClaimPending:
-		t.pending[c.UID] = true
+		t.pending[c.UIDKey()] = true
 	case corev1.ClaimBound:
-		if t.pending[c.UID] {
-			delete(t.pending, c.UID)
-			return max(now.Sub(c.CreationTimestamp.Time), 0), true
+		if t.pending[c.UIDKey()] {
+			delete(t.pending, c.UIDKey())
+			return max(now.Sub(c.Created()), 0), true
 		}
 	default:
-		delete(t.pending, c.UID)
+		delete(t.pending, c.UIDKey())
 	}
 	return 0, false
 }
@@ -77,7 +78,7 @@ func (t *bindDurations) record(setKey string, d time.Duration) {
 	}
 }
 
-func (t *bindDurations) forget(uid types.UID) {
+func (t *bindDurations) forget(uid derive.UID) {
 	if t == nil {
 		return
 	}

@@ -2,7 +2,6 @@ package collector
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -17,44 +16,48 @@ import (
 // and Available volumes are left out: the index stays small, and their changes do not
 // touch the memos.
 func pvByClaimBase(obj any) ([]string, error) {
-	pv, ok := obj.(*corev1.PersistentVolume)
-	if !ok || pv.Spec.ClaimRef == nil || (pv.Status.Phase != corev1.VolumeReleased && pv.Status.Phase != corev1.VolumeFailed) {
+	pv, ok := obj.(*derive.PV)
+	if !ok {
 		return nil, nil
 	}
-	if base, ok := derive.ClaimBase(pv.Spec.ClaimRef.Name); ok {
-		return []string{pv.Spec.ClaimRef.Namespace + "/" + base}, nil
+	ns, name, _, ok := pv.ClaimRef() // of Released and Failed volumes only
+	if !ok {
+		return nil, nil
+	}
+	if base, ok := derive.ClaimBase(name); ok {
+		return []string{ns + "/" + base}, nil
 	}
 	return nil, nil
 }
 
 // claimsOf returns the claims of set and the Released or Failed volumes that earlier
 // claims of its claim names left behind, both sorted by name.
-func (w *watcher) claimsOf(set *appsv1.StatefulSet) ([]*corev1.PersistentVolumeClaim, []*corev1.PersistentVolume) {
+func (w *watcher) claimsOf(set *appsv1.StatefulSet) ([]*derive.PVC, []*derive.PV) {
 	pvcIndex := w.resources[resPVCs].informer.GetIndexer()
 	pvIndex := w.resources[resPVs].informer.GetIndexer()
-	var claims []*corev1.PersistentVolumeClaim
-	var volumes []*corev1.PersistentVolume
+	var claims []*derive.PVC
+	var volumes []*derive.PV
 	bases, _ := statefulSetByClaimBase(set)
 	for _, base := range bases {
 		rivals := w.statefulSetsOfBase(base)
 		objs, _ := pvcIndex.ByIndex(byClaimBase, base)
 		for _, o := range objs {
-			c := o.(*corev1.PersistentVolumeClaim)
-			if w.owns(set, rivals, c.Name, c) {
+			c := o.(*derive.PVC)
+			if w.owns(set, rivals, c.GetName(), c) {
 				claims = append(claims, c)
 			}
 		}
 		objs, _ = pvIndex.ByIndex(byClaimBase, base)
 		for _, o := range objs {
-			pv := o.(*corev1.PersistentVolume)
+			pv := o.(*derive.PV)
 			if len(rivals) <= 1 {
 				volumes = append(volumes, pv)
 				continue
 			}
 			// Owned as the claim of its name is, or would be when it is gone.
-			ref := pv.Spec.ClaimRef
-			c := getter[*corev1.PersistentVolumeClaim](pvcIndex)(ref.Namespace + "/" + ref.Name)
-			if w.owns(set, rivals, ref.Name, c) {
+			ns, name, _, _ := pv.ClaimRef()
+			c := getter[*derive.PVC](pvcIndex)(ns + "/" + name)
+			if w.owns(set, rivals, name, c) {
 				volumes = append(volumes, pv)
 			}
 		}
@@ -66,17 +69,17 @@ func (w *watcher) claimsOf(set *appsv1.StatefulSet) ([]*corev1.PersistentVolumeC
 
 // ownerOfClaim returns the StatefulSet a claim belongs to, nil when none in the watched
 // namespaces.
-func (w *watcher) ownerOfClaim(pvc *corev1.PersistentVolumeClaim) *appsv1.StatefulSet {
-	base, ok := derive.ClaimBase(pvc.Name)
-	if !ok || !w.cfg.watchesNamespace(pvc.Namespace) {
+func (w *watcher) ownerOfClaim(pvc *derive.PVC) *appsv1.StatefulSet {
+	base, ok := derive.ClaimBase(pvc.GetName())
+	if !ok || !w.cfg.watchesNamespace(pvc.GetNamespace()) {
 		return nil
 	}
-	return derive.ClaimOwner(pvc.Name, pvc, w.statefulSetsOfBase(pvc.Namespace+"/"+base), w.podsOf)
+	return derive.ClaimOwner(pvc.GetName(), pvc, w.statefulSetsOfBase(pvc.GetNamespace()+"/"+base), w.podsOf)
 }
 
 // owns tells whether the claim name (claim when it exists) is set's, of the rivals whose
 // templates produce the name; set is among them.
-func (w *watcher) owns(set *appsv1.StatefulSet, rivals []*appsv1.StatefulSet, name string, claim *corev1.PersistentVolumeClaim) bool {
+func (w *watcher) owns(set *appsv1.StatefulSet, rivals []*appsv1.StatefulSet, name string, claim *derive.PVC) bool {
 	if len(rivals) <= 1 {
 		return true
 	}
@@ -96,6 +99,6 @@ func (w *watcher) statefulSetsOfBase(base string) []*appsv1.StatefulSet {
 }
 
 // podsOf returns the pods set controls.
-func (w *watcher) podsOf(set *appsv1.StatefulSet) []*corev1.Pod {
-	return indexed[corev1.Pod](w.resources[resPods].informer.GetIndexer(), byStatefulSet)(set.Namespace + "/" + set.Name)
+func (w *watcher) podsOf(set *appsv1.StatefulSet) []*derive.Pod {
+	return indexed[derive.Pod](w.resources[resPods].informer.GetIndexer(), byStatefulSet)(set.Namespace + "/" + set.Name)
 }

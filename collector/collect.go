@@ -50,9 +50,9 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 		seen[key], seen[set.Namespace] = true, true
 		in := derive.Inputs{Set: set}
 		pods, _ := podIndex.ByIndex(byStatefulSet, key)
-		in.Pods = make([]*corev1.Pod, 0, len(pods))
+		in.Pods = make([]*derive.Pod, 0, len(pods))
 		for _, p := range pods {
-			in.Pods = append(in.Pods, p.(*corev1.Pod))
+			in.Pods = append(in.Pods, p.(*derive.Pod))
 		}
 		in.PVCs, in.ReleasedVolumes = c.watch.claimsOf(set)
 		sortByName(in.Pods)
@@ -75,8 +75,8 @@ func (c *Collector) clusterView() *derive.View {
 	v.Node = derive.NewLookup(v, resNodes, getter[*corev1.Node](nodes))
 	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
 	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
-	v.PVC = derive.NewLookup(v, resPVCs, getter[*corev1.PersistentVolumeClaim](c.watch.resources[resPVCs].informer.GetStore()))
-	v.PV = derive.NewLookup(v, resPVs, getter[*corev1.PersistentVolume](c.watch.resources[resPVs].informer.GetStore()))
+	v.PVC = derive.NewLookup(v, resPVCs, getter[*derive.PVC](c.watch.resources[resPVCs].informer.GetStore()))
+	v.PV = derive.NewLookup(v, resPVs, getter[*derive.PV](c.watch.resources[resPVs].informer.GetStore()))
 	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))
 	if r := c.watch.resources[resVolumeAttachments]; r.enabled() {
 		v.Attachments = derive.NewListLookup(v, resVolumeAttachments, indexed[storagev1.VolumeAttachment](r.informer.GetIndexer(), byVolume))

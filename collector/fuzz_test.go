@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
@@ -61,14 +60,14 @@ func checkSamples(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 func distinctAfterBounding(fc *derivetest.Cluster) bool {
 	seen := map[string]bool{}
 	for _, p := range fc.In.Pods {
-		b := "pod\xff" + boundedLabel(p.Name)
+		b := "pod\xff" + boundedLabel(p.GetName())
 		if seen[b] {
 			return false
 		}
 		seen[b] = true
 	}
 	for _, c := range fc.In.PVCs {
-		b := "pvc\xff" + boundedLabel(c.Name)
+		b := "pvc\xff" + boundedLabel(c.GetName())
 		if seen[b] {
 			return false
 		}
@@ -95,9 +94,9 @@ func FuzzTransformPV(f *testing.F) {
 	f.Add([]byte{3, 2, 1, 0, 2, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pv, keys := derivetest.PVFrom(data)
-		zones := derive.VolumeZones(pv, keys)
+		zones := derive.VolumeZones(derivetest.CompactPV(pv), keys) // every label kept
 		slim, _ := zoneTransforms{zoneKeys: keys}.transformPV(pv)
-		if got := derive.VolumeZones(slim.(*corev1.PersistentVolume), keys); strings.Join(got, ",") != strings.Join(zones, ",") {
+		if got := derive.VolumeZones(slim.(*derive.PV), keys); strings.Join(got, ",") != strings.Join(zones, ",") {
 			t.Fatalf("zones %q before the transform, %q after", zones, got)
 		}
 	})
@@ -144,9 +143,9 @@ func FuzzCounters(f *testing.F) {
 			switch in.Intn(4) {
 			case 0:
 				p := newPod(set, 0, withUID(fmt.Sprintf("uid-%d", in.Intn(3))), restarts(in.Int32Choice()))
-				rt.observe(p)
+				rt.observe(derive.PodFrom(p))
 			case 1:
-				rt.forgetPod(types.UID(fmt.Sprintf("uid-%d", in.Intn(3))))
+				rt.forgetPod(derive.UIDOf(types.UID(fmt.Sprintf("uid-%d", in.Intn(3)))))
 			default:
 				holder := in.Pick("a", "b", "", "a_"+testUUID)
 				l := newLease("l", holder, in.Int32Choice())

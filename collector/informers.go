@@ -56,7 +56,7 @@ const (
 )
 
 func podByStatefulSet(obj any) ([]string, error) {
-	p, ok := obj.(*corev1.Pod)
+	p, ok := obj.(*derive.Pod)
 	if !ok {
 		return nil, nil
 	}
@@ -67,12 +67,12 @@ func podByStatefulSet(obj any) ([]string, error) {
 }
 
 func pvcByClaimBase(obj any) ([]string, error) {
-	c, ok := obj.(*corev1.PersistentVolumeClaim)
+	c, ok := obj.(*derive.PVC)
 	if !ok {
 		return nil, nil
 	}
-	if base, ok := derive.ClaimBase(c.Name); ok {
-		return []string{c.Namespace + "/" + base}, nil
+	if base, ok := derive.ClaimBase(c.GetName()); ok {
+		return []string{c.GetNamespace() + "/" + base}, nil
 	}
 	return nil, nil
 }
@@ -452,9 +452,9 @@ func (w *watcher) touch(resource string) {
 
 func (w *watcher) onUpsert(obj any) {
 	switch o := obj.(type) {
-	case *corev1.Pod:
+	case *derive.Pod:
 		w.restarts.observe(o)
-	case *corev1.PersistentVolumeClaim:
+	case *derive.PVC:
 		if d, ok := w.binds.observe(o, w.now()); ok {
 			if set := w.ownerOfClaim(o); set != nil {
 				w.binds.record(set.Namespace+"/"+set.Name, d)
@@ -467,10 +467,10 @@ func (w *watcher) onUpsert(obj any) {
 
 func (w *watcher) onDelete(obj any) {
 	switch o := obj.(type) {
-	case *corev1.Pod:
-		w.restarts.forgetPod(o.UID)
-	case *corev1.PersistentVolumeClaim:
-		w.binds.forget(o.UID)
+	case *derive.Pod:
+		w.restarts.forgetPod(o.UIDKey())
+	case *derive.PVC:
+		w.binds.forget(o.UIDKey())
 	case *appsv1.StatefulSet:
 		w.restarts.forgetSet(o.Namespace + "/" + o.Name)
 		w.binds.forgetSet(o.Namespace + "/" + o.Name)

@@ -118,12 +118,20 @@ func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, 
 // nothing reads.
 func keepUnchanged(store cache.Store, transform cache.TransformFunc) cache.TransformFunc {
 	return func(obj any) (any, error) {
+		// Even an object the transform returns as it is: a relist hands the informer
+		// objects it has already transformed.
 		slim, err := transform(obj)
-		if err != nil || slim == obj {
+		if err != nil {
 			return slim, err
 		}
 		cached, ok, err := store.Get(slim)
 		if err != nil || !ok {
+			return slim, nil
+		}
+		if c, ok := slim.(interface{ Unchanged(old any) bool }); ok { // the compact objects
+			if c.Unchanged(cached) {
+				return cached, nil
+			}
 			return slim, nil
 		}
 		newMeta, err1 := meta.Accessor(slim)

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // TestSlimPagedList checks the paginated, slimmed initial list of listpages.go against a
@@ -67,9 +69,9 @@ func TestSlimPagedList(t *testing.T) {
 			t.Fatalf("expire=%v: %d items, want %d", expire, len(items), len(all))
 		}
 		for i, it := range items {
-			p := it.(*corev1.Pod)
-			if p.Name != all[i].Name || p.Annotations != nil {
-				t.Fatalf("expire=%v: item %d is %s with annotations %v", expire, i, p.Name, p.Annotations)
+			p := it.(*derive.Pod)
+			if p.GetName() != all[i].Name || p.GetAnnotations() != nil {
+				t.Fatalf("expire=%v: item %d is %s with annotations %v", expire, i, p.GetName(), p.GetAnnotations())
 			}
 		}
 		if rv := obj.(*metav1.List).ResourceVersion; rv != "42" {
@@ -112,7 +114,11 @@ func TestKeepUnchanged(t *testing.T) {
 		t.Error("an update of dropped fields replaced the cached pod")
 	}
 	changed, _ := transform(pod("3", "b", corev1.ConditionFalse))
-	if changed == first || changed.(*corev1.Pod).ResourceVersion != "3" {
+	if changed == first || changed.(*derive.Pod).GetResourceVersion() != "3" {
 		t.Error("a kept change did not replace the cached pod")
+	}
+	// A relist hands the transform objects it has already transformed.
+	if got, _ := transform(derive.PodFrom(pod("4", "c", corev1.ConditionTrue))); got != first {
+		t.Error("an unchanged pod transformed again replaced the cached pod")
 	}
 }

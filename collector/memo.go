@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -81,9 +80,9 @@ func (s *memoStore) forgetExcept(seen map[string]bool) {
 // setMemo is one StatefulSet's last derivation and what it read.
 type setMemo struct {
 	set  *appsv1.StatefulSet
-	pods []*corev1.Pod                   // sorted by name
-	pvcs []*corev1.PersistentVolumeClaim // sorted by name
-	vols []*corev1.PersistentVolume      // sorted by name
+	pods []*derive.Pod // sorted by name
+	pvcs []*derive.PVC // sorted by name
+	vols []*derive.PV  // sorted by name
 	deps derive.Deps
 	// The rollout progress the derivation returned, and its time-dependent results.
 	progress            *derive.Progress
@@ -101,7 +100,7 @@ type setMemo struct {
 }
 
 type terminatingPod struct {
-	pod   *corev1.Pod
+	pod   *derive.Pod
 	stuck bool
 }
 
@@ -115,7 +114,7 @@ func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *
 	}
 	m.earliestTerm, m.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
 	for _, p := range in.Pods {
-		if p.DeletionTimestamp != nil {
+		if p.Terminating() {
 			m.terminating = append(m.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
 		}
 	}

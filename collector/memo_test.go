@@ -29,20 +29,21 @@ import (
 // thresholds. After every step their whole expositions must be equal.
 func TestMemoMatchesFreshDerivation(t *testing.T) {
 	clock := &testClock{t: benchNow}
-	memo := newBenchEnv(t, 400, WithClock(clock.Now))
-	fresh := newBenchEnv(t, 400, WithClock(clock.Now))
+	memo := newRawBenchEnv(t, 400, WithClock(clock.Now))
+	fresh := newRawBenchEnv(t, 400, WithClock(clock.Now))
 	fresh.c.noMemo = true
 	envs := []*benchEnv{memo, fresh}
 	rnd := rand.New(rand.NewPCG(1, 2))
 
-	// change applies fn to a copy of the cached object of resource at key, in both envs.
+	// change applies fn to a copy of the object of resource at key (as decoded, before
+	// the transform), in both envs.
 	change := func(resource, key string, fn func(obj any) any) {
 		for _, e := range envs {
 			old, ok, _ := e.c.watch.resources[resource].informer.GetIndexer().GetByKey(key)
 			if !ok {
 				continue
 			}
-			obj := fn(old.(k8sruntime.Object).DeepCopyObject())
+			obj := fn(e.rawOf(resource, key, old).DeepCopyObject())
 			if obj == nil {
 				if err := e.c.watch.resources[resource].informer.GetIndexer().Delete(old); err != nil {
 					t.Fatal(err)
@@ -50,7 +51,7 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 				e.handler(resource).OnDelete(old)
 				continue
 			}
-			e.update(t, resource, old, obj)
+			e.update(t, resource, old, e.transform(t, resource, obj.(k8sruntime.Object)))
 		}
 	}
 	keys := func(resource string) []string {
@@ -65,10 +66,11 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 	}
 	add := func(resource string, obj any) {
 		for _, e := range envs {
-			if err := e.c.watch.resources[resource].informer.GetIndexer().Add(obj); err != nil {
+			slim := e.transform(t, resource, obj.(k8sruntime.Object))
+			if err := e.c.watch.resources[resource].informer.GetIndexer().Add(slim); err != nil {
 				t.Fatal(err)
 			}
-			e.handler(resource).OnAdd(obj, false)
+			e.handler(resource).OnAdd(slim, false)
 		}
 	}
 

@@ -3,9 +3,6 @@ package collector
 import (
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
-
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
@@ -14,7 +11,7 @@ import (
 // recreated with restartCount 0 does not make the counter drop.
 type restartTracker struct {
 	mu     sync.Mutex
-	pods   map[types.UID]podRestarts
+	pods   map[derive.UID]podRestarts
 	totals map[string]float64 // StatefulSet key namespace/name → restarts
 }
 
@@ -24,30 +21,19 @@ type podRestarts struct {
 }
 
 func newRestartTracker() *restartTracker {
-	return &restartTracker{pods: map[types.UID]podRestarts{}, totals: map[string]float64{}}
-}
-
-func restartCount(p *corev1.Pod) int64 {
-	var n int64
-	for _, c := range p.Status.InitContainerStatuses {
-		n += int64(max(c.RestartCount, 0))
-	}
-	for _, c := range p.Status.ContainerStatuses {
-		n += int64(max(c.RestartCount, 0))
-	}
-	return n
+	return &restartTracker{pods: map[derive.UID]podRestarts{}, totals: map[string]float64{}}
 }
 
 // observe records the pod's current restart count.
-func (t *restartTracker) observe(p *corev1.Pod) {
+func (t *restartTracker) observe(p *derive.Pod) {
 	set := derive.OwnerStatefulSetKey(p)
 	if set == "" {
 		return
 	}
-	count := restartCount(p)
+	count := p.RestartCount()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	prev, seen := t.pods[p.UID]
+	prev, seen := t.pods[p.UIDKey()]
 	delta := count
 	if seen {
 		// restartCount never decreases for one pod UID; if it appears to, the kubelet
@@ -57,14 +43,14 @@ func (t *restartTracker) observe(p *corev1.Pod) {
 			delta = count
 		}
 	}
-	t.pods[p.UID] = podRestarts{set: set, count: count}
+	t.pods[p.UIDKey()] = podRestarts{set: set, count: count}
 	if delta > 0 || !seen {
 		t.totals[set] += float64(delta)
 	}
 }
 
 // forgetPod drops a deleted pod; its restarts stay in the total.
-func (t *restartTracker) forgetPod(uid types.UID) {
+func (t *restartTracker) forgetPod(uid derive.UID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.pods, uid)

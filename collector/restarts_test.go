@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 func withInitRestarts(n int32) func(*corev1.Pod) {
@@ -26,7 +28,7 @@ func withUID(uid string) func(*corev1.Pod) { return func(p *corev1.Pod) { p.UID 
 func restartsObserved(c *Collector, uid types.UID, count int64) bool {
 	c.restarts.mu.Lock()
 	defer c.restarts.mu.Unlock()
-	got, ok := c.restarts.pods[uid]
+	got, ok := c.restarts.pods[derive.UIDOf(uid)]
 	if count < 0 {
 		return !ok
 	}
@@ -92,7 +94,7 @@ func TestContainerRestartsCounter(t *testing.T) {
 	}
 	eventually(t, "condition update in cache", func() bool {
 		obj, _, _ := env.collector.watch.resources[resPods].informer.GetStore().GetByKey("ns/web-0")
-		return obj != nil && obj.(*corev1.Pod).Status.Conditions[1].Status == corev1.ConditionFalse
+		return obj != nil && derive.PodFrom(same).Unchanged(obj)
 	})
 	env.expect(`
 		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
@@ -105,16 +107,16 @@ func TestRestartTrackerKubeletReset(t *testing.T) {
 	// count is all new restarts, and the total never drops.
 	set := newStatefulSet("ns", "web", 1)
 	tr := newRestartTracker()
-	tr.observe(newPod(set, 0, restarts(5)))
-	tr.observe(newPod(set, 0, restarts(2)))
+	tr.observe(derive.PodFrom(newPod(set, 0, restarts(5))))
+	tr.observe(derive.PodFrom(newPod(set, 0, restarts(2))))
 	if got := tr.total("ns/web"); got != 7 {
 		t.Fatalf("total = %v, want 7", got)
 	}
-	tr.observe(newPod(set, 0, restarts(2)))
+	tr.observe(derive.PodFrom(newPod(set, 0, restarts(2))))
 	if got := tr.total("ns/web"); got != 7 {
 		t.Fatalf("total after an unchanged count = %v, want 7", got)
 	}
-	tr.observe(newPod(set, 0, noOwner, restarts(100)))
+	tr.observe(derive.PodFrom(newPod(set, 0, noOwner, restarts(100))))
 	if got := tr.total("ns/web"); got != 7 {
 		t.Fatalf("a pod without owner counted: total = %v, want 7", got)
 	}

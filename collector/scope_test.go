@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // scopeObjects is one StatefulSet per namespace a, b and c, each with a pod (3 restarts)
@@ -329,11 +331,11 @@ func TestMergedIndexer(t *testing.T) {
 	m := &mergedIndexer{indexers: []cache.Indexer{a, c}, byNamespace: map[string]cache.Indexer{"a": a, "c": c}}
 	setA, setC := newStatefulSet("a", "db", 2), newStatefulSet("c", "db", 1)
 	for _, p := range []*corev1.Pod{newPod(setA, 0), newPod(setA, 1), newPod(setC, 0)} {
-		if err := m.Add(p); err != nil {
+		if err := m.Add(derive.PodFrom(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := m.Add(newPod(newStatefulSet("b", "db", 1), 0)); err == nil {
+	if err := m.Add(derive.PodFrom(newPod(newStatefulSet("b", "db", 1), 0))); err == nil {
 		t.Error("added a pod of namespace b, which is not watched")
 	}
 	if len(a.List()) != 2 || len(c.List()) != 1 {
@@ -365,7 +367,7 @@ func TestMergedIndexer(t *testing.T) {
 	if !slices.Equal(values, []string{"a/db", "c/db"}) {
 		t.Errorf("ListIndexFuncValues = %q", values)
 	}
-	if err := m.Replace([]any{newPod(setC, 3)}, "7"); err != nil {
+	if err := m.Replace([]any{derive.PodFrom(newPod(setC, 3))}, "7"); err != nil {
 		t.Fatal(err)
 	}
 	if keys := m.ListKeys(); !slices.Equal(keys, []string{"c/db-3"}) {

@@ -7,7 +7,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"strings"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -77,154 +76,33 @@ func transformStatefulSet(obj any) (any, error) {
 	return out, nil
 }
 
-// transformPod keeps the controller owner reference, the controller-revision-hash label,
-// the deletion timestamp and grace period, the node name, the PVC volumes, the sidecar
-// init containers (name and restart policy), the scheduling gates' names, the phase and
-// reason, the PodScheduled and Ready conditions (of an Unschedulable PodScheduled, the
-// category of the scheduler's message only), and per container its readiness, start,
-// restart count, and the reasons of its waiting, running, terminated and last
-// terminated states (no messages).
+// transformPod replaces a pod with its compact form, derive.Pod.
 func transformPod(obj any) (any, error) {
-	in, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.Pod); ok {
+		return derive.PodFrom(in), nil
 	}
-	out := &corev1.Pod{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Labels = keepKeys(in.Labels, appsv1.ControllerRevisionHashLabelKey)
-	out.DeletionTimestamp = in.DeletionTimestamp
-	out.DeletionGracePeriodSeconds = in.DeletionGracePeriodSeconds
-	if ref := metav1.GetControllerOfNoCopy(in); ref != nil {
-		out.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller,
-		}}
-	}
-	out.Spec.NodeName = in.Spec.NodeName
-	out.Spec.TerminationGracePeriodSeconds = in.Spec.TerminationGracePeriodSeconds
-	for _, v := range in.Spec.Volumes {
-		if v.PersistentVolumeClaim != nil {
-			out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{
-				Name: v.Name,
-				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
-					ClaimName: v.PersistentVolumeClaim.ClaimName,
-				}},
-			})
-		}
-	}
-	for _, c := range in.Spec.InitContainers {
-		if c.RestartPolicy != nil { // a sidecar
-			out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy})
-		}
-	}
-	if in.Spec.NodeName == "" {
-		// What decides which nodes are usable for a pod's volumes; dropped once the pod
-		// has a node, so running pods do not carry it.
-		out.Spec.NodeSelector = in.Spec.NodeSelector
-		if a := in.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-			out.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-				RequiredDuringSchedulingIgnoredDuringExecution: a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution}}
-		}
-		out.Spec.Tolerations = in.Spec.Tolerations
-	}
-	for _, g := range in.Spec.SchedulingGates {
-		out.Spec.SchedulingGates = append(out.Spec.SchedulingGates, corev1.PodSchedulingGate{Name: g.Name})
-	}
-	out.Status.Phase = in.Status.Phase
-	out.Status.Reason = in.Status.Reason
-	for _, c := range in.Status.Conditions {
-		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady {
-			kept := corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, LastTransitionTime: c.LastTransitionTime}
-			// The scheduler's message only as its categories: the full text ("0/8 nodes
-			// are available: ...") is long and changes with the node count.
-			if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
-				kept.Message = strings.Join(derive.SchedulingCategories(c.Message), ",")
-			}
-			out.Status.Conditions = append(out.Status.Conditions, kept)
-		}
-	}
-	out.Status.InitContainerStatuses = slimContainerStatuses(in.Status.InitContainerStatuses)
-	out.Status.ContainerStatuses = slimContainerStatuses(in.Status.ContainerStatuses)
-	return out, nil
+	return obj, nil
 }
 
-func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(in))
-	for i, c := range in {
-		out[i] = corev1.ContainerStatus{Name: c.Name, Ready: c.Ready, RestartCount: c.RestartCount, Started: c.Started}
-		if c.State.Waiting != nil {
-			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: c.State.Waiting.Reason}
-		}
-		if c.State.Running != nil {
-			out[i].State.Running = &corev1.ContainerStateRunning{}
-		}
-		if t := c.State.Terminated; t != nil {
-			out[i].State.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason}
-		}
-		if t := c.LastTerminationState.Terminated; t != nil {
-			// The finish time changes only with a restart, which changes restartCount too.
-			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: t.Reason, FinishedAt: t.FinishedAt}
-		}
-	}
-	return out
-}
-
-// transformPVC keeps the storage class name, the bound volume name, the access modes,
-// the phase, the selected-node and storage-provisioner annotations, the owner
-// references to StatefulSets and pods (the claim retention policy's), the resize error
-// conditions (type and status) and the allocated resource statuses.
+// transformPVC replaces a claim with its compact form, derive.PVC.
 func transformPVC(obj any) (any, error) {
-	in, ok := obj.(*corev1.PersistentVolumeClaim)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		return derive.PVCFrom(in), nil
 	}
-	out := &corev1.PersistentVolumeClaim{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Annotations = keepKeys(in.Annotations, derive.AnnSelectedNode, derive.AnnStorageProvisioner, derive.AnnBetaStorageProvisioner)
-	for _, ref := range in.OwnerReferences {
-		if ref.Kind == "StatefulSet" || ref.Kind == "Pod" {
-			out.OwnerReferences = append(out.OwnerReferences, metav1.OwnerReference{
-				APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller,
-			})
-		}
-	}
-	out.Spec.StorageClassName = in.Spec.StorageClassName
-	out.Spec.VolumeName = in.Spec.VolumeName
-	out.Spec.AccessModes = in.Spec.AccessModes
-	out.Status.Phase = in.Status.Phase
-	for _, c := range in.Status.Conditions {
-		if c.Type == corev1.PersistentVolumeClaimControllerResizeError || c.Type == corev1.PersistentVolumeClaimNodeResizeError {
-			out.Status.Conditions = append(out.Status.Conditions, corev1.PersistentVolumeClaimCondition{Type: c.Type, Status: c.Status})
-		}
-	}
-	out.Status.AllocatedResourceStatuses = in.Status.AllocatedResourceStatuses
-	return out, nil
+	return obj, nil
 }
 
 // zoneTransforms builds the transforms that read zone labels, which depend on the
 // configured zone keys.
 type zoneTransforms struct{ zoneKeys []string }
 
-// transformPV keeps the zone labels, the required node affinity (whole), the claim
-// reference (namespace, name, UID), the reclaim policy and the phase.
+// transformPV replaces a volume with its compact form, derive.PV, keeping its zone
+// labels.
 func (z zoneTransforms) transformPV(obj any) (any, error) {
-	in, ok := obj.(*corev1.PersistentVolume)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.PersistentVolume); ok {
+		return derive.PVFrom(in, z.zoneKeys), nil
 	}
-	out := &corev1.PersistentVolume{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Labels = keepKeys(in.Labels, z.zoneKeys...)
-	if in.Spec.ClaimRef != nil {
-		out.Spec.ClaimRef = &corev1.ObjectReference{Namespace: in.Spec.ClaimRef.Namespace, Name: in.Spec.ClaimRef.Name, UID: in.Spec.ClaimRef.UID}
-	}
-	out.Spec.PersistentVolumeReclaimPolicy = in.Spec.PersistentVolumeReclaimPolicy
-	if na := in.Spec.NodeAffinity; na != nil && na.Required != nil {
-		// Whole: the usable nodes of a volume depend on every expression (a hostname-pinned
-		// local volume names no zone).
-		out.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: na.Required}
-	}
-	out.Status.Phase = in.Status.Phase
-	return out, nil
+	return obj, nil
 }
 
 // transformNode keeps the labels (node affinity and nodeSelector may name any),

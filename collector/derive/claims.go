@@ -48,7 +48,7 @@ type ClaimProblem struct{ PVC, PV, Reason string }
 //     same second.
 //
 // It returns nil only when sets is empty.
-func ClaimOwner(name string, claim *corev1.PersistentVolumeClaim, sets []*appsv1.StatefulSet, podsOf func(*appsv1.StatefulSet) []*corev1.Pod) *appsv1.StatefulSet {
+func ClaimOwner(name string, claim *PVC, sets []*appsv1.StatefulSet, podsOf func(*appsv1.StatefulSet) []*Pod) *appsv1.StatefulSet {
 	if len(sets) <= 1 {
 		if len(sets) == 0 {
 			return nil
@@ -56,7 +56,7 @@ func ClaimOwner(name string, claim *corev1.PersistentVolumeClaim, sets []*appsv1
 		return sets[0]
 	}
 	candidates := narrow(sets, func(s *appsv1.StatefulSet) bool {
-		return slices.ContainsFunc(podsOf(s), func(p *corev1.Pod) bool { return mounts(p, name) })
+		return slices.ContainsFunc(podsOf(s), func(p *Pod) bool { return mounts(p, name) })
 	})
 	if claim != nil {
 		candidates = narrow(candidates, func(s *appsv1.StatefulSet) bool { return ownedBy(claim, s, podsOf(s)) })
@@ -87,37 +87,36 @@ func ClaimOfSet(set *appsv1.StatefulSet, name string) bool {
 func deriveClaimProblems(h *Health, in Inputs) {
 	set := in.Set
 	var problems []ClaimProblem
-	current := make(map[string]*corev1.PersistentVolumeClaim, len(in.PVCs))
+	current := in.claims
 	for _, c := range in.PVCs {
-		current[c.Name] = c
-		if claimRetained(set, c.Name) {
+		if claimRetained(set, c.name) {
 			continue
 		}
-		if c.Status.Phase == corev1.ClaimLost {
-			problems = append(problems, ClaimProblem{c.Name, c.Spec.VolumeName, ProblemClaimLost})
+		st := c.st()
+		if st.phase == corev1.ClaimLost {
+			problems = append(problems, ClaimProblem{c.name, c.volume, ProblemClaimLost})
 		}
-		if resizeInfeasible(c) {
-			problems = append(problems, ClaimProblem{c.Name, c.Spec.VolumeName, ProblemResizeInfeasible})
+		if st.resizeInfeasible {
+			problems = append(problems, ClaimProblem{c.name, c.volume, ProblemResizeInfeasible})
 		}
-		if resizeFailed(c) {
-			problems = append(problems, ClaimProblem{c.Name, c.Spec.VolumeName, ProblemResizeFailed})
+		if st.resizeFailed {
+			problems = append(problems, ClaimProblem{c.name, c.volume, ProblemResizeFailed})
 		}
 	}
 	for _, pv := range in.ReleasedVolumes {
-		ref := pv.Spec.ClaimRef
-		if ref == nil || ref.Namespace != set.Namespace || !ClaimOfSet(set, ref.Name) || claimRetained(set, ref.Name) {
+		ns, name, uid, ok := pv.ClaimRef()
+		if !ok || ns != set.Namespace || !ClaimOfSet(set, name) || claimRetained(set, name) {
 			continue
 		}
-		switch pv.Status.Phase {
+		switch st := pv.status.Value(); st.phase {
 		case corev1.VolumeFailed:
-			problems = append(problems, ClaimProblem{ref.Name, pv.Name, ProblemVolumeFailed})
+			problems = append(problems, ClaimProblem{name, pv.name, ProblemVolumeFailed})
 		case corev1.VolumeReleased:
 			// Delete and Recycle volumes are on their way out (or end Failed); only a
 			// Retain volume keeps the data for a human to recover. A claim of the same
 			// UID means the controller has not caught up.
-			if c := current[ref.Name]; pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain &&
-				(c == nil || c.UID != ref.UID) {
-				problems = append(problems, ClaimProblem{ref.Name, pv.Name, ProblemVolumeReleased})
+			if c := current[name]; st.policy == corev1.PersistentVolumeReclaimRetain && (c == nil || c.uid != uid) {
+				problems = append(problems, ClaimProblem{name, pv.name, ProblemVolumeReleased})
 			}
 		}
 	}
@@ -125,26 +124,6 @@ func deriveClaimProblems(h *Health, in Inputs) {
 		return strings.Compare(a.PVC+"\x00"+a.PV+"\x00"+a.Reason, b.PVC+"\x00"+b.PV+"\x00"+b.Reason)
 	})
 	h.ClaimProblems = slices.Compact(problems)
-}
-
-// resizeInfeasible tells whether the driver or the node reported an expansion of the
-// claim infeasible (the RecoverVolumeExpansionFailure statuses).
-func resizeInfeasible(c *corev1.PersistentVolumeClaim) bool {
-	for _, s := range c.Status.AllocatedResourceStatuses {
-		if s == corev1.PersistentVolumeClaimControllerResizeInfeasible || s == corev1.PersistentVolumeClaimNodeResizeInfeasible {
-			return true
-		}
-	}
-	return false
-}
-
-// resizeFailed tells whether the claim's expansion failed in the controller or on the
-// node.
-func resizeFailed(c *corev1.PersistentVolumeClaim) bool {
-	return slices.ContainsFunc(c.Status.Conditions, func(cond corev1.PersistentVolumeClaimCondition) bool {
-		return (cond.Type == corev1.PersistentVolumeClaimControllerResizeError || cond.Type == corev1.PersistentVolumeClaimNodeResizeError) &&
-			cond.Status == corev1.ConditionTrue
-	})
 }
 
 // narrow returns the sets that keep says to keep, or all of them when it keeps none.
@@ -162,24 +141,27 @@ func narrow(sets []*appsv1.StatefulSet, keep func(*appsv1.StatefulSet) bool) []*
 }
 
 // mounts tells whether the pod mounts the claim named name.
-func mounts(p *corev1.Pod, name string) bool {
-	return slices.ContainsFunc(p.Spec.Volumes, func(v corev1.Volume) bool {
-		return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == name
+func mounts(p *Pod, name string) bool {
+	found := false
+	p.claimNames(func(claim string) bool {
+		found = claim == name
+		return !found
 	})
+	return found
 }
 
 // ownedBy tells whether the claim's owner references name the StatefulSet (retention
 // policy WhenDeleted: Delete) or one of its pods (WhenScaled: Delete).
-func ownedBy(claim *corev1.PersistentVolumeClaim, s *appsv1.StatefulSet, pods []*corev1.Pod) bool {
-	for _, ref := range claim.OwnerReferences {
-		switch ref.Kind {
+func ownedBy(claim *PVC, s *appsv1.StatefulSet, pods []*Pod) bool {
+	for _, ref := range claim.ownerRefs() {
+		switch ref.kind {
 		case "StatefulSet":
-			if ref.Name == s.Name && (ref.UID == "" || s.UID == "" || ref.UID == s.UID) {
+			if ref.name == s.Name && (ref.uid == "" || s.UID == "" || ref.uid == s.UID) {
 				return true
 			}
 		case "Pod":
-			if slices.ContainsFunc(pods, func(p *corev1.Pod) bool {
-				return p.Name == ref.Name && (ref.UID == "" || p.UID == "" || ref.UID == p.UID)
+			if slices.ContainsFunc(pods, func(p *Pod) bool {
+				return p.name == ref.name && (ref.uid == "" || p.uid.IsZero() || UIDOf(ref.uid) == p.uid)
 			}) {
 				return true
 			}

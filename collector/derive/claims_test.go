@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive/derivetest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -24,10 +25,10 @@ func setWithTemplate(name, template string, created time.Time) *appsv1.StatefulS
 	}
 }
 
-func mountingPod(set *appsv1.StatefulSet, ordinal string, claimName string) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: set.Name + "-" + ordinal, UID: types.UID("uid-pod-" + set.Name)},
+func mountingPod(set *appsv1.StatefulSet, ordinal string, claimName string) *derive.Pod {
+	return derive.PodFrom(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: set.Name + "-" + ordinal, UID: types.UID("uid-pod-" + set.Name)},
 		Spec: corev1.PodSpec{Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}}}
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}}})
 }
 
 // TestClaimOwnerCollision: StatefulSet a with template x-b and StatefulSet b-a with
@@ -51,22 +52,22 @@ func TestClaimOwnerCollision(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		claim *corev1.PersistentVolumeClaim
-		pods  map[string][]*corev1.Pod
+		pods  map[string][]*derive.Pod
 		sets  [2]*appsv1.StatefulSet // when not a and b-a as made above
 		want  string
 	}{
-		{name: "a's pod mounts it", claim: plain, pods: map[string][]*corev1.Pod{"a": {podA}}, want: "a"},
-		{name: "b-a's pod mounts it", claim: plain, pods: map[string][]*corev1.Pod{"b-a": {podBA}}, want: "b-a"},
+		{name: "a's pod mounts it", claim: plain, pods: map[string][]*derive.Pod{"a": {podA}}, want: "a"},
+		{name: "b-a's pod mounts it", claim: plain, pods: map[string][]*derive.Pod{"b-a": {podBA}}, want: "b-a"},
 		{name: "a pod of a that mounts another claim does not count", claim: plain,
-			pods: map[string][]*corev1.Pod{"a": {mountingPod(a, "0", "other")}}, want: "b-a"},
+			pods: map[string][]*derive.Pod{"a": {mountingPod(a, "0", "other")}}, want: "b-a"},
 		{name: "both mount it, owner reference to StatefulSet a", claim: withRefs(metav1.OwnerReference{Kind: "StatefulSet", Name: "a", UID: a.UID}),
-			pods: map[string][]*corev1.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
-		{name: "owner reference to a pod of a (whenScaled: Delete)", claim: withRefs(metav1.OwnerReference{Kind: "Pod", Name: podA.Name, UID: podA.UID}),
-			pods: map[string][]*corev1.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
+			pods: map[string][]*derive.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
+		{name: "owner reference to a pod of a (whenScaled: Delete)", claim: withRefs(metav1.OwnerReference{Kind: "Pod", Name: podA.GetName(), UID: podA.GetUID()}),
+			pods: map[string][]*derive.Pod{"a": {podA}, "b-a": {podBA}}, want: "a"},
 		{name: "a stale owner reference (another UID) does not count", claim: withRefs(metav1.OwnerReference{Kind: "StatefulSet", Name: "a", UID: "old"}),
-			pods: map[string][]*corev1.Pod{"a": {podA}, "b-a": {podBA}}, want: "b-a"},
+			pods: map[string][]*derive.Pod{"a": {podA}, "b-a": {podBA}}, want: "b-a"},
 		{name: "mounting beats the owner reference", claim: withRefs(metav1.OwnerReference{Kind: "StatefulSet", Name: "a", UID: a.UID}),
-			pods: map[string][]*corev1.Pod{"b-a": {podBA}}, want: "b-a"},
+			pods: map[string][]*derive.Pod{"b-a": {podBA}}, want: "b-a"},
 		{name: "nothing tells: the older StatefulSet", claim: plain, want: "b-a"},
 		{name: "the claim is gone: the older StatefulSet", want: "b-a"},
 		{name: "created in the same second: the first name", claim: plain,
@@ -77,15 +78,19 @@ func TestClaimOwnerCollision(t *testing.T) {
 			if tc.sets[0] != nil {
 				sets = tc.sets[:]
 			}
-			podsOf := func(s *appsv1.StatefulSet) []*corev1.Pod { return tc.pods[s.Name] }
+			podsOf := func(s *appsv1.StatefulSet) []*derive.Pod { return tc.pods[s.Name] }
 			for _, order := range [][]*appsv1.StatefulSet{sets, {sets[1], sets[0]}} {
-				if got := derive.ClaimOwner(name, tc.claim, order, podsOf); got == nil || got.Name != tc.want {
+				var claim *derive.PVC
+				if tc.claim != nil {
+					claim = derive.PVCFrom(tc.claim)
+				}
+				if got := derive.ClaimOwner(name, claim, order, podsOf); got == nil || got.Name != tc.want {
 					t.Errorf("owner %v, want %s", got, tc.want)
 				}
 			}
 		})
 	}
-	if got := derive.ClaimOwner(name, plain, nil, nil); got != nil {
+	if got := derive.ClaimOwner(name, derive.PVCFrom(plain), nil, nil); got != nil {
 		t.Errorf("owner without StatefulSets: %v", got)
 	}
 }
@@ -120,12 +125,12 @@ func TestClaimProblems(t *testing.T) {
 		corev1.ResourceStorage: corev1.PersistentVolumeClaimControllerResizeInProgress}
 	resizing.Status.Conditions = []corev1.PersistentVolumeClaimCondition{{Type: corev1.PersistentVolumeClaimNodeResizeError, Status: corev1.ConditionFalse}}
 	in := derive.Inputs{Set: set,
-		PVCs: []*corev1.PersistentVolumeClaim{lost, infeasible, failedResize, resizing,
+		PVCs: derivetest.PVCs(lost, infeasible, failedResize, resizing,
 			withUID(claim("data-db-4", corev1.ClaimBound, "pv-new-4"), "new-4"),
 			withUID(claim("data-db-5", corev1.ClaimBound, "pv-5"), "uid-5"),
 			claim("data-db-7", corev1.ClaimLost, ""), // retained after a scale-down: a cost only
-		},
-		ReleasedVolumes: []*corev1.PersistentVolume{
+		),
+		ReleasedVolumes: derivetest.PVs(
 			pv("pv-old-4", corev1.VolumeReleased, corev1.PersistentVolumeReclaimRetain, "ns", "data-db-4", "old-4"),     // the earlier data-db-4
 			pv("pv-failed-4", corev1.VolumeFailed, corev1.PersistentVolumeReclaimRecycle, "ns", "data-db-4", "older-4"), // an even earlier one, Failed
 			pv("pv-deleting", corev1.VolumeReleased, corev1.PersistentVolumeReclaimDelete, "ns", "data-db-4", "x"),      // on its way out
@@ -135,8 +140,8 @@ func TestClaimProblems(t *testing.T) {
 			pv("pv-kept", corev1.VolumeReleased, corev1.PersistentVolumeReclaimRetain, "ns", "data-db-9", "old-9"), // ordinal out of range
 			pv("pv-other-ns", corev1.VolumeFailed, corev1.PersistentVolumeReclaimRetain, "other", "data-db-0", "y"),
 			pv("pv-other-set", corev1.VolumeFailed, corev1.PersistentVolumeReclaimRetain, "ns", "data-web-0", "z"),
-			{ObjectMeta: metav1.ObjectMeta{Name: "pv-no-ref"}, Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeFailed}},
-		},
+			&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-no-ref"}, Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeFailed}},
+		),
 	}
 	h, _ := derive.Derive(in, derive.NewView(nil, "gp3"), nil, t0, derive.Thresholds{})
 	want := []derive.ClaimProblem{
@@ -157,7 +162,7 @@ func TestClaimProblems(t *testing.T) {
 		}
 	}
 	// A healthy StatefulSet has none, not an empty sample set of zeros.
-	healthy := derive.Inputs{Set: set, PVCs: []*corev1.PersistentVolumeClaim{claim("data-db-0", corev1.ClaimBound, "pv-0")}}
+	healthy := derive.Inputs{Set: set, PVCs: derivetest.PVCs(claim("data-db-0", corev1.ClaimBound, "pv-0"))}
 	if h, _ := derive.Derive(healthy, derive.NewView(nil, "gp3"), nil, t0, derive.Thresholds{}); len(h.ClaimProblems) != 0 {
 		t.Errorf("healthy: %+v", h.ClaimProblems)
 	}

@@ -14,12 +14,14 @@ import (
 // Inputs is what one derivation reads of its own StatefulSet.
 type Inputs struct {
 	Set  *appsv1.StatefulSet
-	Pods []*corev1.Pod                   // sorted by name
-	PVCs []*corev1.PersistentVolumeClaim // sorted by name
+	Pods []*Pod // sorted by name
+	PVCs []*PVC // sorted by name
 	// ReleasedVolumes are the PersistentVolumes in phase Released or Failed whose claim
 	// reference names one of the StatefulSet's claims, sorted by name: what earlier
 	// claims of those names left behind.
-	ReleasedVolumes []*corev1.PersistentVolume
+	ReleasedVolumes []*PV
+
+	claims map[string]*PVC // PVCs by name, made by Derive
 }
 
 // Thresholds are the durations after which a state counts as broken.
@@ -116,6 +118,7 @@ var (
 // objects, which the fuzz tests check.
 func Derive(in Inputs, view *View, prev *Progress, now time.Time, th Thresholds) (*Health, *Progress) {
 	set := in.Set
+	in.claims = claimsByName(in.PVCs)
 	h := &Health{
 		Namespace:      set.Namespace,
 		Name:           set.Name,
@@ -202,22 +205,14 @@ func ClaimBase(pvcName string) (string, bool) {
 	return pvcName[:i], true
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+func podReady(p *Pod) bool {
+	c := p.conditions().ready
+	return c.present && c.status == corev1.ConditionTrue
 }
 
-func podUnschedulable(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
-			return c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable
-		}
-	}
-	return false
+func podUnschedulable(p *Pod) bool {
+	c := p.conditions().scheduled
+	return c.present && c.status == corev1.ConditionFalse && c.reason == corev1.PodReasonUnschedulable
 }
 
 // WaitingReasons are the container waiting reasons kept as label values; any other is
@@ -235,17 +230,16 @@ var knownWaitingReasons = setOf(WaitingReasons)
 
 // waitingReason returns the bounded waiting reason of the first waiting container,
 // init containers first, or "" when no container waits.
-func waitingReason(p *corev1.Pod) string {
-	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, c := range list {
-			if c.State.Waiting == nil {
-				continue
-			}
-			if knownWaitingReasons[c.State.Waiting.Reason] {
-				return c.State.Waiting.Reason
-			}
-			return WaitingOther
+func waitingReason(p *Pod) string {
+	for _, c := range p.allStates() {
+		st := c.Value()
+		if !st.waitingSet {
+			continue
 		}
+		if knownWaitingReasons[st.waiting] {
+			return st.waiting
+		}
+		return WaitingOther
 	}
 	return ""
 }
@@ -297,12 +291,12 @@ func ZoneOf(labels map[string]string, zoneKeys []string) string {
 // VolumeZones returns the sorted zones a PV is pinned to, or nil when it is not pinned.
 // A PV is pinned when every node selector term restricts a zone key with In (terms are
 // ORed, so one unrestricted term frees it), or when it carries a zone label.
-func VolumeZones(pv *corev1.PersistentVolume, zoneKeys []string) []string {
+func VolumeZones(pv *PV, zoneKeys []string) []string {
 	set := affinityZones(pv, zoneKeys)
 	if len(set) == 0 {
 		// In-tree volumes carried their zones as a label, several joined with "__".
 		for _, k := range zoneKeys {
-			for _, z := range strings.Split(pv.Labels[k], "__") {
+			for _, z := range strings.Split(pv.placement.Labels[k], "__") {
 				if z != "" {
 					set[z] = true
 				}
@@ -325,13 +319,13 @@ func VolumeZones(pv *corev1.PersistentVolume, zoneKeys []string) []string {
 
 // affinityZones returns the union of the zones the PV's node selector terms allow, or an
 // empty set when some term leaves the zone free.
-func affinityZones(pv *corev1.PersistentVolume, zoneKeys []string) map[string]bool {
+func affinityZones(pv *PV, zoneKeys []string) map[string]bool {
 	set := map[string]bool{}
-	na := pv.Spec.NodeAffinity
-	if na == nil || na.Required == nil {
+	required := pv.placement.Affinity
+	if required == nil {
 		return set
 	}
-	for _, term := range na.Required.NodeSelectorTerms {
+	for _, term := range required.NodeSelectorTerms {
 		termZones := termZoneValues(term, zoneKeys)
 		if termZones == nil {
 			return map[string]bool{}

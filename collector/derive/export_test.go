@@ -12,3 +12,9 @@ var (
 const PVCNoStorageClass = pvcNoStorageClass
 
 var PodWhyOf = podWhy
+
+// ContainerCount is the number of container statuses of a pod, init containers included.
+func ContainerCount(p *Pod) int { return len(p.allStates()) }
+
+// ClassOf is the storage class name of a claim, and whether it names one ("" included).
+func ClassOf(c *PVC) (string, bool) { return c.st().class, c.st().hasClass }

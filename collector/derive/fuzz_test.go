@@ -115,7 +115,7 @@ func checkHealth(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 	}
 	containers, seen := 0, map[[2]string]bool{}
 	for _, p := range fc.In.Pods {
-		containers += len(p.Status.InitContainerStatuses) + len(p.Status.ContainerStatuses)
+		containers += derive.ContainerCount(p)
 	}
 	if len(h.RecentTerminations) > containers {
 		t.Fatalf("%d recent terminations of %d containers", len(h.RecentTerminations), containers)
@@ -163,7 +163,7 @@ func FuzzVolumeZones(f *testing.F) {
 	f.Add([]byte{3, 2, 1, 0, 2, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pv, keys := derivetest.PVFrom(data)
-		zones := derive.VolumeZones(pv, keys)
+		zones := derive.VolumeZones(derivetest.CompactPV(pv), keys)
 		// Every zone is a value of an In expression on a zone key or of a zone label,
 		// non-empty, sorted and unique.
 		allowed := map[string]bool{}
@@ -262,9 +262,10 @@ func FuzzPendingReason(f *testing.F) {
 			if !knownPVCReasons[r] {
 				t.Fatalf("pendingReason = %q", r)
 			}
-			explicitNone := c.Spec.StorageClassName != nil && *c.Spec.StorageClassName == ""
-			if explicitNone != (r == derive.PVCNoStorageClass && c.Spec.StorageClassName != nil) {
-				t.Fatalf("class %q gave %q", *c.Spec.StorageClassName, r)
+			class, hasClass := derive.ClassOf(c)
+			explicitNone := hasClass && class == ""
+			if explicitNone != (r == derive.PVCNoStorageClass && hasClass) {
+				t.Fatalf("class %q gave %q", class, r)
 			}
 		}
 	})

@@ -1,9 +1,7 @@
 package derive
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Annotations the derivations read; the informer transforms keep them.
@@ -17,12 +15,8 @@ const (
 
 // OwnerStatefulSetKey returns namespace/name of the StatefulSet controlling the pod, ""
 // when no StatefulSet controls it.
-func OwnerStatefulSetKey(p *corev1.Pod) string {
-	ref := metav1.GetControllerOfNoCopy(p)
-	if ref == nil || ref.Kind != "StatefulSet" {
-		return ""
-	}
-	return p.Namespace + "/" + ref.Name
+func OwnerStatefulSetKey(p *Pod) string {
+	return p.spec.Owner
 }
 
 // DefaultStorageClass returns the name of the class Kubernetes uses for claims that

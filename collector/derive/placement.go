@@ -32,7 +32,7 @@ type placement struct {
 
 // UsableNodeKey is the UsableNode question for a pod and the PV of one of its volumes;
 // "" when neither the PV's required node affinity nor its zone labels pin it.
-func UsableNodeKey(p *corev1.Pod, pv *corev1.PersistentVolume) string {
+func UsableNodeKey(p *Pod, pv *PV) string {
 	volume := volumeNodeSelector(pv)
 	if volume == nil {
 		return ""
@@ -44,12 +44,8 @@ func UsableNodeKey(p *corev1.Pod, pv *corev1.PersistentVolume) string {
 
 // podPlacement is the pod's own part of a placement: its node selector, required node
 // affinity and tolerations.
-func podPlacement(p *corev1.Pod) placement {
-	pl := placement{NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
-	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
-		pl.Affinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-	}
-	return pl
+func podPlacement(p *Pod) placement {
+	return placement{NodeSelector: p.spec.NodeSelector, Affinity: p.spec.Affinity, Tolerations: p.spec.Tolerations}
 }
 
 // key encodes the placement as a lookup key; "" when it does not encode.
@@ -130,7 +126,7 @@ func anyUsable(key string, nodes []*corev1.Node) bool {
 // CordonedCandidateKey is the CordonedCandidate question for a pod: its node selector,
 // required node affinity and tolerations, and the node selectors of its bound volumes
 // (volumeNodeSelector; nil ones are left out).
-func CordonedCandidateKey(p *corev1.Pod, volumes []*corev1.NodeSelector) string {
+func CordonedCandidateKey(p *Pod, volumes []*corev1.NodeSelector) string {
 	pl := podPlacement(p)
 	pl.Volumes = volumes
 	return pl.key()
@@ -204,17 +200,14 @@ var volumeZoneLabels = []string{
 // volumeNodeSelector is the nodes a PV can be used on: its required node affinity, each
 // term also restricted by its zone labels (a label value may list several zones joined
 // with "__"); nil when nothing pins the volume.
-func volumeNodeSelector(pv *corev1.PersistentVolume) *corev1.NodeSelector {
+func volumeNodeSelector(pv *PV) *corev1.NodeSelector {
 	var labels []corev1.NodeSelectorRequirement
 	for _, key := range volumeZoneLabels {
-		if v, ok := pv.Labels[key]; ok && v != "" {
+		if v, ok := pv.placement.Labels[key]; ok && v != "" {
 			labels = append(labels, corev1.NodeSelectorRequirement{Key: key, Operator: corev1.NodeSelectorOpIn, Values: strings.Split(v, "__")})
 		}
 	}
-	var required *corev1.NodeSelector
-	if na := pv.Spec.NodeAffinity; na != nil {
-		required = na.Required
-	}
+	required := pv.placement.Affinity
 	switch {
 	case len(labels) == 0:
 		return required

@@ -8,11 +8,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive/derivetest"
 )
 
 // usableNodeCluster is nodes Ready nodes in three zones, each with its hostname, and
 // an unscheduled pod tolerating the usual not-ready and unreachable taints.
-func usableNodeCluster(nodes int) ([]*corev1.Node, *corev1.Pod) {
+func usableNodeCluster(nodes int) ([]*corev1.Node, *derive.Pod) {
 	out := make([]*corev1.Node, nodes)
 	for i := range out {
 		name := fmt.Sprintf("ip-10-0-%d-%d", i/250, i%250)
@@ -29,7 +30,7 @@ func usableNodeCluster(nodes int) ([]*corev1.Node, *corev1.Pod) {
 		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
 		{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
 	}, NodeSelector: map[string]string{"nodegroup": "general"}}}
-	return out, pod
+	return out, derive.PodFrom(pod)
 }
 
 func hostnamePV(node string) *corev1.PersistentVolume {
@@ -45,7 +46,7 @@ func TestUsableNodeAnswersOncePerPlacement(t *testing.T) {
 	lists := 0
 	v := derive.NewView(nil, "")
 	l := derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { lists++; return nodes })
-	gone, there := derive.UsableNodeKey(pod, hostnamePV("node-gone")), derive.UsableNodeKey(pod, hostnamePV(nodes[7].Name))
+	gone, there := derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV("node-gone"))), derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV(nodes[7].Name)))
 	if gone == there {
 		t.Fatal("two placements share a key")
 	}
@@ -57,7 +58,7 @@ func TestUsableNodeAnswersOncePerPlacement(t *testing.T) {
 	if lists != 1 {
 		t.Errorf("nodes listed %d times, want 1", lists)
 	}
-	if derive.UsableNodeKey(pod, &corev1.PersistentVolume{}) != "" {
+	if derive.UsableNodeKey(pod, derivetest.CompactPV(&corev1.PersistentVolume{})) != "" {
 		t.Error("a PV without node affinity has a question")
 	}
 }
@@ -86,7 +87,7 @@ func TestUsableNodeOfZoneLabelledVolume(t *testing.T) {
 		{"node affinity and label agree", zoned("eu-west-1a", hostnamePV(nodes[0].Name).Spec.NodeAffinity), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			key := derive.UsableNodeKey(pod, tc.pv)
+			key := derive.UsableNodeKey(pod, derivetest.CompactPV(tc.pv))
 			if key == "" {
 				t.Fatal("a zone-labelled volume has no question")
 			}
@@ -103,7 +104,7 @@ func TestUsableNodeOfZoneLabelledVolume(t *testing.T) {
 func BenchmarkUsableNode(b *testing.B) {
 	for _, n := range []int{500, 5000} {
 		nodes, pod := usableNodeCluster(n)
-		key := derive.UsableNodeKey(pod, hostnamePV("node-gone"))
+		key := derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV("node-gone")))
 		b.Run(fmt.Sprint(n, " nodes"), func(b *testing.B) {
 			for b.Loop() {
 				v := derive.NewView(nil, "")

@@ -15,16 +15,16 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 	// Claims Pending for a provisioner or binder, not for the scheduler to pick a node.
 	pending := map[string]bool{}
 	for _, c := range in.PVCs {
-		if c.Status.Phase == corev1.ClaimPending && pendingReason(c, view) != pvcWaitForFirstConsumer {
-			pending[c.Name] = true
+		if c.Phase() == corev1.ClaimPending && pendingReason(c, view) != pvcWaitForFirstConsumer {
+			pending[c.name] = true
 		}
 	}
 	claimPending := func(name string) bool { return pending[name] }
-	var cordonedCandidate func(*corev1.Pod) bool
+	var cordonedCandidate func(*Pod) bool
 	if view.CordonedCandidate != nil {
-		cordonedCandidate = func(p *corev1.Pod) bool {
+		cordonedCandidate = func(p *Pod) bool {
 			var volumes []*corev1.NodeSelector
-			podVolumes(p, view, func(_ *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+			podVolumes(p, in.claims, view, func(_ *PVC, pv *PV) {
 				if sel := volumeNodeSelector(pv); sel != nil {
 					volumes = append(volumes, sel)
 				}
@@ -33,8 +33,8 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 		}
 	}
 	for _, p := range in.Pods {
-		if _, known := h.PodsByPhase[p.Status.Phase]; known {
-			h.PodsByPhase[p.Status.Phase]++
+		if _, known := h.PodsByPhase[p.phase()]; known {
+			h.PodsByPhase[p.phase()]++
 		}
 		if r := waitingReason(p); r != "" {
 			if h.WaitingByReason == nil {
@@ -48,8 +48,8 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 
 		var node *corev1.Node
 		status := ""
-		if p.Spec.NodeName != "" && view.Node != nil {
-			node = view.Node.Get(p.Spec.NodeName)
+		if p.NodeName() != "" && view.Node != nil {
+			node = view.Node.Get(p.NodeName())
 			status = nodeStatus(node)
 			if status == nodeNotReady || status == nodeUnreachable || status == nodeMissing {
 				h.PodsOnUnreadyNodes++
@@ -58,17 +58,17 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 		if why, ok := podWhy(p, node, view.Node != nil, claimPending, cordonedCandidate); ok {
 			h.NotReady = append(h.NotReady, why)
 		}
-		if p.DeletionTimestamp != nil {
+		if p.Terminating() {
 			h.Terminating++
 			if PodStuck(p, now, th.TerminatingStuckAfter) {
 				if status == "" {
 					status = nodeUnknown
 				}
-				h.StuckTerminating = append(h.StuckTerminating, StuckPod{Pod: p.Name, Node: p.Spec.NodeName, NodeStatus: status})
+				h.StuckTerminating = append(h.StuckTerminating, StuckPod{Pod: p.GetName(), Node: p.NodeName(), NodeStatus: status})
 			}
 		}
 		h.RecentTerminations = recentTerminations(p, now, th.RecentTerminationWindow, h.RecentTerminations)
-		if node != nil && podReady(p) && p.DeletionTimestamp == nil {
+		if node != nil && podReady(p) && !p.Terminating() {
 			if zone := ZoneOf(node.Labels, view.ZoneKeys); zone != "" {
 				h.ReadyPerZone[zone]++
 			}
@@ -79,6 +79,6 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 // PodStuck tells whether a terminating pod has outlived its deletion timestamp by more
 // than stuckAfter. The API server sets the deletion timestamp to the time of the delete
 // request plus the pod's grace period, so the grace period is already in it.
-func PodStuck(p *corev1.Pod, now time.Time, stuckAfter time.Duration) bool {
-	return now.Sub(p.DeletionTimestamp.Time) > stuckAfter
+func PodStuck(p *Pod, now time.Time, stuckAfter time.Duration) bool {
+	return now.Sub(p.deletedAt()) > stuckAfter
 }

@@ -3,8 +3,6 @@ package derive
 import (
 	"slices"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 )
 
 // Termination is a container of a pod whose last run ended within the recent window: its
@@ -39,20 +37,19 @@ func EarliestTermination(terms []Termination) (time.Time, bool) {
 // termination (lastState.terminated) finished within window of now. A container without
 // a finish time has no termination to date and is left out, and so is a second status of
 // one container name, which the API server does not allow.
-func recentTerminations(p *corev1.Pod, now time.Time, window time.Duration, out []Termination) []Termination {
+func recentTerminations(p *Pod, now time.Time, window time.Duration, out []Termination) []Termination {
 	if window <= 0 {
 		return out
 	}
 	first := len(out)
-	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, c := range list {
-			t := c.LastTerminationState.Terminated
-			if t == nil || t.FinishedAt.IsZero() || !TerminationRecent(t.FinishedAt.Time, now, window) ||
-				slices.ContainsFunc(out[first:], func(o Termination) bool { return o.Container == c.Name }) {
-				continue
-			}
-			out = append(out, Termination{Pod: p.Name, Container: c.Name, Reason: terminationReason(t.Reason), FinishedAt: t.FinishedAt.Time})
+	for i, c := range p.allStates() {
+		st := c.Value()
+		finished := p.finishedAt(i)
+		if !st.lastTerminatedSet || finished.IsZero() || !TerminationRecent(finished, now, window) ||
+			slices.ContainsFunc(out[first:], func(o Termination) bool { return o.Container == st.name }) {
+			continue
 		}
+		out = append(out, Termination{Pod: p.GetName(), Container: st.name, Reason: terminationReason(st.lastTerminated), FinishedAt: finished})
 	}
 	return out
 }

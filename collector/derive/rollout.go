@@ -5,7 +5,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 )
 
 // RolloutHealth is the strategy-aware rollout state of a StatefulSet.
@@ -69,13 +68,13 @@ func deriveRollout(in Inputs, prev *Progress, now time.Time, stallAfter time.Dur
 	updateRevision := set.Status.UpdateRevision
 
 	// Pods by index (ordinal minus the start ordinal), counted only within the desired range.
-	byIndex := make(map[int]*corev1.Pod, len(in.Pods))
+	byIndex := make(map[int]*Pod, len(in.Pods))
 	outdated := 0
 	for _, p := range in.Pods {
-		if updateRevision != "" && p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRevision {
+		if updateRevision != "" && p.spec.Revision != updateRevision {
 			outdated++
 		}
-		if ord, ok := podOrdinal(set.Name, p.Name); ok && ord >= start && ord-start < desired {
+		if ord, ok := podOrdinal(set.Name, p.GetName()); ok && ord >= start && ord-start < desired {
 			byIndex[ord-start] = p
 		}
 	}
@@ -92,11 +91,11 @@ func deriveRollout(in Inputs, prev *Progress, now time.Time, stallAfter time.Dur
 		Current:            set.Status.CurrentReplicas,
 	}
 	for i, p := range byIndex {
-		if i < partition || updateRevision == "" || p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRevision {
+		if i < partition || updateRevision == "" || p.spec.Revision != updateRevision {
 			continue
 		}
 		sig.UpdatedInScope++
-		if podReady(p) && p.DeletionTimestamp == nil {
+		if podReady(p) && !p.Terminating() {
 			sig.ReadyUpdatedInScope++
 		}
 	}
@@ -141,13 +140,11 @@ func deriveRollout(in Inputs, prev *Progress, now time.Time, stallAfter time.Dur
 func initialProgressTime(in Inputs, now time.Time) time.Time {
 	latest := in.Set.CreationTimestamp.Time
 	for _, p := range in.Pods {
-		if t := p.CreationTimestamp.Time; t.After(latest) {
+		if t := p.created.time(); t.After(latest) {
 			latest = t
 		}
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.LastTransitionTime.After(latest) {
-				latest = c.LastTransitionTime.Time
-			}
+		if t := p.readySince.time(); p.readySince.set() && t.After(latest) {
+			latest = t
 		}
 	}
 	if latest.IsZero() || latest.After(now) {
@@ -160,12 +157,12 @@ func initialProgressTime(in Inputs, now time.Time) time.Time {
 // the controller stops at the lowest ordinal that is missing or not Ready. Otherwise the
 // rolling update walks down from the highest ordinal: it replaces pods on the old
 // revision and waits on an updated pod that is not Ready.
-func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*corev1.Pod, desired, partition int, updateRevision string) *BlockingPod {
+func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*Pod, desired, partition int, updateRevision string) *BlockingPod {
 	name := func(i int) string { return podName(set, i) }
 	if set.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
 		// The first gap is at most len(byIndex), which bounds the walk for huge replicas.
 		for i := 0; i < min(desired, len(byIndex)+1); i++ {
-			if p := byIndex[i]; p == nil || !podReady(p) || p.DeletionTimestamp != nil {
+			if p := byIndex[i]; p == nil || !podReady(p) || p.Terminating() {
 				return &BlockingPod{Pod: name(i)}
 			}
 		}
@@ -175,9 +172,9 @@ func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*corev1.Pod, desir
 	for i := desired - 1; i >= partition; i-- {
 		p := byIndex[i]
 		switch {
-		case p == nil, p.DeletionTimestamp != nil:
+		case p == nil, p.Terminating():
 			return &BlockingPod{Pod: name(i)}
-		case p.Labels[appsv1.ControllerRevisionHashLabelKey] != updateRevision:
+		case p.spec.Revision != updateRevision:
 			return nil // the controller replaces it next: progress, not a block
 		case !podReady(p):
 			return &BlockingPod{Pod: name(i)}

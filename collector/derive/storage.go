@@ -28,17 +28,17 @@ func derivePVCs(h *Health, in Inputs, view *View) {
 		h.PVCsByPhase[phase] = 0
 	}
 	for _, c := range in.PVCs {
-		if _, known := h.PVCsByPhase[c.Status.Phase]; known {
-			h.PVCsByPhase[c.Status.Phase]++
+		if _, known := h.PVCsByPhase[c.Phase()]; known {
+			h.PVCsByPhase[c.Phase()]++
 		}
-		if claimRetained(in.Set, c.Name) {
+		if claimRetained(in.Set, c.name) {
 			// Kept after a scale-down: a cost, never a pending or broken claim.
 			h.RetainedPVCs++
 			continue
 		}
-		if c.Status.Phase == corev1.ClaimPending {
+		if c.Phase() == corev1.ClaimPending {
 			h.PendingPVCs = append(h.PendingPVCs, PendingPVC{
-				Name: c.Name, Reason: pendingReason(c, view), Created: c.CreationTimestamp.Time,
+				Name: c.name, Reason: pendingReason(c, view), Created: c.Created(),
 			})
 		}
 	}
@@ -67,11 +67,12 @@ func claimRetained(set *appsv1.StatefulSet, claim string) bool {
 }
 
 // pendingReason says why a PVC is still Pending.
-func pendingReason(c *corev1.PersistentVolumeClaim, view *View) string {
+func pendingReason(c *PVC, view *View) string {
+	st := c.st()
 	className := ""
 	switch {
-	case c.Spec.StorageClassName != nil:
-		className = *c.Spec.StorageClassName
+	case st.hasClass:
+		className = st.class
 	default:
 		className = view.DefaultStorageClass
 	}
@@ -87,7 +88,7 @@ func pendingReason(c *corev1.PersistentVolumeClaim, view *View) string {
 		return pvcClassNotFound
 	case class.Provisioner == noProvisioner:
 		return pvcNoProvisioner
-	case c.Annotations[AnnSelectedNode] != "":
+	case st.selectedNode:
 		return pvcProvisioning
 	case class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer:
 		return pvcWaitForFirstConsumer
@@ -95,33 +96,39 @@ func pendingReason(c *corev1.PersistentVolumeClaim, view *View) string {
 	return pvcProvisioning
 }
 
-// podVolumes calls fn for each PVC volume of the pod that is bound to a PV.
-func podVolumes(p *corev1.Pod, view *View, fn func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume)) {
+// podVolumes calls fn for each PVC volume of the pod that is bound to a PV. own are the
+// StatefulSet's claims (Inputs.PVCs) by name, taken from there rather than looked up:
+// the memo compares them already, and need not keep an answer per claim.
+func podVolumes(p *Pod, own map[string]*PVC, view *View, fn func(pvc *PVC, pv *PV)) {
 	if view.PVC == nil || view.PV == nil {
 		return
 	}
 	// Several volumes may mount the same claim; it yields one sample.
-	seen := make(map[string]bool, len(p.Spec.Volumes))
-	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim == nil || seen[v.PersistentVolumeClaim.ClaimName] {
-			continue
+	seen := make(map[string]bool, len(p.spec.Claims))
+	p.claimNames(func(name string) bool {
+		if seen[name] {
+			return true
 		}
-		seen[v.PersistentVolumeClaim.ClaimName] = true
-		pvc := view.PVC.Get(p.Namespace + "/" + v.PersistentVolumeClaim.ClaimName)
-		if pvc == nil || pvc.Spec.VolumeName == "" {
-			continue
+		seen[name] = true
+		pvc := own[name]
+		if pvc == nil {
+			pvc = view.PVC.Get(p.GetNamespace() + "/" + name)
 		}
-		if pv := view.PV.Get(pvc.Spec.VolumeName); pv != nil {
+		if pvc == nil || pvc.volume == "" {
+			return true
+		}
+		if pv := view.PV.Get(pvc.volume); pv != nil {
 			fn(pvc, pv)
 		}
-	}
+		return true
+	})
 }
 
 func deriveVolumeZones(h *Health, in Inputs, view *View) {
 	for _, p := range in.Pods {
 		switch {
-		case p.Spec.NodeName != "" && view.Node != nil:
-			node := view.Node.Get(p.Spec.NodeName)
+		case p.NodeName() != "" && view.Node != nil:
+			node := view.Node.Get(p.NodeName())
 			if node == nil {
 				continue
 			}
@@ -129,21 +136,21 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 			if nodeZone == "" {
 				continue
 			}
-			podVolumes(p, view, func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+			podVolumes(p, in.claims, view, func(pvc *PVC, pv *PV) {
 				if zones := VolumeZones(pv, view.ZoneKeys); len(zones) > 0 && !slices.Contains(zones, nodeZone) {
 					h.ZoneMismatch = append(h.ZoneMismatch, VolumeZone{
-						Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
+						Pod: p.GetName(), PVC: pvc.name, VolumeZone: strings.Join(zones, ","), NodeZone: nodeZone,
 					})
 				}
 			})
 		case awaitsScheduling(p) && view.UsableNode != nil:
-			podVolumes(p, view, func(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+			podVolumes(p, in.claims, view, func(pvc *PVC, pv *PV) {
 				key := UsableNodeKey(p, pv)
 				if key == "" || view.UsableNode.Get(key) {
 					return
 				}
 				h.NoUsableNode = append(h.NoUsableNode, VolumeZone{
-					Pod: p.Name, PVC: pvc.Name, VolumeZone: strings.Join(VolumeZones(pv, view.ZoneKeys), ","),
+					Pod: p.GetName(), PVC: pvc.name, VolumeZone: strings.Join(VolumeZones(pv, view.ZoneKeys), ","),
 				})
 			})
 		}
@@ -152,8 +159,8 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 
 // awaitsScheduling tells whether the scheduler is trying to place a pod: Pending,
 // without a node, not terminating and not held by scheduling gates.
-func awaitsScheduling(p *corev1.Pod) bool {
-	return p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil &&
+func awaitsScheduling(p *Pod) bool {
+	return p.NodeName() == "" && p.phase() == corev1.PodPending && !p.Terminating() &&
 		schedulingWhy(p, nil) != WhySchedulingGated
 }
 
@@ -171,15 +178,15 @@ func deriveAttachments(h *Health, in Inputs, view *View) {
 	}
 	deriveAttachedElsewhere(h, in, view)
 	for _, c := range in.PVCs {
-		if c.Spec.VolumeName == "" {
+		if c.volume == "" {
 			continue
 		}
-		for _, va := range view.Attachments.Get(c.Spec.VolumeName) {
+		for _, va := range view.Attachments.Get(c.volume) {
 			if va.Status.AttachError != nil {
-				add(AttachmentError{PVC: c.Name, Node: va.Spec.NodeName, Operation: "attach"})
+				add(AttachmentError{PVC: c.name, Node: va.Spec.NodeName, Operation: "attach"})
 			}
 			if va.Status.DetachError != nil {
-				add(AttachmentError{PVC: c.Name, Node: va.Spec.NodeName, Operation: "detach"})
+				add(AttachmentError{PVC: c.name, Node: va.Spec.NodeName, Operation: "detach"})
 			}
 		}
 	}
@@ -190,35 +197,31 @@ func deriveAttachments(h *Health, in Inputs, view *View) {
 // controller will not attach the volume to the pod's node until it is detached from the
 // other, typically a dead node that never unmounts it.
 func deriveAttachedElsewhere(h *Health, in Inputs, view *View) {
-	claims := make(map[string]*corev1.PersistentVolumeClaim, len(in.PVCs))
-	for _, c := range in.PVCs {
-		claims[c.Name] = c
-	}
+	claims := in.claims
 	for _, p := range in.Pods {
-		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+		if p.NodeName() == "" || p.Terminating() {
 			continue
 		}
-		for _, v := range p.Spec.Volumes {
-			if v.PersistentVolumeClaim == nil {
-				continue
+		p.claimNames(func(name string) bool {
+			c := claims[name]
+			if c == nil || c.volume == "" || !c.st().singleNode {
+				return true
 			}
-			c := claims[v.PersistentVolumeClaim.ClaimName]
-			if c == nil || c.Spec.VolumeName == "" || !singleNode(c) {
-				continue
-			}
-			for _, va := range view.Attachments.Get(c.Spec.VolumeName) {
-				if va.Status.Attached && va.Spec.NodeName != p.Spec.NodeName {
+			for _, va := range view.Attachments.Get(c.volume) {
+				if va.Status.Attached && va.Spec.NodeName != p.NodeName() {
 					h.AttachedElsewhere = append(h.AttachedElsewhere, AttachedElsewhere{
-						Pod: p.Name, PVC: c.Name, Node: p.Spec.NodeName, AttachedNode: va.Spec.NodeName})
+						Pod: p.GetName(), PVC: c.name, Node: p.NodeName(), AttachedNode: va.Spec.NodeName})
 				}
 			}
-		}
+			return true
+		})
 	}
 }
 
-// singleNode tells whether a claim's volume can be attached to one node at a time.
-func singleNode(c *corev1.PersistentVolumeClaim) bool {
-	return slices.ContainsFunc(c.Spec.AccessModes, func(m corev1.PersistentVolumeAccessMode) bool {
-		return m == corev1.ReadWriteOnce || m == corev1.ReadWriteOncePod
-	})
+func claimsByName(claims []*PVC) map[string]*PVC {
+	m := make(map[string]*PVC, len(claims))
+	for _, c := range claims {
+		m[c.name] = c
+	}
+	return m
 }

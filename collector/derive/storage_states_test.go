@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive/derivetest"
 )
 
 func claim(name string, phase corev1.PersistentVolumeClaimPhase, volume string, modes ...corev1.PersistentVolumeAccessMode) *corev1.PersistentVolumeClaim {
@@ -24,13 +25,13 @@ func claim(name string, phase corev1.PersistentVolumeClaimPhase, volume string, 
 func TestRetainedClaims(t *testing.T) {
 	set := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
 		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](2), Ordinals: &appsv1.StatefulSetOrdinals{Start: 1}}}
-	in := derive.Inputs{Set: set, PVCs: []*corev1.PersistentVolumeClaim{
+	in := derive.Inputs{Set: set, PVCs: derivetest.PVCs(
 		claim("data-db-0", corev1.ClaimBound, "pv-0"),  // below start: retained
 		claim("data-db-1", corev1.ClaimBound, "pv-1"),  // in range
 		claim("data-db-2", corev1.ClaimPending, ""),    // in range, pending
 		claim("data-db-3", corev1.ClaimPending, ""),    // above the range: retained, not pending
 		claim("data-db-10", corev1.ClaimBound, "pv-3"), // retained
-	}}
+	)}
 	h, _ := derive.Derive(in, derive.NewView(nil, "gp3"), nil, time.Now(), derive.Thresholds{})
 	if h.RetainedPVCs != 3 {
 		t.Errorf("retained %d, want 3", h.RetainedPVCs)
@@ -53,13 +54,13 @@ func TestRetainedClaims(t *testing.T) {
 // ReadWriteMany volume and a terminating pod are not.
 func TestAttachedElsewhere(t *testing.T) {
 	set := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"}, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](4)}}
-	pod := func(name, node, claimName string, deleted bool) *corev1.Pod {
+	pod := func(name, node, claimName string, deleted bool) *derive.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Spec: corev1.PodSpec{NodeName: node,
 			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}}}
 		if deleted {
 			p.DeletionTimestamp = &metav1.Time{Time: time.Now()}
 		}
-		return p
+		return derive.PodFrom(p)
 	}
 	va := func(pv, node string, attached bool) *storagev1.VolumeAttachment {
 		return &storagev1.VolumeAttachment{Spec: storagev1.VolumeAttachmentSpec{NodeName: node, Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: &pv}},
@@ -67,9 +68,9 @@ func TestAttachedElsewhere(t *testing.T) {
 	}
 	rwo, rwx := corev1.ReadWriteOnce, corev1.ReadWriteMany
 	in := derive.Inputs{Set: set,
-		Pods: []*corev1.Pod{pod("db-0", "new", "data-db-0", false), pod("db-1", "n1", "data-db-1", false), pod("db-2", "new", "data-db-2", false), pod("db-3", "new", "data-db-3", true)},
-		PVCs: []*corev1.PersistentVolumeClaim{claim("data-db-0", corev1.ClaimBound, "pv-0", rwo), claim("data-db-1", corev1.ClaimBound, "pv-1", rwo),
-			claim("data-db-2", corev1.ClaimBound, "pv-2", rwx), claim("data-db-3", corev1.ClaimBound, "pv-3", rwo)}}
+		Pods: []*derive.Pod{pod("db-0", "new", "data-db-0", false), pod("db-1", "n1", "data-db-1", false), pod("db-2", "new", "data-db-2", false), pod("db-3", "new", "data-db-3", true)},
+		PVCs: derivetest.PVCs(claim("data-db-0", corev1.ClaimBound, "pv-0", rwo), claim("data-db-1", corev1.ClaimBound, "pv-1", rwo),
+			claim("data-db-2", corev1.ClaimBound, "pv-2", rwx), claim("data-db-3", corev1.ClaimBound, "pv-3", rwo))}
 	vas := map[string][]*storagev1.VolumeAttachment{
 		"pv-0": {va("pv-0", "lost", true), va("pv-0", "new", false)},
 		"pv-1": {va("pv-1", "n1", true), va("pv-1", "old", false)},

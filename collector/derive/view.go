@@ -28,8 +28,8 @@ type View struct {
 	// CordonedCandidate is keyed by CordonedCandidateKey (see NewCordonedCandidateLookup).
 	CordonedCandidate *Lookup[bool]
 	// PVC is keyed by namespace/name.
-	PVC          *Lookup[*corev1.PersistentVolumeClaim]
-	PV           *Lookup[*corev1.PersistentVolume]
+	PVC          *Lookup[*PVC]
+	PV           *Lookup[*PV]
 	StorageClass *Lookup[*storagev1.StorageClass]
 	// Attachments is keyed by PersistentVolume name.
 	Attachments *Lookup[[]*storagev1.VolumeAttachment]
@@ -89,24 +89,26 @@ type Lookup[V any] struct {
 	index int
 	get   func(key string) V
 	same  func(a, b V) bool
+	empty func(V) bool // nil, or an empty list: kept as the question alone
 }
 
 // NewLookup registers with v a lookup answering with get, named name. Answers are the
 // same when they are equal: informer caches replace an object on every change, so an
 // unchanged pointer is an unchanged object.
 func NewLookup[V comparable](v *View, name string, get func(key string) V) *Lookup[V] {
-	return register(v, name, get, func(a, b V) bool { return a == b })
+	var zero V
+	return register(v, name, get, func(a, b V) bool { return a == b }, func(a V) bool { return a == zero })
 }
 
 // NewListLookup registers with v a lookup answering lists of objects, which are the
 // same when they hold the same pointers in any order. get must return a new slice on
 // every call: answers are kept.
 func NewListLookup[T any](v *View, name string, get func(key string) []*T) *Lookup[[]*T] {
-	return register(v, name, get, samePointers[T])
+	return register(v, name, get, samePointers[T], func(a []*T) bool { return len(a) == 0 })
 }
 
-func register[V any](v *View, name string, get func(string) V, same func(a, b V) bool) *Lookup[V] {
-	l := &Lookup[V]{view: v, index: len(v.lookups), get: get, same: same}
+func register[V any](v *View, name string, get func(string) V, same func(a, b V) bool, empty func(V) bool) *Lookup[V] {
+	l := &Lookup[V]{view: v, index: len(v.lookups), get: get, same: same, empty: empty}
 	v.lookups = append(v.lookups, l)
 	v.names = append(v.names, name)
 	return l
@@ -131,8 +133,8 @@ type answer[V any] struct {
 type recorder interface {
 	// reset returns an empty answer list for this lookup, reusing list when it can.
 	reset(list any) any
-	// compacted returns a copy of the answers in list without repeated questions,
-	// nil when there are none.
+	// compacted returns a copy of the answers in list without repeated questions, as a
+	// *kept[V], nil when there are none.
 	compacted(list any) any
 	// unchanged tells whether the lookup gives every answer in answers again.
 	unchanged(answers any) bool
@@ -146,22 +148,43 @@ func (l *Lookup[V]) reset(list any) any {
 	return &[]answer[V]{}
 }
 
+// kept are the answers of one lookup to one derivation: the questions answered nil or
+// an empty list (most of them, often) without their answers.
+type kept[V any] struct {
+	answers []answer[V]
+	empty   []string
+}
+
 func (l *Lookup[V]) compacted(list any) any {
-	answers := *list.(*[]answer[V])
+	answers := slices.Clone(*list.(*[]answer[V]))
 	if len(answers) == 0 {
 		return nil
 	}
-	out := slices.Clone(answers)
-	slices.SortStableFunc(out, func(a, b answer[V]) int { return strings.Compare(a.key, b.key) })
+	slices.SortStableFunc(answers, func(a, b answer[V]) int { return strings.Compare(a.key, b.key) })
 	// Answers that differ for the same question (the cache changed during the
 	// derivation) are all kept, so the memo never matches.
-	out = slices.CompactFunc(out, func(a, b answer[V]) bool { return a.key == b.key && l.same(a.val, b.val) })
-	return slices.Clip(out)
+	answers = slices.CompactFunc(answers, func(a, b answer[V]) bool { return a.key == b.key && l.same(a.val, b.val) })
+	out := &kept[V]{}
+	for _, a := range answers {
+		if l.empty(a.val) {
+			out.empty = append(out.empty, a.key)
+		} else {
+			out.answers = append(out.answers, a)
+		}
+	}
+	out.answers, out.empty = slices.Clip(out.answers), slices.Clip(out.empty)
+	return out
 }
 
 func (l *Lookup[V]) unchanged(answers any) bool {
-	for _, a := range answers.([]answer[V]) {
+	k := answers.(*kept[V])
+	for _, a := range k.answers {
 		if !l.same(l.get(a.key), a.val) {
+			return false
+		}
+	}
+	for _, key := range k.empty {
+		if !l.empty(l.get(key)) {
 			return false
 		}
 	}

@@ -107,25 +107,26 @@ var TerminationReasons = []string{"OOMKilled", "Error", "Completed", "ContainerC
 //
 // claimPending tells whether a claim of the pod's volumes is Pending; cordonedCandidate
 // whether a cordoned node would take the pod but for the cordon (nil: unknown).
-func podWhy(p *corev1.Pod, node *corev1.Node, nodeKnown bool, claimPending func(claim string) bool, cordonedCandidate func(*corev1.Pod) bool) (PodWhy, bool) {
-	why := PodWhy{Pod: p.Name}
+func podWhy(p *Pod, node *corev1.Node, nodeKnown bool, claimPending func(claim string) bool, cordonedCandidate func(*Pod) bool) (PodWhy, bool) {
+	why := PodWhy{Pod: p.GetName()}
+	st := p.conditions()
 	switch {
-	case p.DeletionTimestamp != nil:
+	case p.Terminating():
 		why.Reason = WhyTerminating
 		return why, true
 	case podReady(p):
 		return why, false
-	case p.Status.Phase == corev1.PodFailed:
+	case st.phase == corev1.PodFailed:
 		why.Reason = WhyFailed
-		if p.Status.Reason == "Evicted" {
+		if st.reason == "Evicted" {
 			why.Reason = WhyEvicted
 		}
 		return why, true
-	case p.Status.Phase == corev1.PodSucceeded:
+	case st.phase == corev1.PodSucceeded:
 		why.Reason = WhySucceeded
 		return why, true
 	}
-	if p.Spec.NodeName == "" {
+	if p.NodeName() == "" {
 		why.Reason = schedulingWhy(p, cordonedCandidate)
 		if why.Reason == WhyPending && podClaimPending(p, claimPending) {
 			why.Reason = WhyClaimPending
@@ -151,19 +152,16 @@ func podWhy(p *corev1.Pod, node *corev1.Node, nodeKnown bool, claimPending func(
 
 // schedulingWhy categorises the PodScheduled condition of a pod without a node;
 // cordonedCandidate as for servedSchedulingReason.
-func schedulingWhy(p *corev1.Pod, cordonedCandidate func(*corev1.Pod) bool) string {
-	for _, c := range p.Status.Conditions {
-		if c.Type != corev1.PodScheduled || c.Status != corev1.ConditionFalse {
-			continue
-		}
-		switch c.Reason {
+func schedulingWhy(p *Pod, cordonedCandidate func(*Pod) bool) string {
+	if c := p.conditions().scheduled; c.present && c.status == corev1.ConditionFalse {
+		switch c.reason {
 		case corev1.PodReasonSchedulingGated:
 			return WhySchedulingGated
 		case corev1.PodReasonUnschedulable:
-			return servedSchedulingReason(p, c.Message, cordonedCandidate)
+			return servedSchedulingReason(p, c.message, cordonedCandidate)
 		}
 	}
-	if len(p.Spec.SchedulingGates) > 0 {
+	if p.spec.Gated {
 		return WhySchedulingGated
 	}
 	return WhyPending
@@ -204,7 +202,7 @@ func SchedulingCategories(message string) []string {
 // take the pod but for the cordon. The scheduler counts each node under the first filter
 // it fails, and the cordon comes first: a node group being replaced would otherwise hide
 // the real reason of every unrelated pending pod. cordonedCandidate is nil when unknown.
-func servedSchedulingReason(p *corev1.Pod, message string, cordonedCandidate func(*corev1.Pod) bool) string {
+func servedSchedulingReason(p *Pod, message string, cordonedCandidate func(*Pod) bool) string {
 	categories := SchedulingCategories(message)
 	if categories[0] == WhyNodeUnschedulable && len(categories) > 1 && cordonedCandidate != nil && !cordonedCandidate(p) {
 		return categories[1]
@@ -215,13 +213,13 @@ func servedSchedulingReason(p *corev1.Pod, message string, cordonedCandidate fun
 // podClaimPending tells whether one of the pod's claims is Pending for its provisioner
 // or binder. The scheduler keeps such a pod without a PodScheduled condition while the
 // claim's volume is provisioned for the node it picked (WaitForFirstConsumer).
-func podClaimPending(p *corev1.Pod, claimPending func(string) bool) bool {
-	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim != nil && claimPending(v.PersistentVolumeClaim.ClaimName) {
-			return true
-		}
-	}
-	return false
+func podClaimPending(p *Pod, claimPending func(string) bool) bool {
+	pending := false
+	p.claimNames(func(name string) bool {
+		pending = claimPending(name)
+		return !pending
+	})
+	return pending
 }
 
 // containerWhy fills in why a scheduled pod on a healthy node is not Ready, following
@@ -229,65 +227,52 @@ func podClaimPending(p *corev1.Pod, claimPending func(string) bool) bool {
 // a sidecar, restartPolicy Always, runs for the pod's life), then the containers (one
 // waiting, one that exited, one whose startup or readiness probe has not passed), then
 // the readiness gates.
-func containerWhy(p *corev1.Pod, why *PodWhy) {
+func containerWhy(p *Pod, why *PodWhy) {
 	// An init container that has not started yet waits with the kubelet's default
 	// reason, PodInitializing, while an earlier one runs: the running one is the reason.
-	for _, c := range p.Status.InitContainerStatuses {
-		if c.State.Waiting != nil && c.State.Waiting.Reason != podReasonInitializing {
-			waitingWhy(c, why)
+	for _, c := range p.initStates() {
+		if st := c.Value(); st.waitingSet && st.waiting != podReasonInitializing {
+			waitingWhy(st, why)
 			return
 		}
 	}
-	sidecars := map[string]bool{}
-	for _, c := range p.Spec.InitContainers {
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			sidecars[c.Name] = true
-		}
-	}
-	for _, c := range p.Status.InitContainerStatuses {
-		if c.State.Running != nil && !sidecars[c.Name] {
-			why.Reason, why.Container = WhyInitContainer, c.Name
+	for _, c := range p.initStates() {
+		if st := c.Value(); st.running && !slices.Contains(p.spec.Sidecars, st.name) {
+			why.Reason, why.Container = WhyInitContainer, st.name
 			return
 		}
 	}
-	for _, c := range p.Status.InitContainerStatuses {
-		if c.State.Waiting != nil {
-			waitingWhy(c, why)
+	// Init containers first, then the containers.
+	for _, c := range p.allStates() {
+		if st := c.Value(); st.waitingSet {
+			waitingWhy(st, why)
 			return
 		}
 	}
-	for _, c := range p.Status.ContainerStatuses {
-		if c.State.Waiting != nil {
-			waitingWhy(c, why)
-			return
-		}
-	}
-	if p.Status.Phase == corev1.PodPending {
+	if p.phase() == corev1.PodPending {
 		why.Reason = WhyPending
 		return
 	}
-	for _, c := range p.Status.ContainerStatuses {
-		if t := c.State.Terminated; t != nil {
+	for _, c := range p.states() {
+		if st := c.Value(); st.terminatedSet {
 			// Exited, before the kubelet restarts it or puts it in back-off.
-			why.Reason, why.Container, why.LastTermination = WhyContainerTerminated, c.Name, terminationReason(t.Reason)
+			why.Reason, why.Container, why.LastTermination = WhyContainerTerminated, st.name, terminationReason(st.terminated)
 			return
 		}
 	}
-	for _, c := range p.Status.ContainerStatuses {
-		if c.State.Running != nil && !c.Ready {
-			why.Reason, why.Container = WhyReadinessFailing, c.Name
-			if c.Started != nil && !*c.Started {
+	for _, c := range p.states() {
+		if st := c.Value(); st.running && !st.ready {
+			why.Reason, why.Container = WhyReadinessFailing, st.name
+			if st.startedSet && !st.started {
 				why.Reason = WhyStarting
 			}
-			why.LastTermination = lastTermination(c)
+			why.LastTermination = lastTermination(st)
 			return
 		}
 	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Reason == podReasonReadinessGates {
-			why.Reason = WhyReadinessGates
-			return
-		}
+	if c := p.conditions().ready; c.present && c.reason == podReasonReadinessGates {
+		why.Reason = WhyReadinessGates
+		return
 	}
 	why.Reason = WhyNotReady
 }
@@ -300,19 +285,19 @@ const podReasonReadinessGates = "ReadinessGatesNotReady"
 // started because the pod's init containers have not finished (init containers included).
 const podReasonInitializing = "PodInitializing"
 
-func waitingWhy(c corev1.ContainerStatus, why *PodWhy) {
-	why.Reason, why.Container = WhyContainerWaiting, c.Name
-	if knownWaitingReasons[c.State.Waiting.Reason] {
-		why.Reason = c.State.Waiting.Reason
+func waitingWhy(c containerState, why *PodWhy) {
+	why.Reason, why.Container = WhyContainerWaiting, c.name
+	if knownWaitingReasons[c.waiting] {
+		why.Reason = c.waiting
 	}
 	why.LastTermination = lastTermination(c)
 }
 
 var knownTerminationReasons = setOf(TerminationReasons)
 
-func lastTermination(c corev1.ContainerStatus) string {
-	if t := c.LastTerminationState.Terminated; t != nil {
-		return terminationReason(t.Reason)
+func lastTermination(c containerState) string {
+	if c.lastTerminatedSet {
+		return terminationReason(c.lastTerminated)
 	}
 	return ""
 }

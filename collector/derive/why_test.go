@@ -175,7 +175,7 @@ func TestPodWhy(t *testing.T) {
 			node: readyNode, nodeKnown: true, want: derive.PodWhy{Pod: "db-0", Reason: "NotReady"}, ok: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := derive.PodWhyOf(tc.pod, tc.node, tc.nodeKnown, func(claim string) bool { return claim == "data-db-0-pending" }, nil)
+			got, ok := derive.PodWhyOf(derive.PodFrom(tc.pod), tc.node, tc.nodeKnown, func(claim string) bool { return claim == "data-db-0-pending" }, nil)
 			if ok != tc.ok || (ok && got != tc.want) {
 				t.Errorf("podWhy = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
 			}
@@ -221,15 +221,15 @@ func TestCordonedNodesCountOnlyAsCandidates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v := derive.NewView(nil, "")
 			l := derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return tc.nodes })
-			got, _ := derive.PodWhyOf(pod, nil, false, func(string) bool { return false },
-				func(p *corev1.Pod) bool { return l.Get(derive.CordonedCandidateKey(p, tc.volumes)) })
+			got, _ := derive.PodWhyOf(derive.PodFrom(pod), nil, false, func(string) bool { return false },
+				func(p *derive.Pod) bool { return l.Get(derive.CordonedCandidateKey(p, tc.volumes)) })
 			if got.Reason != tc.want {
 				t.Errorf("reason %q, want %q", got.Reason, tc.want)
 			}
 		})
 	}
 	// Unknown (no lookup): the scheduler's first category.
-	if got, _ := derive.PodWhyOf(pod, nil, false, func(string) bool { return false }, nil); got.Reason != "NodeUnschedulable" {
+	if got, _ := derive.PodWhyOf(derive.PodFrom(pod), nil, false, func(string) bool { return false }, nil); got.Reason != "NodeUnschedulable" {
 		t.Errorf("without the lookup: reason %q, want NodeUnschedulable", got.Reason)
 	}
 	// The informer cache keeps the categories, in rank order.

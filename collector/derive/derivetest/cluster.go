@@ -314,11 +314,11 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
 			fc.Volumes++
 		}
-		fc.In.Pods = append(fc.In.Pods, p)
+		fc.In.Pods = append(fc.In.Pods, derive.PodFrom(p))
 	}
 
-	pvcs := map[string]*corev1.PersistentVolumeClaim{}
-	pvs := map[string]*corev1.PersistentVolume{}
+	pvcs := map[string]*derive.PVC{}
+	pvs := map[string]*derive.PV{}
 	var pvNames []string
 	for i := range f.Intn(8) {
 		name := f.Pick("data", "wal", "") + "-" + setName + "-" + f.Ordinal()
@@ -347,11 +347,11 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 			c.Spec.VolumeName = "pv-" + strconv.Itoa(i)
 			pvNames = append(pvNames, c.Spec.VolumeName)
 			if f.Intn(5) != 0 {
-				pvs[c.Spec.VolumeName] = PV(f, c.Spec.VolumeName, zoneKeys)
+				pvs[c.Spec.VolumeName] = CompactPV(PV(f, c.Spec.VolumeName, zoneKeys))
 			}
 		}
-		pvcs[name] = c
-		fc.In.PVCs = append(fc.In.PVCs, c)
+		pvcs[name] = derive.PVCFrom(c)
+		fc.In.PVCs = append(fc.In.PVCs, pvcs[name])
 	}
 
 	classes := map[string]*storagev1.StorageClass{}
@@ -415,14 +415,14 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return slices.Collect(maps.Values(nodes)) })
 	}
 	if f.Intn(8) != 0 {
-		v.PVC = derive.NewLookup(v, "pvcs", func(key string) *corev1.PersistentVolumeClaim {
+		v.PVC = derive.NewLookup(v, "pvcs", func(key string) *derive.PVC {
 			name, ok := strings.CutPrefix(key, "ns/")
 			if !ok {
 				return nil
 			}
 			return pvcs[name]
 		})
-		v.PV = derive.NewLookup(v, "pvs", func(name string) *corev1.PersistentVolume { return pvs[name] })
+		v.PV = derive.NewLookup(v, "pvs", func(name string) *derive.PV { return pvs[name] })
 	}
 	if f.Intn(8) != 0 {
 		v.StorageClass = derive.NewLookup(v, "classes", func(name string) *storagev1.StorageClass { return classes[name] })
@@ -462,7 +462,7 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		}
 		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimPolicy(f.Pick("Retain", "Delete", "Recycle", ""))
 		pv.Status.Phase = corev1.PersistentVolumePhase(f.Pick("Released", "Failed", "Bound"))
-		fc.In.ReleasedVolumes = append(fc.In.ReleasedVolumes, pv)
+		fc.In.ReleasedVolumes = append(fc.In.ReleasedVolumes, CompactPV(pv))
 	}
 	return fc
 }
@@ -471,3 +471,26 @@ var (
 	fuzzContainerNames = []string{"main", "main", "sidecar"}
 	fuzzTerminations   = []string{"OOMKilled", "Error", "Completed", "Evicted", "", "ContainerStatusUnknown"}
 )
+
+// CompactPV is the compact form of pv, keeping every label.
+func CompactPV(pv *corev1.PersistentVolume) *derive.PV {
+	return derive.PVFrom(pv, slices.Collect(maps.Keys(pv.Labels)))
+}
+
+// PVs returns the compact forms of volumes, keeping every label.
+func PVs(volumes ...*corev1.PersistentVolume) []*derive.PV {
+	out := make([]*derive.PV, len(volumes))
+	for i, pv := range volumes {
+		out[i] = CompactPV(pv)
+	}
+	return out
+}
+
+// PVCs returns the compact forms of claims.
+func PVCs(claims ...*corev1.PersistentVolumeClaim) []*derive.PVC {
+	out := make([]*derive.PVC, len(claims))
+	for i, c := range claims {
+		out[i] = derive.PVCFrom(c)
+	}
+	return out
+}
