@@ -70,36 +70,39 @@ var (
 	}()
 )
 
-// expoText is a namespace block's samples as text lines, one text per exposeFamilies
-// entry, each with a generation that changes only when the text does.
+// expoText is what the exposition keeps of a namespace block: its samples by
+// workload family (sub-slices of the block's samples) and, per exposeFamilies entry, a
+// generation that changes only when the family's lines do. The lines themselves are
+// made when needed: a plain scrape writes them from the samples, a gzip scrape keeps
+// only the compressed chunks.
 type expoText struct {
-	text [][]byte
+	fams [][]prometheus.Metric
 	gen  []uint64
-	// The StatefulSet names and restart totals text[restartsText] was rendered from.
+	// The StatefulSet names and restart totals of the restart counter's generation.
 	restartNames []string
 	restartTotal []float64
 }
 
-// render fills t from the block's samples by workload family, keeping the texts and
-// generations of prev (the block this one replaces) that come out the same.
-func (t *expoText) render(families [][]prometheus.Metric, prev *expoText, gen *uint64) {
-	t.text, t.gen = make([][]byte, len(exposeFamilies)), make([]uint64, len(exposeFamilies))
-	for i, samples := range families {
-		var buf []byte
-		for _, s := range samples {
-			buf = appendSample(buf, s.(*constSample))
+// setFamilies records the block's samples by workload family, keeping the
+// generations of prev (the block this one replaces) whose samples are the same.
+func (t *expoText) setFamilies(fams [][]prometheus.Metric, prev *expoText, gen *uint64) {
+	t.fams, t.gen = fams, make([]uint64, len(exposeFamilies))
+	for i := range fams {
+		if prev != nil && slices.EqualFunc(prev.fams[i], fams[i], sameSample) {
+			t.gen[i] = prev.gen[i]
+		} else {
+			*gen++
+			t.gen[i] = *gen
 		}
-		t.set(i, buf, prev, gen)
 	}
 	if prev != nil {
-		t.text[restartsText], t.gen[restartsText] = prev.text[restartsText], prev.gen[restartsText]
-		t.restartNames, t.restartTotal = prev.restartNames, prev.restartTotal
+		t.gen[restartsText], t.restartNames, t.restartTotal = prev.gen[restartsText], prev.restartNames, prev.restartTotal
 	}
 }
 
-// renderRestarts renders the restart counters of memos again if a name or total
-// differs from the ones rendered.
-func (t *expoText) renderRestarts(memos []*setMemo, gen *uint64) {
+// setRestarts gives the restart counter a new generation if a name or total of memos
+// differs from those of its current one.
+func (t *expoText) setRestarts(memos []*setMemo, gen *uint64) {
 	same := len(memos) == len(t.restartNames)
 	for i := 0; same && i < len(memos); i++ {
 		same = memos[i].set.Name == t.restartNames[i] && memos[i].restarts == t.restartTotal[i]
@@ -108,23 +111,34 @@ func (t *expoText) renderRestarts(memos []*setMemo, gen *uint64) {
 		return
 	}
 	t.restartNames, t.restartTotal = make([]string, len(memos)), make([]float64, len(memos))
-	var buf []byte
-	o := sampleOut{emit: func(m prometheus.Metric) { buf = appendSample(buf, m.(*constSample)) }}
 	for i, m := range memos {
 		t.restartNames[i], t.restartTotal[i] = m.set.Name, m.restarts
-		o.base, o.lp = m.restartLabels, m.restartPairs
-		collectFamilies(restartsFamilies, m.restarts, &o)
-	}
-	t.set(restartsText, buf, nil, gen)
-}
-
-func (t *expoText) set(i int, text []byte, prev *expoText, gen *uint64) {
-	if prev != nil && bytes.Equal(prev.text[i], text) {
-		t.text[i], t.gen[i] = prev.text[i], prev.gen[i]
-		return
 	}
 	*gen++
-	t.text[i], t.gen[i] = text, *gen
+	t.gen[restartsText] = *gen
+}
+
+// appendLines appends the text lines of family f (an exposeFamilies index) of block b.
+func appendLines(buf []byte, b *nsBlock, f int) []byte {
+	if f != restartsText {
+		for _, s := range b.fams[f] {
+			buf = appendSample(buf, s.(*constSample))
+		}
+		return buf
+	}
+	o := sampleOut{emit: func(m prometheus.Metric) { buf = appendSample(buf, m.(*constSample)) }}
+	for i, m := range b.memos {
+		o.base, o.lp = m.restartLabels, m.restartPairs
+		collectFamilies(restartsFamilies, b.restartTotal[i], &o)
+	}
+	return buf
+}
+
+// sameSample tells whether two samples have the same line.
+func sameSample(a, b prometheus.Metric) bool {
+	x, y := a.(*constSample), b.(*constSample)
+	return x.desc == y.desc && math.Float64bits(x.value) == math.Float64bits(y.value) &&
+		slices.EqualFunc(x.pairs, y.pairs, func(p, q *dto.LabelPair) bool { return p.GetValue() == q.GetValue() })
 }
 
 // chunkSpan is how many namespaces a gzip chunk holds on average. A namespace starts a
@@ -139,12 +153,16 @@ type expoChunk struct {
 	gz   [][]byte
 }
 
-// expoSnapshot is what one response writes of the kept families: per exposeFamilies
-// entry its parts (texts, or gzip members) in order and their uncompressed size. Parts
-// are never modified once made, so a snapshot is written without holding a lock.
+// expoSnapshot is what one response writes of the kept families. Plain: the blocks,
+// whose samples never change, and the restart lines of each, made under the memo lock;
+// gzip: per exposeFamilies entry, the members of the chunks that have lines of it.
+// Members are never modified once made. Either way the snapshot is written without
+// holding a lock.
 type expoSnapshot struct {
-	parts [][][]byte
-	size  []int
+	blocks   []*nsBlock
+	restarts [][]byte
+	members  [][][]byte
+	has      []bool // by exposeFamilies entry: whether it has a sample
 }
 
 func startsChunk(namespace string) bool {
@@ -190,27 +208,54 @@ func writeExposition(w io.Writer, snap expoSnapshot, others []*dto.MetricFamily,
 		}
 		f := order[0]
 		order = order[1:]
-		if snap.size[f] == 0 {
+		if !snap.has[f] {
 			continue
 		}
 		if err := endRun(); err != nil {
 			return err
 		}
-		header := exposeHeaders[f]
-		if gz {
-			header = exposeHeadersGz[f]
-		}
-		if _, err := w.Write(header); err != nil {
+		if err := writeFamily(w, snap, f, gz); err != nil {
 			return err
-		}
-		for _, p := range snap.parts[f] {
-			if _, err := w.Write(p); err != nil {
-				return err
-			}
 		}
 	}
 	return endRun()
 }
+
+// writeFamily writes kept family f of snap: its header and lines, or their gzip
+// members.
+func writeFamily(w io.Writer, snap expoSnapshot, f int, gz bool) error {
+	if gz {
+		if _, err := w.Write(exposeHeadersGz[f]); err != nil {
+			return err
+		}
+		for _, m := range snap.members[f] {
+			if _, err := w.Write(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := w.Write(exposeHeaders[f]); err != nil {
+		return err
+	}
+	buf := lineBuffers.Get().(*[]byte)
+	defer lineBuffers.Put(buf)
+	for i, b := range snap.blocks {
+		if f == restartsText {
+			if _, err := w.Write(snap.restarts[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		*buf = appendLines((*buf)[:0], b, f)
+		if _, err := w.Write(*buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var lineBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 

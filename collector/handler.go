@@ -160,20 +160,23 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 	defer c.memoMu.Unlock()
 	var blocks []*nsBlock
 	c.refreshWorkloads(func(b *nsBlock) { blocks = append(blocks, b) })
-	snap = expoSnapshot{parts: make([][][]byte, len(exposeFamilies)), size: make([]int, len(exposeFamilies))}
+	snap.has = make([]bool, len(exposeFamilies))
 	if !gz {
-		for f := range exposeFamilies {
-			for _, b := range blocks {
-				if len(b.text[f]) > 0 {
-					snap.parts[f] = append(snap.parts[f], b.text[f])
-					snap.size[f] += len(b.text[f])
-				}
+		snap.blocks = blocks
+		snap.restarts = make([][]byte, len(blocks))
+		for i, b := range blocks {
+			// The memos' restart totals change under the lock: their lines are made here.
+			snap.restarts[i] = appendLines(nil, b, restartsText)
+			for f := range exposeFamilies {
+				snap.has[f] = snap.has[f] || f == restartsText || len(b.fams[f]) > 0
 			}
 		}
 		return snap, 0
 	}
+	snap.members = make([][][]byte, len(exposeFamilies))
 	chunks := make(map[string]*expoChunk, len(c.chunks))
 	var gens []uint64
+	var text []byte
 	for start := 0; start < len(blocks); {
 		end := start + 1
 		for end < len(blocks) && !startsChunk(blocks[end].memos[0].set.Namespace) {
@@ -188,26 +191,24 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 		rebuilt := false
 		for f := range exposeFamilies {
 			gens = gens[:0]
-			size := 0
 			for _, b := range blocks[start:end] {
 				gens = append(gens, b.gen[f])
-				size += len(b.text[f])
 			}
 			if !slices.Equal(gens, ch.gens[f]) {
 				ch.gens[f] = slices.Clone(gens)
+				text = text[:0]
+				for _, b := range blocks[start:end] {
+					text = appendLines(text, b, f)
+				}
 				ch.gz[f] = nil
-				if size > 0 {
-					text := make([]byte, 0, size)
-					for _, b := range blocks[start:end] {
-						text = append(text, b.text[f]...)
-					}
+				if len(text) > 0 {
 					ch.gz[f] = gzipMember(text)
 				}
 				rebuilt = true
 			}
 			if ch.gz[f] != nil {
-				snap.parts[f] = append(snap.parts[f], ch.gz[f])
-				snap.size[f] += size
+				snap.members[f] = append(snap.members[f], ch.gz[f])
+				snap.has[f] = true
 			}
 		}
 		if rebuilt {

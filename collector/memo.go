@@ -165,8 +165,8 @@ func workloadSamples(h *derive.Health, out []prometheus.Metric) []prometheus.Met
 // namespace are sorted once and kept while none of its StatefulSets changed.
 
 // nsBlock is the samples of one namespace's StatefulSets, family by family, each family
-// sorted by label values, and the memos they came from; and the same samples rendered
-// in the text exposition format (see expo.go).
+// sorted by label values, and the memos they came from; and what the pre-encoded
+// exposition keeps of them (expo.go).
 type nsBlock struct {
 	memos   []*setMemo
 	samples []prometheus.Metric
@@ -183,7 +183,7 @@ var familyIndex = func() map[*prometheus.Desc]int {
 }()
 
 // namespaceBlock returns the block of memos, which are one namespace's StatefulSets in
-// name order, made again only when a memo changed. Its restart text is brought up to
+// name order, made again only when a memo changed. Its restart counter generation is brought up to
 // date with the memos' restart totals.
 func (s *memoStore) namespaceBlock(memos []*setMemo) *nsBlock {
 	ns := memos[0].set.Namespace
@@ -201,18 +201,20 @@ func (s *memoStore) namespaceBlock(memos []*setMemo) *nsBlock {
 			n += len(m.samples)
 		}
 		b.samples = make([]prometheus.Metric, 0, n)
-		for _, f := range families {
+		for i, f := range families {
 			slices.SortStableFunc(f, compareSamples)
+			start := len(b.samples)
 			b.samples = append(b.samples, f...)
+			families[i] = b.samples[start:len(b.samples):len(b.samples)]
 		}
 		var prev *expoText
 		if old != nil {
 			prev = &old.expoText
 		}
-		b.render(families, prev, &s.textGen)
+		b.setFamilies(families, prev, &s.textGen)
 		s.blocks[ns] = b
 	}
-	b.renderRestarts(memos, &s.textGen)
+	b.setRestarts(memos, &s.textGen)
 	return b
 }
 
