@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,11 +208,13 @@ func BenchmarkScrape(b *testing.B) {
 				handler.ServeHTTP(w, req) // warm: the memo is filled
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu := processCPU()
 				for b.Loop() {
 					w = &countingWriter{header: http.Header{}}
 					handler.ServeHTTP(w, req)
 				}
 				b.StopTimer()
+				b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 				if w.status != 0 && w.status != http.StatusOK {
 					b.Fatalf("status %d", w.status)
 				}
@@ -294,14 +297,14 @@ func BenchmarkPodUpdate(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			handler.ServeHTTP(&countingWriter{header: http.Header{}}, req) // warm: the memo is filled
-			var applyTotal, collectTotal time.Duration
+			var applyTotal, collectTotal, cpuTotal time.Duration
 			i := 0
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				key := e.podKeys[(i*7919)%len(e.podKeys)] // spread over the cluster
 				i++
-				start := time.Now()
+				start, cpu := time.Now(), processCPU()
 				obj, ok, _ := indexer.GetByKey(key)
 				if !ok {
 					b.Fatalf("pod %s not cached", key)
@@ -320,6 +323,7 @@ func BenchmarkPodUpdate(b *testing.B) {
 				handler.ServeHTTP(w, req)
 				collectTotal += time.Since(applied)
 				applyTotal += applied.Sub(start)
+				cpuTotal += processCPU() - cpu
 				b.StopTimer()
 				if got := benchRestarts(b, e.c, set); got != want {
 					b.Fatalf("restarts of %s: got %v after the update, want %v", set, got, want)
@@ -328,7 +332,42 @@ func BenchmarkPodUpdate(b *testing.B) {
 			}
 			b.ReportMetric(float64(applyTotal.Nanoseconds())/float64(b.N), "apply-ns/op")
 			b.ReportMetric(float64(collectTotal.Nanoseconds())/float64(b.N), "scrape-ns/op")
+			b.ReportMetric(float64(cpuTotal.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// BenchmarkGzipChunks measures, by chunk span (namespaces per gzip chunk on average),
+// what compressing every chunk costs (the first gzip scrape, or everything changed),
+// the gzip body's size and the number of members, and the live heap of the members.
+func BenchmarkGzipChunks(b *testing.B) {
+	for _, pods := range benchSizes() {
+		for _, span := range []uint32{1, 4, 8, 32, 1 << 30} {
+			b.Run(fmt.Sprintf("pods=%d/span=%d", pods, span), func(b *testing.B) {
+				e := sharedBenchEnv(b, pods)
+				defer func(s uint32) { chunkSpan = s; e.c.chunks = nil }(chunkSpan)
+				chunkSpan = span
+				var snap expoSnapshot
+				for b.Loop() {
+					e.c.chunks = nil
+					snap, _ = e.c.exposition(true)
+				}
+				b.StopTimer()
+				var w countingWriter
+				if err := writeExposition(&w, snap, nil, true, func(error) bool { return false }); err != nil {
+					b.Fatal(err)
+				}
+				members := 0
+				for _, m := range snap.members {
+					members += len(m)
+				}
+				e.c.chunks = nil
+				heap := benchRetained(func() any { e.c.exposition(true); return e })
+				b.ReportMetric(float64(w.n), "body-bytes")
+				b.ReportMetric(float64(members), "members")
+				b.ReportMetric(float64(heap)/float64(pods), "chunk-B/pod")
+			})
+		}
 	}
 }
 
@@ -406,6 +445,16 @@ func BenchmarkCacheMemory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// processCPU is the CPU time the process has used (user and system, every thread): on
+// a shared machine a truer cost than the wall time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchRetained returns the live heap that fill's result keeps.

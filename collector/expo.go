@@ -2,7 +2,9 @@ package collector
 
 import (
 	"bytes"
-	"compress/gzip"
+	"compress/flate"
+	"encoding/binary"
+	"hash/crc32"
 	"hash/fnv"
 	"io"
 	"math"
@@ -17,13 +19,12 @@ import (
 )
 
 // Pre-encoded exposition. The workload families and the restart counter, nearly every
-// byte of a scrape, are kept as text exposition lines per namespace block, rendered when
-// the block is made again (that is, when one of its StatefulSets' memos is), and, for
-// gzip, as gzip members per (family, chunk of namespaces), compressed again only when a
-// text in them changed. A response is the families in name order: the kept ones written
-// as they are, the others (leases, bind durations, self metrics, the registry's other
-// collectors) gathered and encoded on each scrape. Concatenated gzip members are one
-// gzip stream (RFC 1952 2.2), which Go's gzip.Reader, Prometheus and curl read whole.
+// byte of a scrape, are kept as the namespace blocks' sorted samples, and, for gzip, as
+// compressed parts per (family, chunk of namespaces), compressed again only when a
+// line in them changed (the generations of expoText). A response is the families in
+// name order: the kept ones written from the samples or the parts, the others (leases,
+// bind durations, self metrics, the registry's other collectors) gathered and encoded
+// on each scrape.
 //
 // The lines of a family come namespace by namespace, each namespace's sorted by label
 // values (nsBlock): the registry's order for every family whose first label by name is
@@ -55,16 +56,16 @@ var (
 		slices.SortFunc(order, func(a, b int) int { return strings.Compare(exposeFamilies[a].name, exposeFamilies[b].name) })
 		return order
 	}()
-	exposeHeaders, exposeHeadersGz = func() ([][]byte, [][]byte) {
+	exposeHeaders, exposeHeadersGz = func() ([][]byte, []deflatePart) {
 		types := map[string]string{}
 		for _, f := range workloadFamilies {
 			types[descShapes[f.desc].name] = typeName(f.valueType)
 		}
 		types[exposeFamilies[restartsText].name] = typeName(restartsFamilies[0].valueType)
-		plain, gz := make([][]byte, len(exposeFamilies)), make([][]byte, len(exposeFamilies))
+		plain, gz := make([][]byte, len(exposeFamilies)), make([]deflatePart, len(exposeFamilies))
 		for i, f := range exposeFamilies {
 			plain[i] = []byte("# HELP " + f.name + " " + helpEscaper.Replace(f.help) + "\n# TYPE " + f.name + " " + types[f.name] + "\n")
-			gz[i] = gzipMember(plain[i])
+			gz[i] = deflateText(plain[i])
 		}
 		return plain, gz
 	}()
@@ -143,25 +144,26 @@ func sameSample(a, b prometheus.Metric) bool {
 
 // chunkSpan is how many namespaces a gzip chunk holds on average. A namespace starts a
 // chunk when its name hashes to 0 modulo chunkSpan, so chunks do not shift when a
-// namespace comes or goes elsewhere.
-const chunkSpan = 8
+// namespace comes or goes elsewhere. A variable for BenchmarkGzipChunks.
+var chunkSpan uint32 = 8
 
-// expoChunk is the gzip members of a run of namespaces, one per exposeFamilies entry
-// (nil when the chunk has no lines of it), and the generations of the texts in each.
+// expoChunk is the compressed lines of a run of namespaces, one part per exposeFamilies
+// entry (without data when the chunk has no lines of it), and the generations of the
+// blocks' lines in each.
 type expoChunk struct {
 	gens [][]uint64
-	gz   [][]byte
+	gz   []deflatePart
 }
 
 // expoSnapshot is what one response writes of the kept families. Plain: the blocks,
 // whose samples never change, and the restart lines of each, made under the memo lock;
-// gzip: per exposeFamilies entry, the members of the chunks that have lines of it.
-// Members are never modified once made. Either way the snapshot is written without
+// gzip: per exposeFamilies entry, the parts of the chunks that have lines of it.
+// Parts are never modified once made. Either way the snapshot is written without
 // holding a lock.
 type expoSnapshot struct {
 	blocks   []*nsBlock
 	restarts [][]byte
-	members  [][][]byte
+	members  [][]deflatePart
 	has      []bool // by exposeFamilies entry: whether it has a sample
 }
 
@@ -172,34 +174,20 @@ func startsChunk(namespace string) bool {
 }
 
 // writeExposition writes the kept families of snap and the gathered families others
-// (sorted by name, as Gather returns them) in name order: as text, or, when gz, as
-// gzip members. Encoding errors of a gathered family are returned by onError, which
-// tells whether to go on.
+// (sorted by name, as Gather returns them) in name order: as text, or, when gz, as one
+// gzip stream (gzipStream). Encoding errors of a gathered family are returned by
+// onError, which tells whether to go on.
 func writeExposition(w io.Writer, snap expoSnapshot, others []*dto.MetricFamily, gz bool, onError func(error) bool) error {
-	var zw *gzip.Writer // of the run of gathered families being written
+	out := w
+	var zs *gzipStream
 	if gz {
-		zw = gzipWriters.Get().(*gzip.Writer)
-		defer gzipWriters.Put(zw)
-	}
-	inRun := false
-	endRun := func() error {
-		if !inRun {
-			return nil
-		}
-		inRun = false
-		return zw.Close()
+		zs = newGzipStream(w)
+		defer zs.release()
+		out = zs
 	}
 	order := exposeOrder
 	for len(order) > 0 || len(others) > 0 {
 		if len(order) == 0 || len(others) > 0 && others[0].GetName() < exposeFamilies[order[0]].name {
-			out := w
-			if gz {
-				if !inRun {
-					zw.Reset(w)
-					inRun = true
-				}
-				out = zw
-			}
 			if _, err := expfmt.MetricFamilyToText(out, others[0]); err != nil && !onError(err) {
 				return err
 			}
@@ -211,25 +199,25 @@ func writeExposition(w io.Writer, snap expoSnapshot, others []*dto.MetricFamily,
 		if !snap.has[f] {
 			continue
 		}
-		if err := endRun(); err != nil {
-			return err
-		}
-		if err := writeFamily(w, snap, f, gz); err != nil {
+		if err := writeFamily(w, zs, snap, f); err != nil {
 			return err
 		}
 	}
-	return endRun()
+	if zs != nil {
+		return zs.close()
+	}
+	return nil
 }
 
-// writeFamily writes kept family f of snap: its header and lines, or their gzip
-// members.
-func writeFamily(w io.Writer, snap expoSnapshot, f int, gz bool) error {
-	if gz {
-		if _, err := w.Write(exposeHeadersGz[f]); err != nil {
+// writeFamily writes kept family f of snap: its header and lines to w, or their
+// compressed parts to zs.
+func writeFamily(w io.Writer, zs *gzipStream, snap expoSnapshot, f int) error {
+	if zs != nil {
+		if err := zs.writePart(exposeHeadersGz[f]); err != nil {
 			return err
 		}
-		for _, m := range snap.members[f] {
-			if _, err := w.Write(m); err != nil {
+		for _, p := range snap.members[f] {
+			if err := zs.writePart(p); err != nil {
 				return err
 			}
 		}
@@ -257,17 +245,166 @@ func writeFamily(w io.Writer, snap expoSnapshot, f int, gz bool) error {
 
 var lineBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+// A gzip response is one gzip member (RFC 1952) whose deflate stream (RFC 1951) is the
+// concatenation of parts: each kept part was compressed on its own and ends with a
+// sync flush (an empty stored block), so it starts and ends on a byte boundary and
+// refers to nothing before it; the text encoded on each scrape is compressed between
+// them the same way; a final empty block ends the stream. The trailer's CRC-32 is
+// combined from the parts' (crc32Combine), so no kept text is needed. Several gzip
+// members would be simpler, and are a valid gzip stream, but curl and other zlib users
+// decode only the first.
 
-// gzipMember compresses text into one gzip member.
-func gzipMember(text []byte) []byte {
+// deflatePart is text compressed into a deflate stream that ends in a sync flush, with
+// the CRC-32 and length of the text.
+type deflatePart struct {
+	data []byte
+	crc  uint32
+	n    int
+}
+
+var flateWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.DefaultCompression) // fails only for a bad level
+	return w
+}}
+
+// deflateText compresses text into a part.
+func deflateText(text []byte) deflatePart {
 	var buf bytes.Buffer
-	zw := gzipWriters.Get().(*gzip.Writer)
-	defer gzipWriters.Put(zw)
-	zw.Reset(&buf)
-	_, _ = zw.Write(text) // a bytes.Buffer does not fail
-	_ = zw.Close()
-	return bytes.Clone(buf.Bytes())
+	fw := flateWriters.Get().(*flate.Writer)
+	defer flateWriters.Put(fw)
+	fw.Reset(&buf)
+	_, _ = fw.Write(text) // a bytes.Buffer does not fail
+	_ = fw.Flush()
+	return deflatePart{data: bytes.Clone(buf.Bytes()), crc: crc32.ChecksumIEEE(text), n: len(text)}
+}
+
+// gzipStream writes one gzip member made of parts (writePart) and of text compressed
+// as it is written (Write).
+type gzipStream struct {
+	w       io.Writer
+	fw      *flate.Writer
+	pending bool   // text written to fw since the last part
+	crc     uint32 // of everything so far
+	size    uint32 // of everything so far, modulo 2^32 (ISIZE)
+	started bool
+}
+
+func newGzipStream(w io.Writer) *gzipStream {
+	return &gzipStream{w: w, fw: flateWriters.Get().(*flate.Writer)}
+}
+
+func (z *gzipStream) release() { flateWriters.Put(z.fw) }
+
+// gzipHeader is a gzip member header without a name, time or extra fields.
+var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
+
+func (z *gzipStream) start() error {
+	if z.started {
+		return nil
+	}
+	z.started = true
+	_, err := z.w.Write(gzipHeader)
+	return err
+}
+
+// Write compresses p.
+func (z *gzipStream) Write(p []byte) (int, error) {
+	if err := z.start(); err != nil {
+		return 0, err
+	}
+	if !z.pending {
+		z.fw.Reset(z.w)
+		z.pending = true
+	}
+	z.crc = crc32.Update(z.crc, crc32.IEEETable, p)
+	z.size += uint32(len(p))
+	return z.fw.Write(p)
+}
+
+func (z *gzipStream) flushText() error {
+	if !z.pending {
+		return nil
+	}
+	z.pending = false
+	return z.fw.Flush()
+}
+
+// writePart writes a compressed part.
+func (z *gzipStream) writePart(p deflatePart) error {
+	if err := z.start(); err != nil {
+		return err
+	}
+	if err := z.flushText(); err != nil {
+		return err
+	}
+	if _, err := z.w.Write(p.data); err != nil {
+		return err
+	}
+	z.crc = crc32Combine(z.crc, p.crc, p.n)
+	z.size += uint32(p.n)
+	return nil
+}
+
+// close ends the deflate stream with a final empty stored block and writes the trailer.
+func (z *gzipStream) close() error {
+	if err := z.start(); err != nil {
+		return err
+	}
+	if err := z.flushText(); err != nil {
+		return err
+	}
+	trailer := []byte{1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.LittleEndian.PutUint32(trailer[5:], z.crc)
+	binary.LittleEndian.PutUint32(trailer[9:], z.size)
+	_, err := z.w.Write(trailer)
+	return err
+}
+
+// crc32Combine returns the CRC-32 (IEEE) of a text A followed by a text B of length n
+// from the CRC-32s of A and B, as zlib's crc32_combine: crcA times x^(8n) modulo the
+// polynomial, plus crcB.
+func crc32Combine(crcA, crcB uint32, n int) uint32 {
+	if n == 0 {
+		return crcA
+	}
+	// x^(8n): the product of x^(2^k) over the bits k of 8n.
+	p := uint32(1) << 31 // x^0
+	for k, m := 3, uint64(n); m != 0; k, m = k+1, m>>1 {
+		if m&1 != 0 {
+			p = crc32MulModP(crc32X2n[k&31], p)
+		}
+	}
+	return crc32MulModP(p, crcA) ^ crcB
+}
+
+// crc32X2n[k] is x^(2^k) modulo the CRC-32 polynomial, reflected.
+var crc32X2n = func() (t [32]uint32) {
+	p := uint32(1) << 30 // x^1
+	t[0] = p
+	for k := 1; k < 32; k++ {
+		p = crc32MulModP(p, p)
+		t[k] = p
+	}
+	return t
+}()
+
+// crc32MulModP multiplies a and b modulo the CRC-32 polynomial (reflected bit order);
+// a must not be 0.
+func crc32MulModP(a, b uint32) uint32 {
+	var p uint32
+	for m := uint32(1) << 31; ; m >>= 1 {
+		if a&m != 0 {
+			p ^= b
+			if a&(m-1) == 0 {
+				return p
+			}
+		}
+		if b&1 != 0 {
+			b = b>>1 ^ crc32.IEEE
+		} else {
+			b >>= 1
+		}
+	}
 }
 
 // appendSample appends the text exposition line of s, as expfmt.MetricFamilyToText

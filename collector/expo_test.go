@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,12 +40,18 @@ func serveExpo(t *testing.T, h http.Handler, accept, encoding string) (string, *
 	resp := rec.Result()
 	body := rec.Body.Bytes()
 	if resp.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
+		// One gzip member: curl and other zlib users decode only the first.
+		r := bytes.NewReader(body)
+		zr, err := gzip.NewReader(r)
 		if err != nil {
 			t.Fatal(err)
 		}
+		zr.Multistream(false)
 		if body, err = io.ReadAll(zr); err != nil {
 			t.Fatal(err)
+		}
+		if r.Len() > 0 {
+			t.Errorf("%d bytes after the first gzip member", r.Len())
 		}
 	}
 	return string(body), resp
@@ -171,7 +178,7 @@ func TestExpositionRecompressesOnlyTheChangedChunk(t *testing.T) {
 	if _, n := e.c.exposition(true); n != 0 {
 		t.Errorf("nothing changed, yet %d chunks were compressed again", n)
 	}
-	before := map[string][][]byte{}
+	before := map[string][]deflatePart{}
 	for key, ch := range e.c.chunks {
 		before[key] = slices.Clone(ch.gz)
 	}
@@ -192,7 +199,7 @@ func TestExpositionRecompressesOnlyTheChangedChunk(t *testing.T) {
 	var changed []string
 	for key, ch := range e.c.chunks {
 		for f := range exposeFamilies {
-			if !sameBytes(ch.gz[f], before[key][f]) {
+			if !sameBytes(ch.gz[f].data, before[key][f].data) {
 				changed = append(changed, key+" "+exposeFamilies[f].name)
 			}
 		}
@@ -220,6 +227,19 @@ func TestAcceptsGzip(t *testing.T) {
 		}
 		if got := acceptsGzip(h); got != want {
 			t.Errorf("Accept-Encoding %q: %v, want %v", header, got, want)
+		}
+	}
+}
+
+// TestCRC32Combine: combining the CRC-32s of two texts gives the CRC-32 of both.
+func TestCRC32Combine(t *testing.T) {
+	texts := []string{"", "a", "statefulset_replicas_desired 3\n", strings.Repeat("0123456789", 1000)}
+	for _, a := range texts {
+		for _, b := range texts {
+			got := crc32Combine(crc32.ChecksumIEEE([]byte(a)), crc32.ChecksumIEEE([]byte(b)), len(b))
+			if want := crc32.ChecksumIEEE([]byte(a + b)); got != want {
+				t.Errorf("crc32Combine of %d and %d bytes: %08x, want %08x", len(a), len(b), got, want)
+			}
 		}
 	}
 }

@@ -173,7 +173,7 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 		}
 		return snap, 0
 	}
-	snap.members = make([][][]byte, len(exposeFamilies))
+	snap.members = make([][]deflatePart, len(exposeFamilies))
 	chunks := make(map[string]*expoChunk, len(c.chunks))
 	var gens []uint64
 	var text []byte
@@ -185,7 +185,7 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 		key := blocks[start].memos[0].set.Namespace
 		ch := c.chunks[key]
 		if ch == nil {
-			ch = &expoChunk{gens: make([][]uint64, len(exposeFamilies)), gz: make([][]byte, len(exposeFamilies))}
+			ch = &expoChunk{gens: make([][]uint64, len(exposeFamilies)), gz: make([]deflatePart, len(exposeFamilies))}
 		}
 		chunks[key] = ch
 		rebuilt := false
@@ -200,13 +200,13 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 				for _, b := range blocks[start:end] {
 					text = appendLines(text, b, f)
 				}
-				ch.gz[f] = nil
+				ch.gz[f] = deflatePart{}
 				if len(text) > 0 {
-					ch.gz[f] = gzipMember(text)
+					ch.gz[f] = deflateText(text)
 				}
 				rebuilt = true
 			}
-			if ch.gz[f] != nil {
+			if ch.gz[f].n > 0 {
 				snap.members[f] = append(snap.members[f], ch.gz[f])
 				snap.has[f] = true
 			}
