@@ -26,6 +26,15 @@ import (
 // bind durations, self metrics, the registry's other collectors) gathered and encoded
 // on each scrape.
 //
+// kube-state-metrics' pkg/metrics_store (v2.16.0) is not used: its MetricsWriter writes
+// every object's bytes on every scrape and leaves compression to the HTTP layer, so a
+// gzip scrape still compresses everything; it ranges over a sync.Map, so lines come in
+// no stable order; it writes a family's header whenever the store holds an object, even
+// when no object has a line of it; it is filled by a reflector with single API objects
+// keyed by UID, while a StatefulSet's health derives from several objects and the memo
+// decides when it is made again; and the registry's other families would need a second
+// writer to come out in name order.
+//
 // The lines of a family come namespace by namespace, each namespace's sorted by label
 // values (nsBlock): the registry's order for every family whose first label by name is
 // namespace. For the few whose first label sorts before it (container, attached_node)
