@@ -403,7 +403,8 @@ func benchRestarts(b testing.TB, c *Collector, setKey string) float64 {
 
 // BenchmarkCacheMemory measures the heap the caches retain, per pod, after the transform
 // functions: pods alone (pod-B/pod), every cache of the fixture cluster divided by its
-// pods (all-B/pod), what the memoised derivations add after a collection (memo-B/pod),
+// pods (all-B/pod), what the memoised derivations add after a collection and a gzip
+// scrape's cached parts (memo-B/pod),
 // and for comparison the untransformed pods (raw-pod-B/pod, which
 // lack the managedFields the API server would add, so they underestimate real objects).
 // Use -benchtime=1x.
