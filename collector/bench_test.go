@@ -339,7 +339,7 @@ func BenchmarkPodUpdate(b *testing.B) {
 
 // BenchmarkGzipChunks measures, by chunk span (namespaces per gzip chunk on average),
 // what compressing every chunk costs (the first gzip scrape, or everything changed),
-// the gzip body's size and the number of members, and the live heap of the members.
+// the gzip body's size, the number of compressed parts and their live heap.
 func BenchmarkGzipChunks(b *testing.B) {
 	for _, pods := range benchSizes() {
 		for _, span := range []uint32{1, 4, 8, 32, 1 << 30} {
@@ -357,14 +357,14 @@ func BenchmarkGzipChunks(b *testing.B) {
 				if err := writeExposition(&w, snap, nil, true, func(error) bool { return false }); err != nil {
 					b.Fatal(err)
 				}
-				members := 0
-				for _, m := range snap.members {
-					members += len(m)
+				parts := 0
+				for _, p := range snap.parts {
+					parts += len(p)
 				}
 				e.c.chunks = nil
 				heap := benchRetained(func() any { e.c.exposition(true); return e })
 				b.ReportMetric(float64(w.n), "body-bytes")
-				b.ReportMetric(float64(members), "members")
+				b.ReportMetric(float64(parts), "parts")
 				b.ReportMetric(float64(heap)/float64(pods), "chunk-B/pod")
 			})
 		}

@@ -55,7 +55,7 @@ var exposeFamilies = func() []*descShape {
 var restartsText = len(workloadFamilies)
 
 // exposeOrder is the indexes of exposeFamilies in name order, and exposeHeaders their
-// # HELP and # TYPE lines, plain and as a gzip member.
+// # HELP and # TYPE lines, plain and as a compressed part.
 var (
 	exposeOrder = func() []int {
 		order := make([]int, len(exposeFamilies))
@@ -172,7 +172,7 @@ type expoChunk struct {
 type expoSnapshot struct {
 	blocks   []*nsBlock
 	restarts [][]byte
-	members  [][]deflatePart
+	parts    [][]deflatePart
 	has      []bool // by exposeFamilies entry: whether it has a sample
 }
 
@@ -225,7 +225,7 @@ func writeFamily(w io.Writer, zs *gzipStream, snap expoSnapshot, f int) error {
 		if err := zs.writePart(exposeHeadersGz[f]); err != nil {
 			return err
 		}
-		for _, p := range snap.members[f] {
+		for _, p := range snap.parts[f] {
 			if err := zs.writePart(p); err != nil {
 				return err
 			}

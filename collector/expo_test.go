@@ -169,7 +169,7 @@ func TestExpositionProtobuf(t *testing.T) {
 
 // TestExpositionRecompressesOnlyTheChangedChunk: with nothing changed a gzip scrape
 // compresses nothing; after one pod's restart it compresses exactly the chunk of the
-// pod's namespace, and every other chunk's members stay the same bytes.
+// pod's namespace, and every other chunk's parts stay the same bytes.
 func TestExpositionRecompressesOnlyTheChangedChunk(t *testing.T) {
 	e := newBenchEnv(t, 3_000)
 	if _, n := e.c.exposition(true); n < 3 {
@@ -205,7 +205,7 @@ func TestExpositionRecompressesOnlyTheChangedChunk(t *testing.T) {
 		}
 	}
 	if len(changed) != 1 || !strings.HasSuffix(changed[0], " statefulset_container_restarts_total") {
-		t.Errorf("members changed: %q, want the restart counter of the pod's chunk only", changed)
+		t.Errorf("parts changed: %q, want the restart counter of the pod's chunk only", changed)
 	}
 	body, _ := serveExpo(t, benchHandler(e.c), "", "gzip")
 	ns, name, _ := strings.Cut(set, "/")

@@ -154,7 +154,7 @@ func (w workloadsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (w workloadsCollector) Collect(ch chan<- prometheus.Metric) { w.c.collectWorkloads(ch) }
 
 // exposition brings the memos up to date and returns the parts of a response, gzip
-// members when gz. It reports the chunks whose member of some family it compressed.
+// compressed parts when gz. It reports the chunks whose part of some family it compressed.
 func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
@@ -173,7 +173,7 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 		}
 		return snap, 0
 	}
-	snap.members = make([][]deflatePart, len(exposeFamilies))
+	snap.parts = make([][]deflatePart, len(exposeFamilies))
 	chunks := make(map[string]*expoChunk, len(c.chunks))
 	var gens []uint64
 	var text []byte
@@ -207,7 +207,7 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 				rebuilt = true
 			}
 			if ch.gz[f].n > 0 {
-				snap.members[f] = append(snap.members[f], ch.gz[f])
+				snap.parts[f] = append(snap.parts[f], ch.gz[f])
 				snap.has[f] = true
 			}
 		}
