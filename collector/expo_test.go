@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -246,4 +247,45 @@ func TestCRC32Combine(t *testing.T) {
 
 func sameBytes(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// failingCollector sends a sample whose Write fails.
+type failingCollector struct{ desc *prometheus.Desc }
+
+func (f failingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+func (f failingCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.NewInvalidMetric(f.desc, errors.New("broken source"))
+}
+
+// TestExpositionContinuesOnGatheringError: like promhttp with ContinueOnError, a
+// gathering error is counted in promhttp_metric_handler_errors_total and the rest is
+// served.
+func TestExpositionContinuesOnGatheringError(t *testing.T) {
+	e := newBenchEnv(t, 300)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.c.Others(), failingCollector{prometheus.NewDesc("broken_metric", "Fails.", nil, nil)})
+	h := e.c.Handler(reg, HandlerOpts{Registry: reg})
+	body, resp := serveExpo(t, h, "", "gzip")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, want := range []string{"statefulset_replicas_desired{", "statefulset_exporter_api_reachable "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the response lacks %s", want)
+		}
+	}
+	body, _ = serveExpo(t, h, "", "")
+	if !strings.Contains(body, `promhttp_metric_handler_errors_total{cause="gathering"} 1`+"\n") {
+		t.Errorf("the gathering error was not counted:\n%s", grepLines(body, "promhttp_"))
+	}
+}
+
+func grepLines(body, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
