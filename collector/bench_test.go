@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -240,9 +241,9 @@ func (w *countingWriter) Header() http.Header         { return w.header }
 func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 func (w *countingWriter) WriteHeader(status int)      { w.status = status }
 
-// BenchmarkScrape measures a full /metrics request: the promhttp handler gathers the
-// registry holding the collector and encodes the text format, uncompressed (plain) and
-// with Accept-Encoding: gzip. The caches do not change between scrapes, so the
+// BenchmarkScrape measures a full /metrics request: the collector's handler writes the
+// pre-encoded exposition (expo.go) and the registry's other families in the text
+// format, uncompressed (plain) and with Accept-Encoding: gzip. The caches do not change between scrapes, so the
 // collector reuses its memoised derivations (memo.go); gzip-fresh derives every
 // StatefulSet on every scrape, as after a relist or when everything changed (and as
 // every scrape did before the memo). It reports the response size and the number of
@@ -252,7 +253,7 @@ func BenchmarkScrape(b *testing.B) {
 		for _, enc := range []string{"plain", "gzip", "gzip-fresh"} {
 			b.Run(fmt.Sprintf("pods=%d/%s", pods, enc), func(b *testing.B) {
 				e := sharedBenchEnv(b, pods)
-				handler := promhttp.HandlerFor(benchRegistry(b, e.c), promhttp.HandlerOpts{})
+				handler := benchHandler(e.c)
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 				if enc != "plain" {
 					req.Header.Set("Accept-Encoding", "gzip")
@@ -263,11 +264,13 @@ func BenchmarkScrape(b *testing.B) {
 				handler.ServeHTTP(w, req) // warm: the memo is filled
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu := processCPU()
 				for b.Loop() {
 					w = &countingWriter{header: http.Header{}}
 					handler.ServeHTTP(w, req)
 				}
 				b.StopTimer()
+				b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 				if w.status != 0 && w.status != http.StatusOK {
 					b.Fatalf("status %d", w.status)
 				}
@@ -279,6 +282,14 @@ func BenchmarkScrape(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchHandler is the collector's metrics handler over a registry of its other
+// families, as the exporter serves them.
+func benchHandler(c *Collector) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.Others())
+	return c.Handler(reg, HandlerOpts{Registry: reg})
 }
 
 func benchSamples(b testing.TB, c *Collector) int {
@@ -338,19 +349,18 @@ func BenchmarkPodUpdate(b *testing.B) {
 		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
 			e := newRawBenchEnv(b, pods)
 			indexer := e.c.watch.resources[resPods].informer.GetIndexer()
-			reg := benchRegistry(b, e.c)
-			handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+			handler := benchHandler(e.c)
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			handler.ServeHTTP(&countingWriter{header: http.Header{}}, req) // warm: the memo is filled
-			var applyTotal, collectTotal time.Duration
+			var applyTotal, collectTotal, cpuTotal time.Duration
 			i := 0
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				key := e.podKeys[(i*7919)%len(e.podKeys)] // spread over the cluster
 				i++
-				start := time.Now()
+				start, cpu := time.Now(), processCPU()
 				obj, ok, _ := indexer.GetByKey(key)
 				if !ok {
 					b.Fatalf("pod %s not cached", key)
@@ -369,6 +379,7 @@ func BenchmarkPodUpdate(b *testing.B) {
 				handler.ServeHTTP(w, req)
 				collectTotal += time.Since(applied)
 				applyTotal += applied.Sub(start)
+				cpuTotal += processCPU() - cpu
 				b.StopTimer()
 				if got := benchRestarts(b, e.c, set); got != want {
 					b.Fatalf("restarts of %s: got %v after the update, want %v", set, got, want)
@@ -377,7 +388,42 @@ func BenchmarkPodUpdate(b *testing.B) {
 			}
 			b.ReportMetric(float64(applyTotal.Nanoseconds())/float64(b.N), "apply-ns/op")
 			b.ReportMetric(float64(collectTotal.Nanoseconds())/float64(b.N), "scrape-ns/op")
+			b.ReportMetric(float64(cpuTotal.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// BenchmarkGzipChunks measures, by chunk span (namespaces per gzip chunk on average),
+// what compressing every chunk costs (the first gzip scrape, or everything changed),
+// the gzip body's size, the number of compressed parts and their live heap.
+func BenchmarkGzipChunks(b *testing.B) {
+	for _, pods := range benchSizes() {
+		for _, span := range []uint32{1, 4, 8, 32, 1 << 30} {
+			b.Run(fmt.Sprintf("pods=%d/span=%d", pods, span), func(b *testing.B) {
+				e := sharedBenchEnv(b, pods)
+				defer func(s uint32) { chunkSpan = s; e.c.chunks = nil }(chunkSpan)
+				chunkSpan = span
+				var snap expoSnapshot
+				for b.Loop() {
+					e.c.chunks = nil
+					snap, _ = e.c.exposition(true)
+				}
+				b.StopTimer()
+				var w countingWriter
+				if err := writeExposition(&w, snap, nil, true, func(error) bool { return false }); err != nil {
+					b.Fatal(err)
+				}
+				parts := 0
+				for _, p := range snap.parts {
+					parts += len(p)
+				}
+				e.c.chunks = nil
+				heap := benchRetained(func() any { e.c.exposition(true); return e })
+				b.ReportMetric(float64(w.n), "body-bytes")
+				b.ReportMetric(float64(parts), "parts")
+				b.ReportMetric(float64(heap)/float64(pods), "chunk-B/pod")
+			})
+		}
 	}
 }
 
@@ -413,7 +459,8 @@ func benchRestarts(b testing.TB, c *Collector, setKey string) float64 {
 
 // BenchmarkCacheMemory measures the heap the caches retain, per pod, after the transform
 // functions: pods alone (pod-B/pod), every cache of the fixture cluster divided by its
-// pods (all-B/pod), what the memoised derivations add after a collection (memo-B/pod),
+// pods (all-B/pod), what the memoised derivations add after a collection and a gzip
+// scrape's cached parts (memo-B/pod),
 // and for comparison the untransformed pods (raw-pod-B/pod, which
 // lack the managedFields the API server would add, so they underestimate real objects).
 // Use -benchtime=1x.
@@ -444,6 +491,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 				allB := benchRetained(func() any { env = newBenchEnv(b, pods); return env })
 				memoB := benchRetained(func() any {
 					benchRestarts(b, env.c, "") // one collection fills the memo
+					env.c.exposition(true)      // and a gzip scrape its chunks
 					return env
 				})
 				b.ReportMetric(float64(podB)/float64(pods), "pod-B/pod")
@@ -454,6 +502,16 @@ func BenchmarkCacheMemory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// processCPU is the CPU time the process has used (user and system, every thread): on
+// a shared machine a truer cost than the wall time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchRetained returns the live heap that fill's result keeps.

@@ -20,6 +20,14 @@ import (
 // exposed, then the Leases, the bind-duration histograms and the exporter's own state.
 
 func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	c.refreshWorkloads(func(b *nsBlock) { emitNamespace(ch, b) })
+}
+
+// refreshWorkloads brings the memos and namespace blocks up to date and passes each
+// namespace's block, in namespace order, to each. c.memoMu must be held.
+func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 	now := c.now()
 	view := c.clusterView()
 	th := c.cfg.thresholds()
@@ -33,8 +41,6 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 	})
 	podIndex := c.watch.resources[resPods].informer.GetIndexer()
 
-	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
 	seen := make(map[string]bool, len(sets))
 	var nsMemos []*setMemo // of the namespace being collected; sets come by namespace
 	for _, obj := range sets {
@@ -43,7 +49,7 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 			continue
 		}
 		if len(nsMemos) > 0 && nsMemos[0].set.Namespace != set.Namespace {
-			c.emitNamespace(ch, nsMemos)
+			each(c.namespaceBlock(nsMemos))
 			nsMemos = nsMemos[:0]
 		}
 		key := set.Namespace + "/" + set.Name
@@ -61,7 +67,7 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 		nsMemos = append(nsMemos, m)
 	}
 	if len(nsMemos) > 0 {
-		c.emitNamespace(ch, nsMemos)
+		each(c.namespaceBlock(nsMemos))
 	}
 	c.forgetExcept(seen)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,9 @@ type Collector struct {
 	// memoMu serialises collections, which update the memos.
 	memoMu sync.Mutex
 	memoStore
+	// exposeTook is how long the handler's last refresh of the pre-encoded exposition
+	// took, in nanoseconds, counted in statefulset_exporter_collect_duration_seconds.
+	exposeTook atomic.Int64
 
 	startOnce sync.Once
 }

@@ -12,10 +12,12 @@
 //	  ┌────▼────────────────────────────────────────────────────────────────┐
 //	1 │ collector.go  the Collector: wiring, API probe, Describe/Collect      │
 //	  │ collect.go    one collection: inputs per StatefulSet → memo → samples │
+//	  │ handler.go    /metrics: pre-encoded text, gzip members, the rest      │
 //	  ├──────────────────────────────────────────────────────────────────────┤
 //	2 │ EXPOSE  memo.go         memoised derivations, samples per namespace   │
 //	  │         families*.go    every metric, declared as a family            │
 //	  │         sample.go       compact immutable samples                     │
+//	  │         expo.go         samples as text lines and gzip chunks         │
 //	  ├──────────────────────────────────────────────────────────────────────┤
 //	3 │ WATCH   informers.go    what is watched (watchSpecs), event handling  │
 //	  │         transform.go    what is kept of each object                   │

@@ -15,8 +15,8 @@ import (
 // use what is declared on its own floor or below; a use of something declared on a
 // floor above runs back up.
 var floors = [][]string{
-	{"collector.go", "collect.go"},
-	{"memo.go", "families.go", "families_statefulset.go", "families_pods.go", "families_storage.go",
+	{"collector.go", "collect.go", "handler.go"},
+	{"memo.go", "expo.go", "families.go", "families_statefulset.go", "families_pods.go", "families_storage.go",
 		"families_claims.go", "families_risks.go", "families_lease.go", "families_self.go", "sample.go"},
 	{"informers.go", "claims.go", "listpages.go", "resilient.go", "transform.go", "apierrors.go"},
 	{"trackers.go", "restarts.go", "binddurations.go", "leases.go", "self.go"},

@@ -35,6 +35,8 @@ type memoStore struct {
 	memos    map[string]*setMemo         // by StatefulSet namespace/name
 	blocks   map[string]*nsBlock         // by namespace
 	deps     derive.Deps                 // what the derivation under way reads
+	textGen  uint64                      // the last generation given to a block's text (expo.go)
+	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
 	noMemo   bool                        // derive every StatefulSet on every collection (tests)
 }
 
@@ -162,10 +164,12 @@ func workloadSamples(h *derive.Health, out []prometheus.Metric) []prometheus.Met
 // namespace are sorted once and kept while none of its StatefulSets changed.
 
 // nsBlock is the samples of one namespace's StatefulSets, family by family, each family
-// sorted by label values, and the memos they came from.
+// sorted by label values, and the memos they came from; and what the pre-encoded
+// exposition keeps of them (expo.go).
 type nsBlock struct {
 	memos   []*setMemo
 	samples []prometheus.Metric
+	expoText
 }
 
 // familyIndex numbers the workload families, in exposition order.
@@ -177,11 +181,13 @@ var familyIndex = func() map[*prometheus.Desc]int {
 	return m
 }()
 
-// emitNamespace sends the samples of memos, which are one namespace's StatefulSets in
-// name order, then their restart counters.
-func (s *memoStore) emitNamespace(ch chan<- prometheus.Metric, memos []*setMemo) {
+// namespaceBlock returns the block of memos, which are one namespace's StatefulSets in
+// name order, made again only when a memo changed. Its restart counter generation is brought up to
+// date with the memos' restart totals.
+func (s *memoStore) namespaceBlock(memos []*setMemo) *nsBlock {
 	ns := memos[0].set.Namespace
-	b := s.blocks[ns]
+	old := s.blocks[ns]
+	b := old
 	if b == nil || !slices.Equal(b.memos, memos) {
 		b = &nsBlock{memos: slices.Clone(memos)}
 		families := make([][]prometheus.Metric, len(workloadFamilies))
@@ -194,17 +200,30 @@ func (s *memoStore) emitNamespace(ch chan<- prometheus.Metric, memos []*setMemo)
 			n += len(m.samples)
 		}
 		b.samples = make([]prometheus.Metric, 0, n)
-		for _, f := range families {
+		for i, f := range families {
 			slices.SortStableFunc(f, compareSamples)
+			start := len(b.samples)
 			b.samples = append(b.samples, f...)
+			families[i] = b.samples[start:len(b.samples):len(b.samples)]
 		}
+		var prev *expoText
+		if old != nil {
+			prev = &old.expoText
+		}
+		b.setFamilies(families, prev, &s.textGen)
 		s.blocks[ns] = b
 	}
+	b.setRestarts(memos, &s.textGen)
+	return b
+}
+
+// emitNamespace sends the samples of a namespace block, then its restart counters.
+func emitNamespace(ch chan<- prometheus.Metric, b *nsBlock) {
 	for _, m := range b.samples {
 		ch <- m
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { ch <- m }}
-	for _, m := range memos {
+	for _, m := range b.memos {
 		o.base, o.lp = m.restartLabels, m.restartPairs
 		collectFamilies(restartsFamilies, m.restarts, &o)
 	}

@@ -23,8 +23,9 @@ type constSample struct {
 // descShape is what a sample needs of a desc: its variable labels in name order, which
 // is the order prometheus.MakeLabelPairs gives them.
 type descShape struct {
-	order []int     // order[i] is the index in the label values of the i-th label by name
-	names []*string // the label names by name
+	order      []int     // order[i] is the index in the label values of the i-th label by name
+	names      []*string // the label names by name
+	name, help string    // of the family, for the text exposition (expo.go)
 }
 
 // descShapes holds the shape of every desc made by shapedDesc, and labelNames one
@@ -39,7 +40,7 @@ var (
 // does not expose, so that constSamples of it can be made.
 func shapedDesc(name, help string, labels []string) *prometheus.Desc {
 	desc := prometheus.NewDesc(name, help, labels, nil)
-	s := &descShape{order: make([]int, len(labels)), names: make([]*string, len(labels))}
+	s := &descShape{order: make([]int, len(labels)), names: make([]*string, len(labels)), name: name, help: help}
 	for i := range labels {
 		s.order[i] = i
 	}

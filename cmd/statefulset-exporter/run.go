@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -123,8 +122,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
+	// The registry holds what is encoded on each scrape; the collector's StatefulSet
+	// families are kept pre-encoded and written by its handler (newMux).
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(coll, versioncollector.NewCollector(collector.ProgramName))
+	registry.MustRegister(coll.Others(), versioncollector.NewCollector(collector.ProgramName))
 	if !*noSelfMetrics {
 		registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -199,15 +200,14 @@ func describeParseError(err error, args []string) string {
 	return msg
 }
 
-// newMux serves the metrics, the landing page and the health endpoints. At most
-// maxRequests scrapes run at once (0: no limit); promhttp answers 503 beyond.
+// newMux serves the metrics of coll and registry (which holds coll.Others(), not coll),
+// the landing page and the health endpoints. At most maxRequests scrapes run at once
+// (0: no limit); the handler answers 503 beyond.
 func newMux(registry *prometheus.Registry, coll *collector.Collector, metricsPath string, enablePprof bool, maxRequests int, logger *slog.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	mux.Handle(metricsPath, promhttp.HandlerFor(registry, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
+	mux.Handle(metricsPath, coll.Handler(registry, collector.HandlerOpts{
+		ErrorLog:            logger,
 		Registry:            registry,
-		EnableOpenMetrics:   true,
 		MaxRequestsInFlight: maxRequests,
 	}))
 	handleProbes(mux, coll)

@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector"
 )
 
 func runArgs(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -118,7 +121,15 @@ func TestMaxRequestsAnswers503BeyondTheCap(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	bc := blockingCollector{entered: make(chan struct{}, 10), release: make(chan struct{})}
 	reg.MustRegister(bc)
-	mux, err := newMux(reg, nil, "/metrics", false, 2, slog.New(slog.DiscardHandler))
+	cfg := collector.DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	coll, err := collector.New(fake.NewClientset(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, err := newMux(reg, coll, "/metrics", false, 2, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func BenchmarkScrapeLoad(b *testing.B) {
 
 	for _, maxRequests := range []int{10, 0} {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(coll)
+		reg.MustRegister(coll.Others())
 		mux, err := newMux(reg, coll, "/metrics", false, maxRequests, logger)
 		if err != nil {
 			b.Fatal(err)
