@@ -172,7 +172,7 @@ func TestExpositionProtobuf(t *testing.T) {
 // compresses nothing; after one pod's restart it compresses exactly the chunk of the
 // pod's namespace, and every other chunk's parts stay the same bytes.
 func TestExpositionRecompressesOnlyTheChangedChunk(t *testing.T) {
-	e := newBenchEnv(t, 3_000)
+	e := newRawBenchEnv(t, 3_000)
 	if _, n := e.c.exposition(true); n < 3 {
 		t.Fatalf("%d chunks: the test needs several", n)
 	}
@@ -185,12 +185,13 @@ func TestExpositionRecompressesOnlyTheChangedChunk(t *testing.T) {
 	}
 
 	indexer := e.c.watch.resources[resPods].informer.GetIndexer()
-	obj, _, _ := indexer.GetByKey(e.podKeys[len(e.podKeys)/2])
-	old := obj.(*corev1.Pod)
-	raw := old.DeepCopy()
+	key := e.podKeys[len(e.podKeys)/2]
+	obj, _, _ := indexer.GetByKey(key)
+	old := obj.(*derive.Pod)
+	raw := e.rawOf(resPods, key, old).(*corev1.Pod).DeepCopy()
+	raw.ResourceVersion += "1"
 	raw.Status.ContainerStatuses[0].RestartCount++
-	slim, _ := transformPod(raw)
-	e.update(t, resPods, old, slim)
+	e.update(t, resPods, old, e.transform(t, resPods, raw))
 	set := derive.OwnerStatefulSetKey(old)
 	want := e.c.restarts.total(set)
 
