@@ -292,7 +292,7 @@ func (r Report) Markdown() string {
 		fmt.Fprintf(&b, "- PHANTOM: `%s` fired %s into the run: %s\n", f, f.First.Sub(r.Started).Round(time.Second), oneLine(f.Description))
 	}
 	if r.Verdict.OK() {
-		b.WriteString("No missed and no phantom alert.\n")
+		b.WriteString("\nNo missed and no phantom alert.\n")
 	}
 	b.WriteString("\n## Exporter resources (sampled from its /metrics)\n\n")
 	b.WriteString("| resource | min | median | max | warm-up max | bound | max after warm-up | median middle third | median last third | trend limit | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|\n")

@@ -150,19 +150,21 @@ func TestExpectations(t *testing.T) {
 		}
 		return out
 	}
-	quiet := names(expectations(cfg, map[string][]time.Time{"kube-scheduler": minutes(0, 10, 20, 30)}, true, 9*time.Second))
+	quiet := names(expectations(cfg, map[string][]time.Time{"kube-scheduler": minutes(0, 10, 20, 30)},
+		map[string]time.Duration{"kube-scheduler": 2 * time.Second}, true, 9*time.Second))
 	if slices.ContainsFunc(quiet, func(s string) bool {
-		return strings.Contains(s, "ControlPlaneLeaderFlapping") || strings.Contains(s, "APIUnreachable")
+		return strings.Contains(s, "ControlPlane") || strings.Contains(s, "APIUnreachable")
 	}) {
-		t.Errorf("two leader changes per 15m and a 9s outage allow %v", quiet)
+		t.Errorf("two leader changes per 15m, 2s without a leader and a 9s outage allow %v", quiet)
 	}
-	loud := names(expectations(cfg, map[string][]time.Time{"kube-scheduler": minutes(0, 7, 9)}, true, 4*time.Minute))
-	for _, want := range []string{`ControlPlaneLeaderFlapping{lease="kube-scheduler"}`, `StatefulSetExporterAPIUnreachable{}`} {
+	loud := names(expectations(cfg, map[string][]time.Time{"kube-scheduler": minutes(0, 7, 9)},
+		map[string]time.Duration{"kube-scheduler": 3 * time.Minute}, true, 4*time.Minute))
+	for _, want := range []string{`ControlPlaneLeaderFlapping{lease="kube-scheduler"}`, `ControlPlaneNoLeader{lease="kube-scheduler"}`, `StatefulSetExporterAPIUnreachable{}`} {
 		if !slices.Contains(loud, want) {
 			t.Errorf("three leader changes within 15m and a 4m outage: %v lacks %s", loud, want)
 		}
 	}
-	for _, e := range expectations(cfg, nil, false, 0) {
+	for _, e := range expectations(cfg, nil, nil, false, 0) {
 		if e.Repaired {
 			t.Errorf("%s expected to resolve without a repair", e)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/simcluster"
@@ -342,6 +344,32 @@ func (cp *controlPlane) restartAPIServer(ctx context.Context) (time.Duration, er
 	return outage, err
 }
 
+// supervise plays kubelet for the control plane's static pods: every second it starts
+// again kube-controller-manager, kube-scheduler or kwok if it exited. They exit when
+// they fail to renew their Lease within their renew deadline, which can happen after
+// kube-apiserver is back, once restartAPIServer has stopped looking: a renewal that
+// reaches the server just after the deadline is lost for the client, which exits, while
+// the Lease shows it renewed.
+func (cp *controlPlane) supervise(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		cp.mu.Lock()
+		started, err := cp.c.RestartExited(localkube.ControllerManagerName, localkube.SchedulerName, "kwok")
+		cp.mu.Unlock()
+		for _, name := range started {
+			cp.count.add("exited and restarted", nil)
+			cp.count.note("exited and restarted", fmt.Sprintf("%s at %s", name, time.Now().UTC().Format(time.TimeOnly)))
+		}
+		if err != nil && ctx.Err() == nil {
+			cp.logf("restarting exited components: %v", err)
+		}
+	}
+}
+
 // failover kills a controller and starts it again: its Lease moves to the new
 // instance once it has expired.
 func (cp *controlPlane) failover(ctx context.Context, name string) error {
@@ -376,26 +404,43 @@ func (cp *controlPlane) leading(ctx context.Context, since time.Time) (bool, str
 // leaseWatcher records every change of holder of the controllers' Leases, read from
 // the API server every second: the soak's own account of the leader changes, against
 // which ControlPlaneLeaderFlapping is judged.
+// It also records how long each Lease went without a live holder (no holder, or
+// renewTime + leaseDurationSeconds past), against which ControlPlaneNoLeader is judged.
 type leaseWatcher struct {
 	mu          sync.Mutex
 	holders     map[string]string
 	transitions map[string][]time.Time
+	deadSince   map[string]time.Time     // when the Lease was first seen without a live holder
+	longestDead map[string]time.Duration // the longest such stretch
 }
 
 func watchLeases(ctx context.Context, client kubernetes.Interface) *leaseWatcher {
-	w := &leaseWatcher{holders: map[string]string{}, transitions: map[string][]time.Time{}}
+	w := &leaseWatcher{holders: map[string]string{}, transitions: map[string][]time.Time{},
+		deadSince: map[string]time.Time{}, longestDead: map[string]time.Duration{}}
 	go func() {
 		for {
 			for _, name := range []string{localkube.ControllerManagerName, localkube.SchedulerName} {
 				l, err := client.CoordinationV1().Leases(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
-				if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+				if err != nil {
 					continue
 				}
+				now := time.Now()
+				holder := ptr.Deref(l.Spec.HolderIdentity, "")
+				live := holder != "" && l.Spec.RenewTime != nil && l.Spec.LeaseDurationSeconds != nil &&
+					now.Before(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second))
 				w.mu.Lock()
-				if prev, ok := w.holders[name]; ok && prev != *l.Spec.HolderIdentity {
-					w.transitions[name] = append(w.transitions[name], time.Now())
+				if since, dead := w.deadSince[name]; dead && live {
+					w.longestDead[name] = max(w.longestDead[name], now.Sub(since))
+					delete(w.deadSince, name)
+				} else if !dead && !live {
+					w.deadSince[name] = now
 				}
-				w.holders[name] = *l.Spec.HolderIdentity
+				if prev, ok := w.holders[name]; ok && holder != "" && prev != holder {
+					w.transitions[name] = append(w.transitions[name], now)
+				}
+				if holder != "" {
+					w.holders[name] = holder
+				}
 				w.mu.Unlock()
 			}
 			select {
@@ -406,6 +451,18 @@ func watchLeases(ctx context.Context, client kubernetes.Interface) *leaseWatcher
 		}
 	}()
 	return w
+}
+
+// LongestDead returns, for each Lease, the longest stretch without a live holder seen
+// so far, one still going included.
+func (w *leaseWatcher) LongestDead() map[string]time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := maps.Clone(w.longestDead)
+	for name, since := range w.deadSince {
+		out[name] = max(out[name], time.Since(since))
+	}
+	return out
 }
 
 func (w *leaseWatcher) Transitions() map[string][]time.Time {

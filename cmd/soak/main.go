@@ -173,6 +173,7 @@ func soak(ctx context.Context, logger *log.Logger, o options) (Report, error) {
 	wg.Go(func() { scaler(runCtx, cluster.Client, count, logf, o.scaleEvery) })
 	wg.Go(func() { deleter(runCtx, cluster.Client, count, logf, o.deleteEvery) })
 	cp := &controlPlane{c: cluster, count: count, logf: logf, down: o.apiDown}
+	wg.Go(func() { cp.supervise(runCtx) })
 	var problems []string
 	var maxOutage time.Duration
 	var mu sync.Mutex
@@ -276,20 +277,22 @@ func soak(ctx context.Context, logger *log.Logger, o options) (Report, error) {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d bad webhook requests, the first: %s", len(bad), bad[0]))
 	}
 	transitions := leases.Transitions()
-	r.Expected = expectations(cfg, transitions, wasRepaired, outage)
+	dead := leases.LongestDead()
+	r.Expected = expectations(cfg, transitions, dead, wasRepaired, outage)
 	r.Verdict = Judge(r.Expected, firedAlerts(alerts.All(), p.Webhook.All(), final))
 	r.Bounds = CheckBounds(samples.all(), r.Started, o.warmup, Bounds)
-	r.Churn = churnLines(count, transitions, cfg)
+	r.Churn = churnLines(count, transitions, dead, cfg)
 	return r, nil
 }
 
 // expectations are the alerts the breakage raises: the stalled rollout and the stuck
 // pod must fire, naming the pod; their consequences may. ControlPlaneLeaderFlapping
 // may fire for a Lease only if the soak itself saw it change holder
-// LeaderChangesThreshold times within LeaderChangesWindow, and
+// LeaderChangesThreshold times within LeaderChangesWindow, ControlPlaneNoLeader only
+// for a Lease the soak saw without a live holder for NoLeaderFor, and
 // StatefulSetExporterAPIUnreachable only if an API server restart lasted longer than its
 // "for": then it is the alert doing its job, not a phantom.
-func expectations(cfg mixin.Config, transitions map[string][]time.Time, repaired bool, maxOutage time.Duration) []Expectation {
+func expectations(cfg mixin.Config, transitions map[string][]time.Time, dead map[string]time.Duration, repaired bool, maxOutage time.Duration) []Expectation {
 	rollout := map[string]string{"namespace": nsRollout, "statefulset": nsRollout}
 	stuck := map[string]string{"namespace": nsStuck, "statefulset": nsStuck}
 	with := func(labels map[string]string, k, v string) map[string]string {
@@ -312,6 +315,10 @@ func expectations(cfg mixin.Config, transitions map[string][]time.Time, repaired
 		if n := MaxInWindow(transitions[lease], cfg.LeaderChangesWindow); n >= cfg.LeaderChangesThreshold {
 			out = append(out, Expectation{Alert: "ControlPlaneLeaderFlapping", Labels: map[string]string{"lease": lease},
 				Why: fmt.Sprintf("%d leader changes seen within %s", n, cfg.LeaderChangesWindow)})
+		}
+		if d := dead[lease]; d >= cfg.NoLeaderFor {
+			out = append(out, Expectation{Alert: "ControlPlaneNoLeader", Labels: map[string]string{"lease": lease},
+				Why: fmt.Sprintf("no live holder for %s", d.Round(time.Second))})
 		}
 	}
 	if maxOutage >= cfg.APIUnreachableFor {
@@ -483,12 +490,12 @@ func settings(o options, cfg mixin.Config) []string {
 	}
 }
 
-func churnLines(c *counter, transitions map[string][]time.Time, cfg mixin.Config) []string {
+func churnLines(c *counter, transitions map[string][]time.Time, dead map[string]time.Duration, cfg mixin.Config) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
 	for _, what := range []string{"API server restarts", localkube.ControllerManagerName + " failovers", localkube.SchedulerName + " failovers",
-		"readiness bursts", "crash bursts", "scalings", "pod deletions"} {
+		"exited and restarted", "readiness bursts", "crash bursts", "scalings", "pod deletions"} {
 		line := fmt.Sprintf("%s: %d", what, c.counts[what])
 		if n := c.errs[what]; n > 0 {
 			line += fmt.Sprintf(" (%d failed)", n)
@@ -499,8 +506,9 @@ func churnLines(c *counter, transitions map[string][]time.Time, cfg mixin.Config
 		out = append(out, line)
 	}
 	for _, lease := range []string{localkube.ControllerManagerName, localkube.SchedulerName} {
-		out = append(out, fmt.Sprintf("Lease %s changed holder %d times (at most %d within %s; ControlPlaneLeaderFlapping's threshold is %d)",
-			lease, len(transitions[lease]), MaxInWindow(transitions[lease], cfg.LeaderChangesWindow), cfg.LeaderChangesWindow, cfg.LeaderChangesThreshold))
+		out = append(out, fmt.Sprintf("Lease %s changed holder %d times (at most %d within %s; ControlPlaneLeaderFlapping's threshold is %d), and had no live holder for at most %s (ControlPlaneNoLeader's for is %s)",
+			lease, len(transitions[lease]), MaxInWindow(transitions[lease], cfg.LeaderChangesWindow), cfg.LeaderChangesWindow, cfg.LeaderChangesThreshold,
+			dead[lease].Round(100*time.Millisecond), cfg.NoLeaderFor))
 	}
 	return out
 }
