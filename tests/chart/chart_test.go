@@ -116,8 +116,8 @@ func TestGeneratedCopies(t *testing.T) {
 	}
 }
 
-// TestLint runs helm lint --strict with the default values and with every toggle on: an
-// error or a warning fails.
+// TestLint runs helm lint --strict with the default values, with every toggle on and
+// with namespaced RBAC: an error or a warning fails.
 func TestLint(t *testing.T) {
 	for name, vals := range valueSets(t) {
 		t.Run(name, func(t *testing.T) {
@@ -139,7 +139,8 @@ func valueSets(t *testing.T) map[string]map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]map[string]any{"defaults": {}, "all-on": allOn.AsMap()}
+	namespaced := map[string]any{"namespaces": []any{"databases", "queues"}, "rbac": map[string]any{"namespaced": true}}
+	return map[string]map[string]any{"defaults": {}, "all-on": allOn.AsMap(), "namespaced": namespaced}
 }
 
 func loadChart(t *testing.T) *chart.Chart {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,11 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/kube"
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -25,10 +30,16 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/statefulset-exporter/statefulset-exporter/internal/exporterbin"
+	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube"
 	"github.com/statefulset-exporter/statefulset-exporter/internal/localkube/localkubetest"
 )
 
@@ -153,6 +164,126 @@ func TestInstall(t *testing.T) {
 			}
 		})
 	}
+	t.Run("helm install with rbac.namespaced, exporter ready", func(t *testing.T) {
+		installNamespaced(t, ctx, cluster, client, c, kubeconfig)
+	})
+}
+
+// installNamespaced installs the chart with rbac.namespaced and two namespaces, then runs
+// the exporter binary with the Deployment's own arguments as the chart's ServiceAccount
+// (a token of it: no kubelet runs the pod here). It must become ready with every kind
+// enabled, nothing forbidden, and the chart must grant no namespaced kind elsewhere.
+func installNamespaced(t *testing.T, ctx context.Context, cluster *localkube.Cluster, client kubernetes.Interface, c *chart.Chart, kubeconfig string) {
+	const ns, release = "monitoring", "scoped"
+	watched := []string{"databases", "queues"}
+	for _, name := range append(watched, "elsewhere") {
+		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var actionCfg action.Configuration
+	if err := actionCfg.Init(kube.GetConfig(kubeconfig, "", ns), ns, "secret", t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(&actionCfg)
+	install.ReleaseName, install.Namespace = release, ns
+	install.Timeout = time.Minute
+	rel, err := install.RunWithContext(ctx, c, map[string]any{
+		"namespaces": []any{watched[0], watched[1]},
+		"rbac":       map[string]any{"namespaced": true},
+	})
+	if err != nil {
+		t.Fatalf("helm install: %v", err)
+	}
+	var d appsv1.Deployment
+	find(t, decodeManifest(t, rel.Manifest), "Deployment", &d)
+	sa := d.Spec.Template.Spec.ServiceAccountName
+	token, err := client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for ServiceAccount %s/%s: %v", ns, sa, err)
+	}
+	saConfig := filepath.Join(t.TempDir(), "sa.kubeconfig")
+	config := clientcmdapi.NewConfig()
+	config.Clusters["localkube"] = &clientcmdapi.Cluster{Server: cluster.URL(), CertificateAuthorityData: cluster.AdminConfig().TLSClientConfig.CAData}
+	config.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: token.Status.Token}
+	config.Contexts["localkube"] = &clientcmdapi.Context{Cluster: "localkube", AuthInfo: sa}
+	config.CurrentContext = "localkube"
+	if err := clientcmd.WriteToFile(*config, saConfig); err != nil {
+		t.Fatal(err)
+	}
+
+	// No namespaced kind is readable cluster-wide or in another namespace.
+	restricted := kubernetes.NewForConfigOrDie(restConfig(t, saConfig))
+	for _, where := range []string{"", "elsewhere"} {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: where}}}
+		got, err := restricted.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Allowed {
+			t.Errorf("the ServiceAccount may list pods in namespace %q", where)
+		}
+	}
+
+	dir := t.TempDir()
+	binary, err := exporterbin.Build(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := exporterbin.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--kubeconfig=" + saConfig}
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(a, "--web.listen-address=") {
+			a = fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)
+		}
+		args = append(args, a)
+	}
+	exp, err := exporterbin.Start(ctx, binary, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(exp.Stop)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := exp.Get(ctx, "/readyz")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the exporter, as the chart's ServiceAccount with args %v, is not ready after a minute: %v\n%s", args, err, exp.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	metrics, err := exp.Get(ctx, "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(metrics) {
+		switch {
+		case strings.HasPrefix(line, "statefulset_exporter_resource_enabled{") && !strings.HasSuffix(line, " 1\n"):
+			t.Errorf("a kind is switched off: %s", strings.TrimSpace(line))
+		case strings.HasPrefix(line, "statefulset_exporter_api_errors_total{") && strings.Contains(line, `reason="Forbidden"`) && !strings.HasSuffix(line, " 0\n"):
+			t.Errorf("forbidden calls: %s", strings.TrimSpace(line))
+		}
+	}
+	if !strings.Contains(metrics, "statefulset_exporter_resource_enabled{") {
+		t.Errorf("no statefulset_exporter_resource_enabled series:\n%s", metrics)
+	}
+}
+
+func restConfig(t *testing.T, kubeconfig string) *rest.Config {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // applyDryRun sends obj as a server-side apply with dryRun=All and strict field

@@ -76,3 +76,25 @@ release: {{ . | quote }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the RBAC is namespaced: rbac.namespaced with namespaces listed. Empty
+otherwise (a ClusterRole for everything).
+*/}}
+{{- define "statefulset-exporter.namespacedRBAC" -}}
+{{- if and .Values.rbac.namespaced .Values.namespaces -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The namespace of the control-plane Leases: the last --lease.namespace of extraArgs, as
+the exporter reads its flags, or the exporter's default kube-system.
+*/}}
+{{- define "statefulset-exporter.leaseNamespace" -}}
+{{- $ns := "kube-system" -}}
+{{- range .Values.extraArgs -}}
+{{- if hasPrefix "--lease.namespace=" . -}}
+{{- $ns = trimPrefix "--lease.namespace=" . -}}
+{{- end -}}
+{{- end -}}
+{{- $ns -}}
+{{- end -}}
