@@ -312,17 +312,15 @@ func TestRenderDefaults(t *testing.T) {
 	}
 }
 
+// checkGOMEMLIMIT: the exporter sets GOMEMLIMIT itself from the cgroup limit
+// (--auto-gomemlimit); an environment variable would override its ratio.
 func checkGOMEMLIMIT(t *testing.T, ctr corev1.Container) {
 	t.Helper()
-	i := slices.IndexFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
-	if i < 0 {
-		t.Fatal("no GOMEMLIMIT")
+	if slices.ContainsFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" }) {
+		t.Errorf("env sets GOMEMLIMIT, which overrides --auto-gomemlimit.ratio: %v", ctr.Env)
 	}
-	ref := ctr.Env[i].ValueFrom
-	if ref == nil || ref.ResourceFieldRef == nil || ref.ResourceFieldRef.Resource != "limits.memory" {
-		t.Errorf("GOMEMLIMIT = %+v, want valueFrom.resourceFieldRef limits.memory", ctr.Env[i])
-	} else if d := ref.ResourceFieldRef.Divisor; !d.IsZero() && d.Cmp(resource.MustParse("1")) != 0 {
-		t.Errorf("GOMEMLIMIT divisor %s: the Go runtime reads a plain number as bytes", d.String())
+	if !slices.Contains(ctr.Args, "--auto-gomemlimit.ratio=0.9") {
+		t.Errorf("args %v lack --auto-gomemlimit.ratio=0.9", ctr.Args)
 	}
 }
 
@@ -507,14 +505,26 @@ func TestRenderAllOn(t *testing.T) {
 	checkGOMEMLIMIT(t, ctr)
 }
 
-// TestRenderNoMemoryLimit: without a memory limit there is no GOMEMLIMIT (the
-// resourceFieldRef would read the node's allocatable memory).
-func TestRenderNoMemoryLimit(t *testing.T) {
-	objs, _ := render(t, loadChart(t), "x", "monitoring", map[string]any{"resources": map[string]any{"limits": nil}})
-	var d appsv1.Deployment
-	find(t, objs, "Deployment", &d)
-	if env := d.Spec.Template.Spec.Containers[0].Env; len(env) != 0 {
-		t.Errorf("env = %v, want none without a memory limit", env)
+// TestRenderGoMemLimitValues: goMemLimit.ratio reaches the flag, and
+// goMemLimit.enabled=false turns the automatic limit off.
+func TestRenderGoMemLimitValues(t *testing.T) {
+	for _, tc := range []struct {
+		values map[string]any
+		want   string
+	}{
+		{map[string]any{"ratio": 0.8}, "--auto-gomemlimit.ratio=0.8"},
+		{map[string]any{"enabled": false}, "--no-auto-gomemlimit"},
+	} {
+		objs, _ := render(t, loadChart(t), "x", "monitoring", map[string]any{"goMemLimit": tc.values})
+		var d appsv1.Deployment
+		find(t, objs, "Deployment", &d)
+		args := d.Spec.Template.Spec.Containers[0].Args
+		if !slices.Contains(args, tc.want) {
+			t.Errorf("goMemLimit %v: args %v lack %s", tc.values, args, tc.want)
+		}
+		if n := len(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return !strings.Contains(a, "gomemlimit") })); n != 1 {
+			t.Errorf("goMemLimit %v: %d gomemlimit flags in %v, want 1", tc.values, n, args)
+		}
 	}
 }
 
