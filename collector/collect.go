@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -25,7 +24,7 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 	th := c.cfg.thresholds()
 	sets := c.watch.resources[resStatefulSets].informer.GetStore().List()
 	sort.Slice(sets, func(i, j int) bool {
-		a, b := sets[i].(*appsv1.StatefulSet), sets[j].(*appsv1.StatefulSet)
+		a, b := sets[i].(*derive.StatefulSet), sets[j].(*derive.StatefulSet)
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}
@@ -38,7 +37,7 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 	seen := make(map[string]bool, len(sets))
 	var nsMemos []*setMemo // of the namespace being collected; sets come by namespace
 	for _, obj := range sets {
-		set := obj.(*appsv1.StatefulSet)
+		set := obj.(*derive.StatefulSet)
 		if !c.cfg.watchesNamespace(set.Namespace) {
 			continue
 		}

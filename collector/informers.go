@@ -78,7 +78,7 @@ func pvcByClaimBase(obj any) ([]string, error) {
 }
 
 func statefulSetByClaimBase(obj any) ([]string, error) {
-	s, ok := obj.(*appsv1.StatefulSet)
+	s, ok := obj.(*derive.StatefulSet)
 	if !ok {
 		return nil, nil
 	}
@@ -86,7 +86,7 @@ func statefulSetByClaimBase(obj any) ([]string, error) {
 	for _, t := range s.Spec.VolumeClaimTemplates {
 		// The API accepts two templates of the same name (they make one volume); their
 		// PVCs must be counted once.
-		if key := s.Namespace + "/" + t.Name + "-" + s.Name; !slices.Contains(keys, key) {
+		if key := s.Namespace + "/" + t + "-" + s.Name; !slices.Contains(keys, key) {
 			keys = append(keys, key)
 		}
 	}
@@ -472,7 +472,7 @@ func (w *watcher) onDelete(obj any) {
 	switch o := obj.(type) {
 	case *derive.PVC:
 		w.binds.forget(o.UIDKey())
-	case *appsv1.StatefulSet:
+	case *derive.StatefulSet:
 		w.restarts.forgetSet(o.Namespace + "/" + o.Name)
 		w.binds.forgetSet(o.Namespace + "/" + o.Name)
 	case *coordinationv1.Lease:

@@ -40,40 +40,13 @@ func keepKeys(in map[string]string, keys ...string) map[string]string {
 	return out
 }
 
-// transformStatefulSet keeps the selector, replicas, strategy, pod management policy,
-// service name, ordinals, the claim retention policy, the names of the volume claim templates, the pod template's
-// labels, grace period and per-container readiness-probe presence, and the whole status.
+// transformStatefulSet replaces a StatefulSet with its compact form,
+// derive.StatefulSet.
 func transformStatefulSet(obj any) (any, error) {
-	in, ok := obj.(*appsv1.StatefulSet)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*appsv1.StatefulSet); ok {
+		return derive.StatefulSetFrom(in), nil
 	}
-	out := &appsv1.StatefulSet{ObjectMeta: slimMeta(in.ObjectMeta), Status: in.Status}
-	out.Status.Conditions = nil
-	s := &out.Spec
-	s.Replicas = in.Spec.Replicas
-	s.Selector = in.Spec.Selector
-	s.ServiceName = in.Spec.ServiceName
-	s.PodManagementPolicy = in.Spec.PodManagementPolicy
-	s.UpdateStrategy = in.Spec.UpdateStrategy
-	s.Ordinals = in.Spec.Ordinals
-	s.PersistentVolumeClaimRetentionPolicy = in.Spec.PersistentVolumeClaimRetentionPolicy
-	s.MinReadySeconds = in.Spec.MinReadySeconds
-	for _, t := range in.Spec.VolumeClaimTemplates {
-		s.VolumeClaimTemplates = append(s.VolumeClaimTemplates, corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: t.Name},
-		})
-	}
-	s.Template.Labels = in.Spec.Template.Labels
-	s.Template.Spec.TerminationGracePeriodSeconds = in.Spec.Template.Spec.TerminationGracePeriodSeconds
-	for _, c := range in.Spec.Template.Spec.Containers {
-		slim := corev1.Container{Name: c.Name}
-		if c.ReadinessProbe != nil {
-			slim.ReadinessProbe = &corev1.Probe{}
-		}
-		s.Template.Spec.Containers = append(s.Template.Spec.Containers, slim)
-	}
-	return out, nil
+	return obj, nil
 }
 
 // transformPod replaces a pod with its compact form, derive.Pod.

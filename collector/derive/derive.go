@@ -13,7 +13,7 @@ import (
 
 // Inputs is what one derivation reads of its own StatefulSet.
 type Inputs struct {
-	Set  *appsv1.StatefulSet
+	Set  *StatefulSet
 	Pods []*Pod // sorted by name
 	PVCs []*PVC // sorted by name
 	// ReleasedVolumes are the PersistentVolumes in phase Released or Failed whose claim

@@ -1,6 +1,8 @@
 package derive
 
 import (
+	"slices"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,24 +37,20 @@ func deriveRisks(h *Health, in Inputs, view *View) {
 			h.Risks[riskSingleZone] = *r > 1 && len(h.ReadyPerZone) == 1
 		}
 	}
-	if g := set.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+	if g := set.Spec.TerminationGracePeriodSeconds; g != nil {
 		h.Risks[riskZeroGracePeriod] = *g == 0
 	} else {
 		h.Risks[riskZeroGracePeriod] = false
 	}
-	if containers := set.Spec.Template.Spec.Containers; len(containers) > 0 {
-		missing := false
-		for _, c := range containers {
-			missing = missing || c.ReadinessProbe == nil
-		}
-		h.Risks[riskNoReadinessProbe] = missing
+	if probes := set.Spec.ReadinessProbes; len(probes) > 0 {
+		h.Risks[riskNoReadinessProbe] = slices.Contains(probes, false)
 	}
 	// With no replica there is nothing a disruption could take down and no pod whose
 	// name must resolve.
 	scaledToZero := set.Spec.Replicas != nil && *set.Spec.Replicas == 0
 	if view.PDBs != nil {
 		covered := false
-		podLabels := labels.Set(set.Spec.Template.Labels)
+		podLabels := labels.Set(set.Spec.PodLabels)
 		for _, pdb := range view.PDBs.Get(set.Namespace) {
 			// In policy/v1 a nil selector selects no pods and an empty one selects all.
 			if pdb.Spec.Selector == nil {

@@ -224,7 +224,7 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		set.Spec.Template.Spec.Containers = append(set.Spec.Template.Spec.Containers, c)
 	}
 	set.Spec.Template.Labels = map[string]string{"app": f.Pick("web", "")}
-	fc.In.Set = set
+	fc.In.Set = derive.StatefulSetFrom(set)
 
 	nodes := map[string]*corev1.Node{}
 	for range f.Intn(6) {
