@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/client-go/tools/cache"
@@ -71,9 +70,9 @@ func (c *Collector) clusterView() *derive.View {
 	v := derive.NewView(c.cfg.ZoneLabels, derive.DefaultStorageClass(listOf[*storagev1.StorageClass](classes)))
 
 	nodes := c.watch.resources[resNodes].informer.GetStore()
-	v.Node = derive.NewLookup(v, resNodes, getter[*corev1.Node](nodes))
-	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
-	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
+	v.Node = derive.NewLookup(v, resNodes, getter[*derive.Node](nodes))
+	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return listOf[*derive.Node](nodes) })
+	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*derive.Node { return listOf[*derive.Node](nodes) })
 	v.PVC = derive.NewLookup(v, resPVCs, getter[*derive.PVC](c.watch.resources[resPVCs].informer.GetStore()))
 	v.PV = derive.NewLookup(v, resPVs, getter[*derive.PV](c.watch.resources[resPVs].informer.GetStore()))
 	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))
@@ -84,7 +83,7 @@ func (c *Collector) clusterView() *derive.View {
 		v.PDBs = derive.NewListLookup(v, resPodDisruptionBudgets, indexed[policyv1.PodDisruptionBudget](r.informer.GetIndexer(), cache.NamespaceIndex))
 	}
 	if r := c.watch.resources[resServices]; r.enabled() {
-		v.Services = derive.NewLookup(v, resServices, getter[*corev1.Service](r.informer.GetStore()))
+		v.Services = derive.NewLookup(v, resServices, getter[*derive.Service](r.informer.GetStore()))
 	}
 	return v
 }

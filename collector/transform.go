@@ -78,28 +78,12 @@ func (z zoneTransforms) transformPV(obj any) (any, error) {
 	return obj, nil
 }
 
-// transformNode keeps the labels (node affinity and nodeSelector may name any),
-// spec.unschedulable, the NoSchedule and NoExecute taints (without their time) and the
-// Ready condition.
+// transformNode replaces a node with its compact form, derive.Node.
 func (z zoneTransforms) transformNode(obj any) (any, error) {
-	in, ok := obj.(*corev1.Node)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.Node); ok {
+		return derive.NodeFrom(in), nil
 	}
-	out := &corev1.Node{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Labels = in.Labels
-	out.Spec.Unschedulable = in.Spec.Unschedulable
-	for _, t := range in.Spec.Taints {
-		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
-			out.Spec.Taints = append(out.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
-		}
-	}
-	for _, c := range in.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
-		}
-	}
-	return out, nil
+	return obj, nil
 }
 
 // transformStorageClass keeps the default-class annotations, the provisioner and the
@@ -147,15 +131,12 @@ func transformPDB(obj any) (any, error) {
 	return out, nil
 }
 
-// transformService keeps the cluster IP, which tells a headless Service ("None").
+// transformService replaces a Service with its compact form, derive.Service.
 func transformService(obj any) (any, error) {
-	in, ok := obj.(*corev1.Service)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.Service); ok {
+		return derive.ServiceFrom(in), nil
 	}
-	out := &corev1.Service{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Spec.ClusterIP = in.Spec.ClusterIP
-	return out, nil
+	return obj, nil
 }
 
 // transformLease keeps the whole spec, which is small.

@@ -2,6 +2,7 @@ package derive
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -80,3 +81,30 @@ func (s *StatefulSet) DeepCopyObject() runtime.Object {
 	out := *s
 	return &out
 }
+
+// Service is what the derivations read of a Service, a StatefulSet's governing Service:
+// its name and whether it is headless. Like the other compact objects it is built by
+// ServiceFrom and never modified.
+type Service struct {
+	objectMeta
+	headless bool
+}
+
+// ServiceFrom returns the compact form of in.
+func ServiceFrom(in *corev1.Service) *Service {
+	return &Service{objectMeta: metaOf(&in.ObjectMeta), headless: in.Spec.ClusterIP == corev1.ClusterIPNone}
+}
+
+// Headless tells whether the Service has no cluster IP ("None"), which gives the pods of
+// its StatefulSet their DNS names.
+func (s *Service) Headless() bool { return s.headless }
+
+func (s *Service) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+func (s *Service) DeepCopyObject() runtime.Object {
+	out := *s
+	return &out
+}
+
+// Unchanged tells whether old is a Service equal to s but for its resourceVersion.
+func (s *Service) Unchanged(old any) bool { return unchanged(s, old) }

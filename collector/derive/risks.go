@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -67,12 +66,12 @@ func deriveRisks(h *Health, in Inputs, view *View) {
 	if view.Services != nil {
 		// The pods' DNS names <pod>.<serviceName>.<namespace>.svc exist only while a
 		// headless Service of that name exists in the namespace.
-		var svc *corev1.Service
+		var svc *Service
 		if set.Spec.ServiceName != "" {
 			svc = view.Services.Get(set.Namespace + "/" + set.Spec.ServiceName)
 		}
 		h.Risks[riskNoGoverningService] = svc == nil && !scaledToZero
-		h.Risks[riskGoverningServiceNotHeadless] = svc != nil && svc.Spec.ClusterIP != corev1.ClusterIPNone && !scaledToZero
+		h.Risks[riskGoverningServiceNotHeadless] = svc != nil && !svc.Headless() && !scaledToZero
 	}
 	// A nil policy is Retain/Retain (the API server defaults it).
 	if p := set.Spec.PersistentVolumeClaimRetentionPolicy; len(set.Spec.VolumeClaimTemplates) > 0 {

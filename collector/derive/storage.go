@@ -131,7 +131,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 			if node == nil {
 				continue
 			}
-			nodeZone := ZoneOf(node.Labels, view.ZoneKeys)
+			nodeZone := ZoneOf(node.Labels(), view.ZoneKeys)
 			if nodeZone == "" {
 				continue
 			}
