@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 )
@@ -22,7 +21,7 @@ type View struct {
 	// DefaultStorageClass is the name of the default class, "" when there is none.
 	DefaultStorageClass string
 
-	Node *Lookup[*corev1.Node]
+	Node *Lookup[*Node]
 	// UsableNode is keyed by UsableNodeKey (see NewUsableNodeLookup).
 	UsableNode *Lookup[bool]
 	// CordonedCandidate is keyed by CordonedCandidateKey (see NewCordonedCandidateLookup).
@@ -36,7 +35,7 @@ type View struct {
 	// PDBs is keyed by namespace.
 	PDBs *Lookup[[]*policyv1.PodDisruptionBudget]
 	// Services is keyed by namespace/name.
-	Services *Lookup[*corev1.Service]
+	Services *Lookup[*Service]
 
 	lookups []recorder // by registration order
 	names   []string   // the lookups' names, by registration order
@@ -164,7 +163,20 @@ func (l *Lookup[V]) compacted(list any) any {
 	// Answers that differ for the same question (the cache changed during the
 	// derivation) are all kept, so the memo never matches.
 	answers = slices.CompactFunc(answers, func(a, b answer[V]) bool { return a.key == b.key && l.same(a.val, b.val) })
+	// Sized exactly: appending would keep up to twice the room, for as long as the memo.
+	empties := 0
+	for _, a := range answers {
+		if l.empty(a.val) {
+			empties++
+		}
+	}
 	out := &kept[V]{}
+	if empties > 0 {
+		out.empty = make([]string, 0, empties)
+	}
+	if empties < len(answers) {
+		out.answers = make([]answer[V], 0, len(answers)-empties)
+	}
 	for _, a := range answers {
 		if l.empty(a.val) {
 			out.empty = append(out.empty, a.key)
@@ -172,7 +184,6 @@ func (l *Lookup[V]) compacted(list any) any {
 			out.answers = append(out.answers, a)
 		}
 	}
-	out.answers, out.empty = slices.Clip(out.answers), slices.Clip(out.empty)
 	return out
 }
 
