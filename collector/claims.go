@@ -1,8 +1,6 @@
 package collector
 
 import (
-	appsv1 "k8s.io/api/apps/v1"
-
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
@@ -32,7 +30,7 @@ func pvByClaimBase(obj any) ([]string, error) {
 
 // claimsOf returns the claims of set and the Released or Failed volumes that earlier
 // claims of its claim names left behind, both sorted by name.
-func (w *watcher) claimsOf(set *appsv1.StatefulSet) ([]*derive.PVC, []*derive.PV) {
+func (w *watcher) claimsOf(set *derive.StatefulSet) ([]*derive.PVC, []*derive.PV) {
 	pvcIndex := w.resources[resPVCs].informer.GetIndexer()
 	pvIndex := w.resources[resPVs].informer.GetIndexer()
 	var claims []*derive.PVC
@@ -69,7 +67,7 @@ func (w *watcher) claimsOf(set *appsv1.StatefulSet) ([]*derive.PVC, []*derive.PV
 
 // ownerOfClaim returns the StatefulSet a claim belongs to, nil when none in the watched
 // namespaces.
-func (w *watcher) ownerOfClaim(pvc *derive.PVC) *appsv1.StatefulSet {
+func (w *watcher) ownerOfClaim(pvc *derive.PVC) *derive.StatefulSet {
 	base, ok := derive.ClaimBase(pvc.GetName())
 	if !ok || !w.cfg.watchesNamespace(pvc.GetNamespace()) {
 		return nil
@@ -79,7 +77,7 @@ func (w *watcher) ownerOfClaim(pvc *derive.PVC) *appsv1.StatefulSet {
 
 // owns tells whether the claim name (claim when it exists) is set's, of the rivals whose
 // templates produce the name; set is among them.
-func (w *watcher) owns(set *appsv1.StatefulSet, rivals []*appsv1.StatefulSet, name string, claim *derive.PVC) bool {
+func (w *watcher) owns(set *derive.StatefulSet, rivals []*derive.StatefulSet, name string, claim *derive.PVC) bool {
 	if len(rivals) <= 1 {
 		return true
 	}
@@ -89,16 +87,16 @@ func (w *watcher) owns(set *appsv1.StatefulSet, rivals []*appsv1.StatefulSet, na
 
 // statefulSetsOfBase returns the StatefulSets with a volume claim template producing the
 // claim base namespace/<template>-<statefulset>.
-func (w *watcher) statefulSetsOfBase(base string) []*appsv1.StatefulSet {
+func (w *watcher) statefulSetsOfBase(base string) []*derive.StatefulSet {
 	objs, _ := w.resources[resStatefulSets].informer.GetIndexer().ByIndex(byClaimBase, base)
-	sets := make([]*appsv1.StatefulSet, 0, len(objs))
+	sets := make([]*derive.StatefulSet, 0, len(objs))
 	for _, o := range objs {
-		sets = append(sets, o.(*appsv1.StatefulSet))
+		sets = append(sets, o.(*derive.StatefulSet))
 	}
 	return sets
 }
 
 // podsOf returns the pods set controls.
-func (w *watcher) podsOf(set *appsv1.StatefulSet) []*derive.Pod {
+func (w *watcher) podsOf(set *derive.StatefulSet) []*derive.Pod {
 	return indexed[derive.Pod](w.resources[resPods].informer.GetIndexer(), byStatefulSet)(set.Namespace + "/" + set.Name)
 }

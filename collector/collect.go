@@ -6,9 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/client-go/tools/cache"
@@ -33,7 +31,7 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 	th := c.cfg.thresholds()
 	sets := c.watch.resources[resStatefulSets].informer.GetStore().List()
 	sort.Slice(sets, func(i, j int) bool {
-		a, b := sets[i].(*appsv1.StatefulSet), sets[j].(*appsv1.StatefulSet)
+		a, b := sets[i].(*derive.StatefulSet), sets[j].(*derive.StatefulSet)
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}
@@ -44,7 +42,7 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 	seen := make(map[string]bool, len(sets))
 	var nsMemos []*setMemo // of the namespace being collected; sets come by namespace
 	for _, obj := range sets {
-		set := obj.(*appsv1.StatefulSet)
+		set := obj.(*derive.StatefulSet)
 		if !c.cfg.watchesNamespace(set.Namespace) {
 			continue
 		}
@@ -78,9 +76,9 @@ func (c *Collector) clusterView() *derive.View {
 	v := derive.NewView(c.cfg.ZoneLabels, derive.DefaultStorageClass(listOf[*storagev1.StorageClass](classes)))
 
 	nodes := c.watch.resources[resNodes].informer.GetStore()
-	v.Node = derive.NewLookup(v, resNodes, getter[*corev1.Node](nodes))
-	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
-	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return listOf[*corev1.Node](nodes) })
+	v.Node = derive.NewLookup(v, resNodes, getter[*derive.Node](nodes))
+	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return listOf[*derive.Node](nodes) })
+	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*derive.Node { return listOf[*derive.Node](nodes) })
 	v.PVC = derive.NewLookup(v, resPVCs, getter[*derive.PVC](c.watch.resources[resPVCs].informer.GetStore()))
 	v.PV = derive.NewLookup(v, resPVs, getter[*derive.PV](c.watch.resources[resPVs].informer.GetStore()))
 	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))
@@ -91,7 +89,7 @@ func (c *Collector) clusterView() *derive.View {
 		v.PDBs = derive.NewListLookup(v, resPodDisruptionBudgets, indexed[policyv1.PodDisruptionBudget](r.informer.GetIndexer(), cache.NamespaceIndex))
 	}
 	if r := c.watch.resources[resServices]; r.enabled() {
-		v.Services = derive.NewLookup(v, resServices, getter[*corev1.Service](r.informer.GetStore()))
+		v.Services = derive.NewLookup(v, resServices, getter[*derive.Service](r.informer.GetStore()))
 	}
 	return v
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive/derivetest"
@@ -132,6 +131,7 @@ func FuzzCounters(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := derivetest.NewInput(data)
 		rt := newRestartTracker()
+		var cached *derive.Pod // the pod cache's web-0
 		leases := newLeaseTracker()
 		set := newStatefulSet("ns", "web", 1)
 		var lastRestarts, lastTransitions float64
@@ -141,11 +141,12 @@ func FuzzCounters(f *testing.F) {
 				break
 			}
 			switch in.Intn(4) {
-			case 0:
-				p := newPod(set, 0, withUID(fmt.Sprintf("uid-%d", in.Intn(3))), restarts(in.Int32Choice()))
-				rt.observe(derive.PodFrom(p))
-			case 1:
-				rt.forgetPod(derive.UIDOf(types.UID(fmt.Sprintf("uid-%d", in.Intn(3)))))
+			case 0: // the pod is added, or updated, possibly recreated under a new UID
+				p := derive.PodFrom(newPod(set, 0, withUID(fmt.Sprintf("uid-%d", in.Intn(3))), restarts(in.Int32Choice())))
+				rt.observe(cached, p)
+				cached = p
+			case 1: // the pod is deleted
+				cached = nil
 			default:
 				holder := in.Pick("a", "b", "", "a_"+testUUID)
 				l := newLease("l", holder, in.Int32Choice())

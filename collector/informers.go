@@ -78,7 +78,7 @@ func pvcByClaimBase(obj any) ([]string, error) {
 }
 
 func statefulSetByClaimBase(obj any) ([]string, error) {
-	s, ok := obj.(*appsv1.StatefulSet)
+	s, ok := obj.(*derive.StatefulSet)
 	if !ok {
 		return nil, nil
 	}
@@ -86,7 +86,7 @@ func statefulSetByClaimBase(obj any) ([]string, error) {
 	for _, t := range s.Spec.VolumeClaimTemplates {
 		// The API accepts two templates of the same name (they make one volume); their
 		// PVCs must be counted once.
-		if key := s.Namespace + "/" + t.Name + "-" + s.Name; !slices.Contains(keys, key) {
+		if key := s.Namespace + "/" + t + "-" + s.Name; !slices.Contains(keys, key) {
 			keys = append(keys, key)
 		}
 	}
@@ -430,11 +430,11 @@ func (w *watcher) eventHandler(resource string) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			w.touch(resource)
-			w.onUpsert(obj)
+			w.onUpsert(nil, obj)
 		},
-		UpdateFunc: func(_, obj any) {
+		UpdateFunc: func(old, obj any) {
 			w.touch(resource)
-			w.onUpsert(obj)
+			w.onUpsert(old, obj)
 		},
 		DeleteFunc: func(obj any) {
 			w.touch(resource)
@@ -450,10 +450,13 @@ func (w *watcher) touch(resource string) {
 	w.self.touch(resource, w.now())
 }
 
-func (w *watcher) onUpsert(obj any) {
+// onUpsert feeds an added or updated object to the trackers; old is the object it
+// replaces in the cache, nil for an addition.
+func (w *watcher) onUpsert(old, obj any) {
 	switch o := obj.(type) {
 	case *derive.Pod:
-		w.restarts.observe(o)
+		prev, _ := old.(*derive.Pod)
+		w.restarts.observe(prev, o)
 	case *derive.PVC:
 		if d, ok := w.binds.observe(o, w.now()); ok {
 			if set := w.ownerOfClaim(o); set != nil {
@@ -467,11 +470,9 @@ func (w *watcher) onUpsert(obj any) {
 
 func (w *watcher) onDelete(obj any) {
 	switch o := obj.(type) {
-	case *derive.Pod:
-		w.restarts.forgetPod(o.UIDKey())
 	case *derive.PVC:
 		w.binds.forget(o.UIDKey())
-	case *appsv1.StatefulSet:
+	case *derive.StatefulSet:
 		w.restarts.forgetSet(o.Namespace + "/" + o.Name)
 		w.binds.forgetSet(o.Namespace + "/" + o.Name)
 	case *coordinationv1.Lease:

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -81,7 +80,7 @@ func (s *memoStore) forgetExcept(seen map[string]bool) {
 
 // setMemo is one StatefulSet's last derivation and what it read.
 type setMemo struct {
-	set  *appsv1.StatefulSet
+	set  *derive.StatefulSet
 	pods []*derive.Pod // sorted by name
 	pvcs []*derive.PVC // sorted by name
 	vols []*derive.PV  // sorted by name

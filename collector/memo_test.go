@@ -251,7 +251,7 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 				if !ok {
 					return
 				}
-				set := obj.(*appsv1.StatefulSet)
+				set := obj.(*derive.StatefulSet)
 				add(resServices, &corev1.Service{
 					ObjectMeta: metav1.ObjectMeta{Namespace: set.Namespace, Name: set.Spec.ServiceName},
 					Spec:       corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone},

@@ -7,53 +7,41 @@ import (
 )
 
 // restartTracker keeps statefulset_container_restarts_total: per StatefulSet the sum of
-// restartCount increases of its pods, remembered per pod UID so that a pod deleted and
-// recreated with restartCount 0 does not make the counter drop.
+// restartCount increases of its pods. It keeps nothing per pod: the informer hands it
+// the cached pod with each new one, and a pod recreated under the same name (a new
+// UID, restartCount 0) does not make the counter drop.
 type restartTracker struct {
 	mu     sync.Mutex
-	pods   map[derive.UID]podRestarts
 	totals map[string]float64 // StatefulSet key namespace/name → restarts
 }
 
-type podRestarts struct {
-	set   string
-	count int64
-}
-
 func newRestartTracker() *restartTracker {
-	return &restartTracker{pods: map[derive.UID]podRestarts{}, totals: map[string]float64{}}
+	return &restartTracker{totals: map[string]float64{}}
 }
 
-// observe records the pod's current restart count.
-func (t *restartTracker) observe(p *derive.Pod) {
+// observe records the restarts of pod p that old, the cached pod it replaces (nil when
+// there was none), did not have.
+func (t *restartTracker) observe(old, p *derive.Pod) {
 	set := derive.OwnerStatefulSetKey(p)
 	if set == "" {
 		return
 	}
 	count := p.RestartCount()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	prev, seen := t.pods[p.UIDKey()]
+	seen := old != nil && old.UIDKey() == p.UIDKey()
 	delta := count
 	if seen {
 		// restartCount never decreases for one pod UID; if it appears to, the kubelet
 		// lost its state and the new count is all new restarts.
-		delta = count - prev.count
+		delta = count - old.RestartCount()
 		if delta < 0 {
 			delta = count
 		}
 	}
-	t.pods[p.UIDKey()] = podRestarts{set: set, count: count}
 	if delta > 0 || !seen {
+		t.mu.Lock()
+		defer t.mu.Unlock()
 		t.totals[set] += float64(delta)
 	}
-}
-
-// forgetPod drops a deleted pod; its restarts stay in the total.
-func (t *restartTracker) forgetPod(uid derive.UID) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.pods, uid)
 }
 
 // forgetSet drops the counter of a deleted StatefulSet.

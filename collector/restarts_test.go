@@ -23,16 +23,16 @@ func withInitRestarts(n int32) func(*corev1.Pod) {
 
 func withUID(uid string) func(*corev1.Pod) { return func(p *corev1.Pod) { p.UID = types.UID(uid) } }
 
-// restartsObserved tells whether the restart tracker holds uid with count restarts (or,
-// with count < 0, does not hold uid at all).
+// restartsObserved tells whether the pod cache holds the pod uid with count restarts (or,
+// with count < 0, does not hold uid at all). The restart tracker is fed just after the
+// cache: an expectation that needs its total waits for it (expectEventually).
 func restartsObserved(c *Collector, uid types.UID, count int64) bool {
-	c.restarts.mu.Lock()
-	defer c.restarts.mu.Unlock()
-	got, ok := c.restarts.pods[derive.UIDOf(uid)]
-	if count < 0 {
-		return !ok
+	for _, obj := range c.watch.resources[resPods].informer.GetStore().List() {
+		if p := obj.(*derive.Pod); p.UIDKey() == derive.UIDOf(uid) {
+			return count >= 0 && p.RestartCount() == count
+		}
 	}
-	return ok && got.count == count
+	return count < 0
 }
 
 func TestContainerRestartsCounter(t *testing.T) {
@@ -55,7 +55,7 @@ func TestContainerRestartsCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "restart update observed", func() bool { return restartsObserved(env.collector, pod0.UID, 7) })
-	env.expect(`
+	env.expectEventually(`
 		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
 		statefulset_container_restarts_total{namespace="ns",statefulset="web"} 9
 	`, name)
@@ -81,7 +81,7 @@ func TestContainerRestartsCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "new pod restarts observed", func() bool { return restartsObserved(env.collector, recreated.UID, 2) })
-	env.expect(`
+	env.expectEventually(`
 		statefulset_container_restarts_total{namespace="ns",statefulset="idle"} 0
 		statefulset_container_restarts_total{namespace="ns",statefulset="web"} 11
 	`, name)
@@ -107,16 +107,17 @@ func TestRestartTrackerKubeletReset(t *testing.T) {
 	// count is all new restarts, and the total never drops.
 	set := newStatefulSet("ns", "web", 1)
 	tr := newRestartTracker()
-	tr.observe(derive.PodFrom(newPod(set, 0, restarts(5))))
-	tr.observe(derive.PodFrom(newPod(set, 0, restarts(2))))
+	five, two := derive.PodFrom(newPod(set, 0, restarts(5))), derive.PodFrom(newPod(set, 0, restarts(2)))
+	tr.observe(nil, five)
+	tr.observe(five, two)
 	if got := tr.total("ns/web"); got != 7 {
 		t.Fatalf("total = %v, want 7", got)
 	}
-	tr.observe(derive.PodFrom(newPod(set, 0, restarts(2))))
+	tr.observe(two, derive.PodFrom(newPod(set, 0, restarts(2))))
 	if got := tr.total("ns/web"); got != 7 {
 		t.Fatalf("total after an unchanged count = %v, want 7", got)
 	}
-	tr.observe(derive.PodFrom(newPod(set, 0, noOwner, restarts(100))))
+	tr.observe(nil, derive.PodFrom(newPod(set, 0, noOwner, restarts(100))))
 	if got := tr.total("ns/web"); got != 7 {
 		t.Fatalf("a pod without owner counted: total = %v, want 7", got)
 	}

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 func TestReplicaMetrics(t *testing.T) {
@@ -253,7 +255,7 @@ func TestRolloutProgressResetsStallTimer(t *testing.T) {
 	}
 	eventually(t, "status update in cache", func() bool {
 		obj, _, _ := env.collector.watch.resources[resStatefulSets].informer.GetStore().GetByKey("ns/web")
-		return obj != nil && obj.(*appsv1.StatefulSet).Status.ReadyReplicas == 3
+		return obj != nil && obj.(*derive.StatefulSet).Status.ReadyReplicas == 3
 	})
 	exposition(t, env.collector) // sees the move at testNow+8m
 	env.clock.Advance(9 * time.Minute)

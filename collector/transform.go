@@ -40,40 +40,13 @@ func keepKeys(in map[string]string, keys ...string) map[string]string {
 	return out
 }
 
-// transformStatefulSet keeps the selector, replicas, strategy, pod management policy,
-// service name, ordinals, the claim retention policy, the names of the volume claim templates, the pod template's
-// labels, grace period and per-container readiness-probe presence, and the whole status.
+// transformStatefulSet replaces a StatefulSet with its compact form,
+// derive.StatefulSet.
 func transformStatefulSet(obj any) (any, error) {
-	in, ok := obj.(*appsv1.StatefulSet)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*appsv1.StatefulSet); ok {
+		return derive.StatefulSetFrom(in), nil
 	}
-	out := &appsv1.StatefulSet{ObjectMeta: slimMeta(in.ObjectMeta), Status: in.Status}
-	out.Status.Conditions = nil
-	s := &out.Spec
-	s.Replicas = in.Spec.Replicas
-	s.Selector = in.Spec.Selector
-	s.ServiceName = in.Spec.ServiceName
-	s.PodManagementPolicy = in.Spec.PodManagementPolicy
-	s.UpdateStrategy = in.Spec.UpdateStrategy
-	s.Ordinals = in.Spec.Ordinals
-	s.PersistentVolumeClaimRetentionPolicy = in.Spec.PersistentVolumeClaimRetentionPolicy
-	s.MinReadySeconds = in.Spec.MinReadySeconds
-	for _, t := range in.Spec.VolumeClaimTemplates {
-		s.VolumeClaimTemplates = append(s.VolumeClaimTemplates, corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: t.Name},
-		})
-	}
-	s.Template.Labels = in.Spec.Template.Labels
-	s.Template.Spec.TerminationGracePeriodSeconds = in.Spec.Template.Spec.TerminationGracePeriodSeconds
-	for _, c := range in.Spec.Template.Spec.Containers {
-		slim := corev1.Container{Name: c.Name}
-		if c.ReadinessProbe != nil {
-			slim.ReadinessProbe = &corev1.Probe{}
-		}
-		s.Template.Spec.Containers = append(s.Template.Spec.Containers, slim)
-	}
-	return out, nil
+	return obj, nil
 }
 
 // transformPod replaces a pod with its compact form, derive.Pod.
@@ -105,28 +78,12 @@ func (z zoneTransforms) transformPV(obj any) (any, error) {
 	return obj, nil
 }
 
-// transformNode keeps the labels (node affinity and nodeSelector may name any),
-// spec.unschedulable, the NoSchedule and NoExecute taints (without their time) and the
-// Ready condition.
+// transformNode replaces a node with its compact form, derive.Node.
 func (z zoneTransforms) transformNode(obj any) (any, error) {
-	in, ok := obj.(*corev1.Node)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.Node); ok {
+		return derive.NodeFrom(in), nil
 	}
-	out := &corev1.Node{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Labels = in.Labels
-	out.Spec.Unschedulable = in.Spec.Unschedulable
-	for _, t := range in.Spec.Taints {
-		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
-			out.Spec.Taints = append(out.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
-		}
-	}
-	for _, c := range in.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
-		}
-	}
-	return out, nil
+	return obj, nil
 }
 
 // transformStorageClass keeps the default-class annotations, the provisioner and the
@@ -174,15 +131,12 @@ func transformPDB(obj any) (any, error) {
 	return out, nil
 }
 
-// transformService keeps the cluster IP, which tells a headless Service ("None").
+// transformService replaces a Service with its compact form, derive.Service.
 func transformService(obj any) (any, error) {
-	in, ok := obj.(*corev1.Service)
-	if !ok {
-		return obj, nil
+	if in, ok := obj.(*corev1.Service); ok {
+		return derive.ServiceFrom(in), nil
 	}
-	out := &corev1.Service{ObjectMeta: slimMeta(in.ObjectMeta)}
-	out.Spec.ClusterIP = in.Spec.ClusterIP
-	return out, nil
+	return obj, nil
 }
 
 // transformLease keeps the whole spec, which is small.

@@ -147,26 +147,21 @@ func TestTransformStatefulSet(t *testing.T) {
 			Conditions: []appsv1.StatefulSetCondition{{Type: "Foo", Status: corev1.ConditionTrue, Message: "text"}},
 		},
 	}
-	want := &appsv1.StatefulSet{
+	// Neither the selector nor minReadySeconds is read.
+	want := &derive.StatefulSet{
 		ObjectMeta: slim("ns", "web"),
-		Spec: appsv1.StatefulSetSpec{
+		Spec: derive.StatefulSetSpec{
 			Replicas:            ptr.To[int32](3),
-			Selector:            &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			ServiceName:         "web-headless",
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      in.Spec.UpdateStrategy,
-			MinReadySeconds:     9,
 			Ordinals:            &appsv1.StatefulSetOrdinals{Start: 3},
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: ptr.To[int64](45),
-					Containers:                    []corev1.Container{{Name: "main", ReadinessProbe: &corev1.Probe{}}, {Name: "sidecar"}},
-				},
-			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}, {ObjectMeta: metav1.ObjectMeta{Name: "wal"}}},
+			VolumeClaimTemplates:          []string{"data", "wal"},
+			PodLabels:                     map[string]string{"app": "web"},
+			TerminationGracePeriodSeconds: ptr.To[int64](45),
+			ReadinessProbes:               []bool{true, false},
 		},
 		Status: appsv1.StatefulSetStatus{
 			ObservedGeneration: 6, Replicas: 3, ReadyReplicas: 2, CurrentReplicas: 1, UpdatedReplicas: 2, AvailableReplicas: 2,

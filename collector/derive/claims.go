@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -48,20 +47,20 @@ type ClaimProblem struct{ PVC, PV, Reason string }
 //     same second.
 //
 // It returns nil only when sets is empty.
-func ClaimOwner(name string, claim *PVC, sets []*appsv1.StatefulSet, podsOf func(*appsv1.StatefulSet) []*Pod) *appsv1.StatefulSet {
+func ClaimOwner(name string, claim *PVC, sets []*StatefulSet, podsOf func(*StatefulSet) []*Pod) *StatefulSet {
 	if len(sets) <= 1 {
 		if len(sets) == 0 {
 			return nil
 		}
 		return sets[0]
 	}
-	candidates := narrow(sets, func(s *appsv1.StatefulSet) bool {
+	candidates := narrow(sets, func(s *StatefulSet) bool {
 		return slices.ContainsFunc(podsOf(s), func(p *Pod) bool { return mounts(p, name) })
 	})
 	if claim != nil {
-		candidates = narrow(candidates, func(s *appsv1.StatefulSet) bool { return ownedBy(claim, s, podsOf(s)) })
+		candidates = narrow(candidates, func(s *StatefulSet) bool { return ownedBy(claim, s, podsOf(s)) })
 	}
-	return slices.MinFunc(candidates, func(a, b *appsv1.StatefulSet) int {
+	return slices.MinFunc(candidates, func(a, b *StatefulSet) int {
 		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
 			return c
 		}
@@ -71,13 +70,13 @@ func ClaimOwner(name string, claim *PVC, sets []*appsv1.StatefulSet, podsOf func
 
 // ClaimOfSet tells whether a claim name is one the StatefulSet's volume claim templates
 // produce.
-func ClaimOfSet(set *appsv1.StatefulSet, name string) bool {
+func ClaimOfSet(set *StatefulSet, name string) bool {
 	base, ok := ClaimBase(name)
 	if !ok {
 		return false
 	}
-	return slices.ContainsFunc(set.Spec.VolumeClaimTemplates, func(t corev1.PersistentVolumeClaim) bool {
-		return base == t.Name+"-"+set.Name
+	return slices.ContainsFunc(set.Spec.VolumeClaimTemplates, func(t string) bool {
+		return base == t+"-"+set.Name
 	})
 }
 
@@ -127,8 +126,8 @@ func deriveClaimProblems(h *Health, in Inputs) {
 }
 
 // narrow returns the sets that keep says to keep, or all of them when it keeps none.
-func narrow(sets []*appsv1.StatefulSet, keep func(*appsv1.StatefulSet) bool) []*appsv1.StatefulSet {
-	kept := make([]*appsv1.StatefulSet, 0, len(sets))
+func narrow(sets []*StatefulSet, keep func(*StatefulSet) bool) []*StatefulSet {
+	kept := make([]*StatefulSet, 0, len(sets))
 	for _, s := range sets {
 		if keep(s) {
 			kept = append(kept, s)
@@ -152,7 +151,7 @@ func mounts(p *Pod, name string) bool {
 
 // ownedBy tells whether the claim's owner references name the StatefulSet (retention
 // policy WhenDeleted: Delete) or one of its pods (WhenScaled: Delete).
-func ownedBy(claim *PVC, s *appsv1.StatefulSet, pods []*Pod) bool {
+func ownedBy(claim *PVC, s *StatefulSet, pods []*Pod) bool {
 	for _, ref := range claim.ownerRefs() {
 		switch ref.kind {
 		case "StatefulSet":

@@ -17,15 +17,15 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func setWithTemplate(name, template string, created time.Time) *appsv1.StatefulSet {
-	return &appsv1.StatefulSet{
+func setWithTemplate(name, template string, created time.Time) *derive.StatefulSet {
+	return derive.StatefulSetFrom(&appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name), CreationTimestamp: metav1.NewTime(created)},
 		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1),
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: template}}}},
-	}
+	})
 }
 
-func mountingPod(set *appsv1.StatefulSet, ordinal string, claimName string) *derive.Pod {
+func mountingPod(set *derive.StatefulSet, ordinal string, claimName string) *derive.Pod {
 	return derive.PodFrom(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: set.Name + "-" + ordinal, UID: types.UID("uid-pod-" + set.Name)},
 		Spec: corev1.PodSpec{Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}}})
@@ -53,7 +53,7 @@ func TestClaimOwnerCollision(t *testing.T) {
 		name  string
 		claim *corev1.PersistentVolumeClaim
 		pods  map[string][]*derive.Pod
-		sets  [2]*appsv1.StatefulSet // when not a and b-a as made above
+		sets  [2]*derive.StatefulSet // when not a and b-a as made above
 		want  string
 	}{
 		{name: "a's pod mounts it", claim: plain, pods: map[string][]*derive.Pod{"a": {podA}}, want: "a"},
@@ -71,15 +71,15 @@ func TestClaimOwnerCollision(t *testing.T) {
 		{name: "nothing tells: the older StatefulSet", claim: plain, want: "b-a"},
 		{name: "the claim is gone: the older StatefulSet", want: "b-a"},
 		{name: "created in the same second: the first name", claim: plain,
-			sets: [2]*appsv1.StatefulSet{setWithTemplate("a", "x-b", t0), setWithTemplate("b-a", "x", t0)}, want: "a"},
+			sets: [2]*derive.StatefulSet{setWithTemplate("a", "x-b", t0), setWithTemplate("b-a", "x", t0)}, want: "a"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sets := []*appsv1.StatefulSet{a, ba}
+			sets := []*derive.StatefulSet{a, ba}
 			if tc.sets[0] != nil {
 				sets = tc.sets[:]
 			}
-			podsOf := func(s *appsv1.StatefulSet) []*derive.Pod { return tc.pods[s.Name] }
-			for _, order := range [][]*appsv1.StatefulSet{sets, {sets[1], sets[0]}} {
+			podsOf := func(s *derive.StatefulSet) []*derive.Pod { return tc.pods[s.Name] }
+			for _, order := range [][]*derive.StatefulSet{sets, {sets[1], sets[0]}} {
 				var claim *derive.PVC
 				if tc.claim != nil {
 					claim = derive.PVCFrom(tc.claim)
@@ -105,9 +105,9 @@ func pv(name string, phase corev1.PersistentVolumePhase, policy corev1.Persisten
 // TestClaimProblems: each reason from the object state Kubernetes leaves, for claims of
 // ordinals in the replica range only; healthy look-alikes stay out.
 func TestClaimProblems(t *testing.T) {
-	set := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
+	set := derive.StatefulSetFrom(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
 		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](6), VolumeClaimTemplates: []corev1.PersistentVolumeClaim{
-			{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}}}
+			{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}}})
 	withUID := func(c *corev1.PersistentVolumeClaim, uid string) *corev1.PersistentVolumeClaim {
 		c.UID = types.UID(uid)
 		return c

@@ -15,8 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// The compact objects (Pod, PVC, PV) are what the informer caches keep of the pods,
-// claims and volumes, one of each per pod on a large cluster: only what the derivations
+// The compact objects (Pod, PVC, PV, and the few of Node and Service) are what the
+// informer caches keep of the pods, claims and volumes, one of each per pod on a large
+// cluster, and of the nodes and Services: only what the derivations
 // read, with what many objects share (namespaces, node names, a StatefulSet's pod
 // template, states and conditions) interned. They are built by their From constructors,
 // which the informer transforms call, and never modified: an update makes a new object,

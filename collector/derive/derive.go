@@ -13,7 +13,7 @@ import (
 
 // Inputs is what one derivation reads of its own StatefulSet.
 type Inputs struct {
-	Set  *appsv1.StatefulSet
+	Set  *StatefulSet
 	Pods []*Pod // sorted by name
 	PVCs []*PVC // sorted by name
 	// ReleasedVolumes are the PersistentVolumes in phase Released or Failed whose claim
@@ -253,29 +253,26 @@ const (
 	nodeUnknown     = "unknown"
 )
 
-func nodeStatus(n *corev1.Node) string {
+func nodeStatus(n *Node) string {
 	if n == nil {
 		return nodeMissing
 	}
-	for _, t := range n.Spec.Taints {
+	for _, t := range n.Taints() {
 		if t.Key == corev1.TaintNodeUnreachable {
 			return nodeUnreachable
 		}
 	}
-	for _, c := range n.Status.Conditions {
-		if c.Type != corev1.NodeReady {
-			continue
-		}
-		switch c.Status {
-		case corev1.ConditionTrue:
-			return nodeReady
-		case corev1.ConditionFalse:
-			return nodeNotReady
-		default:
-			return nodeUnreachable
-		}
+	status, ok := n.Ready()
+	switch {
+	case !ok:
+		return nodeUnknown
+	case status == corev1.ConditionTrue:
+		return nodeReady
+	case status == corev1.ConditionFalse:
+		return nodeNotReady
+	default:
+		return nodeUnreachable
 	}
-	return nodeUnknown
 }
 
 // ZoneOf returns the first configured zone label of a node, "" when it has none.

@@ -66,8 +66,8 @@ func (pl placement) podAffinity() nodeaffinity.RequiredNodeAffinity {
 // NewUsableNodeLookup registers with v a lookup answering UsableNodeKey questions: true
 // when some node that nodes returns is usable. nodes is called once, on the first
 // question; answers are kept for the view's life (one collection).
-func NewUsableNodeLookup(v *View, name string, nodes func() []*corev1.Node) *Lookup[bool] {
-	var ready []*corev1.Node
+func NewUsableNodeLookup(v *View, name string, nodes func() []*Node) *Lookup[bool] {
+	var ready []*Node
 	listed := false
 	answers := map[string]bool{}
 	return NewLookup(v, name, func(key string) bool {
@@ -90,7 +90,7 @@ func NewUsableNodeLookup(v *View, name string, nodes func() []*corev1.Node) *Loo
 
 // anyUsable tells whether one of nodes is usable for the placement key. A key that does
 // not decode counts as usable: no alert from a question the exporter cannot answer.
-func anyUsable(key string, nodes []*corev1.Node) bool {
+func anyUsable(key string, nodes []*Node) bool {
 	var pl placement
 	if err := json.Unmarshal([]byte(key), &pl); err != nil || pl.Volume == nil {
 		return true
@@ -102,20 +102,20 @@ func anyUsable(key string, nodes []*corev1.Node) bool {
 	}
 	// The volume's affinity is matched on the node's labels alone, as the scheduler's
 	// VolumeBinding does (storage/volume.CheckNodeAffinity), which ignores matchFields.
-	var labelsOnly corev1.Node
+	var labelsOnly, probe corev1.Node
 	for _, n := range nodes {
-		if n.Spec.Unschedulable && !tolerant(&corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}) {
+		if n.Unschedulable() && !tolerant(&corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}) {
 			continue
 		}
 		// Errors (invalid terms) are not matches, as for the scheduler.
-		labelsOnly.Labels = n.Labels
+		labelsOnly.Labels = n.Labels()
 		if ok, err := volume.Match(&labelsOnly); !ok || err != nil {
 			continue
 		}
-		if ok, err := pod.Match(n); !ok || err != nil {
+		if ok, err := pod.Match(n.asNode(&probe)); !ok || err != nil {
 			continue
 		}
-		if _, untolerated := schedulingv1.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, pl.Tolerations, scheduling, true); untolerated {
+		if _, untolerated := schedulingv1.FindMatchingUntoleratedTaint(logr.Discard(), n.Taints(), pl.Tolerations, scheduling, true); untolerated {
 			continue
 		}
 		return true
@@ -138,7 +138,7 @@ func CordonedCandidateKey(p *Pod, volumes []*corev1.NodeSelector) string {
 // NoExecute taint the pod does not tolerate, but the cordon's own. A key that does not
 // decode answers true: the scheduler's verdict stays as it is. Answers are kept for the
 // view's life.
-func NewCordonedCandidateLookup(v *View, name string, nodes func() []*corev1.Node) *Lookup[bool] {
+func NewCordonedCandidateLookup(v *View, name string, nodes func() []*Node) *Lookup[bool] {
 	answers := map[string]bool{}
 	return NewLookup(v, name, func(key string) bool {
 		if answer, ok := answers[key]; ok {
@@ -154,29 +154,29 @@ func NewCordonedCandidateLookup(v *View, name string, nodes func() []*corev1.Nod
 	})
 }
 
-func anyCordonedCandidate(pl placement, nodes []*corev1.Node) bool {
+func anyCordonedCandidate(pl placement, nodes []*Node) bool {
 	pod := pl.podAffinity()
 	notCordon := func(t *corev1.Taint) bool { return scheduling(t) && t.Key != corev1.TaintNodeUnschedulable }
 	volumes := make([]*nodeaffinity.LazyErrorNodeSelector, len(pl.Volumes))
 	for i, v := range pl.Volumes {
 		volumes[i] = nodeaffinity.NewLazyErrorNodeSelector(v)
 	}
-	var labelsOnly corev1.Node
+	var labelsOnly, probe corev1.Node
 	for _, n := range nodes {
-		if !n.Spec.Unschedulable {
+		if !n.Unschedulable() {
 			continue
 		}
-		if ok, err := pod.Match(n); !ok || err != nil {
+		if ok, err := pod.Match(n.asNode(&probe)); !ok || err != nil {
 			continue
 		}
-		labelsOnly.Labels = n.Labels
+		labelsOnly.Labels = n.Labels()
 		if slices.ContainsFunc(volumes, func(v *nodeaffinity.LazyErrorNodeSelector) bool {
 			ok, err := v.Match(&labelsOnly)
 			return !ok || err != nil
 		}) {
 			continue
 		}
-		if _, untolerated := schedulingv1.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, pl.Tolerations, notCordon, true); untolerated {
+		if _, untolerated := schedulingv1.FindMatchingUntoleratedTaint(logr.Discard(), n.Taints(), pl.Tolerations, notCordon, true); untolerated {
 			continue
 		}
 		return true

@@ -13,18 +13,18 @@ import (
 
 // usableNodeCluster is nodes Ready nodes in three zones, each with its hostname, and
 // an unscheduled pod tolerating the usual not-ready and unreachable taints.
-func usableNodeCluster(nodes int) ([]*corev1.Node, *derive.Pod) {
-	out := make([]*corev1.Node, nodes)
+func usableNodeCluster(nodes int) ([]*derive.Node, *derive.Pod) {
+	out := make([]*derive.Node, nodes)
 	for i := range out {
 		name := fmt.Sprintf("ip-10-0-%d-%d", i/250, i%250)
-		out[i] = &corev1.Node{
+		out[i] = derive.NodeFrom(&corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 				"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": fmt.Sprintf("eu-west-1%c", 'a'+i%3),
 				"topology.ebs.csi.aws.com/zone": fmt.Sprintf("eu-west-1%c", 'a'+i%3), "nodegroup": "general",
 			}},
 			Spec:   corev1.NodeSpec{Taints: []corev1.Taint{{Key: "example.com/pool", Value: "general", Effect: corev1.TaintEffectPreferNoSchedule}}},
 			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
-		}
+		})
 	}
 	pod := &corev1.Pod{Spec: corev1.PodSpec{Tolerations: []corev1.Toleration{
 		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
@@ -45,14 +45,14 @@ func TestUsableNodeAnswersOncePerPlacement(t *testing.T) {
 	nodes, pod := usableNodeCluster(30)
 	lists := 0
 	v := derive.NewView(nil, "")
-	l := derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { lists++; return nodes })
-	gone, there := derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV("node-gone"))), derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV(nodes[7].Name)))
+	l := derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { lists++; return nodes })
+	gone, there := derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV("node-gone"))), derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV(nodes[7].GetName())))
 	if gone == there {
 		t.Fatal("two placements share a key")
 	}
 	for range 3 {
 		if l.Get(gone) || !l.Get(there) {
-			t.Fatalf("usable: node-gone %v, %s %v; want false, true", l.Get(gone), nodes[7].Name, l.Get(there))
+			t.Fatalf("usable: node-gone %v, %s %v; want false, true", l.Get(gone), nodes[7].GetName(), l.Get(there))
 		}
 	}
 	if lists != 1 {
@@ -83,8 +83,8 @@ func TestUsableNodeOfZoneLabelledVolume(t *testing.T) {
 		{"zone with a node", zoned("eu-west-1a", nil), true},
 		{"zone without a node", zoned("eu-west-1c", nil), false},
 		{"several zones, one with a node", zoned("eu-west-1c__eu-west-1b", nil), true},
-		{"node affinity on a node of another zone than the label", zoned("eu-west-1c", hostnamePV(nodes[0].Name).Spec.NodeAffinity), false},
-		{"node affinity and label agree", zoned("eu-west-1a", hostnamePV(nodes[0].Name).Spec.NodeAffinity), true},
+		{"node affinity on a node of another zone than the label", zoned("eu-west-1c", hostnamePV(nodes[0].GetName()).Spec.NodeAffinity), false},
+		{"node affinity and label agree", zoned("eu-west-1a", hostnamePV(nodes[0].GetName()).Spec.NodeAffinity), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := derive.UsableNodeKey(pod, derivetest.CompactPV(tc.pv))
@@ -92,7 +92,7 @@ func TestUsableNodeOfZoneLabelledVolume(t *testing.T) {
 				t.Fatal("a zone-labelled volume has no question")
 			}
 			v := derive.NewView(nil, "")
-			if got := derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return nodes }).Get(key); got != tc.usable {
+			if got := derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return nodes }).Get(key); got != tc.usable {
 				t.Errorf("usable = %v, want %v", got, tc.usable)
 			}
 		})
@@ -108,7 +108,7 @@ func BenchmarkUsableNode(b *testing.B) {
 		b.Run(fmt.Sprint(n, " nodes"), func(b *testing.B) {
 			for b.Loop() {
 				v := derive.NewView(nil, "")
-				if derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return nodes }).Get(key) {
+				if derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return nodes }).Get(key) {
 					b.Fatal("usable")
 				}
 			}

@@ -46,7 +46,7 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 			h.Unschedulable++
 		}
 
-		var node *corev1.Node
+		var node *Node
 		status := ""
 		if p.NodeName() != "" && view.Node != nil {
 			node = view.Node.Get(p.NodeName())
@@ -69,7 +69,7 @@ func derivePods(h *Health, in Inputs, view *View, now time.Time, th Thresholds) 
 		}
 		h.RecentTerminations = recentTerminations(p, now, th.RecentTerminationWindow, h.RecentTerminations)
 		if node != nil && podReady(p) && !p.Terminating() {
-			if zone := ZoneOf(node.Labels, view.ZoneKeys); zone != "" {
+			if zone := ZoneOf(node.Labels(), view.ZoneKeys); zone != "" {
 				h.ReadyPerZone[zone]++
 			}
 		}

@@ -1,8 +1,9 @@
 package derive
 
 import (
+	"slices"
+
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -35,24 +36,20 @@ func deriveRisks(h *Health, in Inputs, view *View) {
 			h.Risks[riskSingleZone] = *r > 1 && len(h.ReadyPerZone) == 1
 		}
 	}
-	if g := set.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+	if g := set.Spec.TerminationGracePeriodSeconds; g != nil {
 		h.Risks[riskZeroGracePeriod] = *g == 0
 	} else {
 		h.Risks[riskZeroGracePeriod] = false
 	}
-	if containers := set.Spec.Template.Spec.Containers; len(containers) > 0 {
-		missing := false
-		for _, c := range containers {
-			missing = missing || c.ReadinessProbe == nil
-		}
-		h.Risks[riskNoReadinessProbe] = missing
+	if probes := set.Spec.ReadinessProbes; len(probes) > 0 {
+		h.Risks[riskNoReadinessProbe] = slices.Contains(probes, false)
 	}
 	// With no replica there is nothing a disruption could take down and no pod whose
 	// name must resolve.
 	scaledToZero := set.Spec.Replicas != nil && *set.Spec.Replicas == 0
 	if view.PDBs != nil {
 		covered := false
-		podLabels := labels.Set(set.Spec.Template.Labels)
+		podLabels := labels.Set(set.Spec.PodLabels)
 		for _, pdb := range view.PDBs.Get(set.Namespace) {
 			// In policy/v1 a nil selector selects no pods and an empty one selects all.
 			if pdb.Spec.Selector == nil {
@@ -69,12 +66,12 @@ func deriveRisks(h *Health, in Inputs, view *View) {
 	if view.Services != nil {
 		// The pods' DNS names <pod>.<serviceName>.<namespace>.svc exist only while a
 		// headless Service of that name exists in the namespace.
-		var svc *corev1.Service
+		var svc *Service
 		if set.Spec.ServiceName != "" {
 			svc = view.Services.Get(set.Namespace + "/" + set.Spec.ServiceName)
 		}
 		h.Risks[riskNoGoverningService] = svc == nil && !scaledToZero
-		h.Risks[riskGoverningServiceNotHeadless] = svc != nil && svc.Spec.ClusterIP != corev1.ClusterIPNone && !scaledToZero
+		h.Risks[riskGoverningServiceNotHeadless] = svc != nil && !svc.Headless() && !scaledToZero
 	}
 	// A nil policy is Retain/Retain (the API server defaults it).
 	if p := set.Spec.PersistentVolumeClaimRetentionPolicy; len(set.Spec.VolumeClaimTemplates) > 0 {

@@ -157,7 +157,7 @@ func initialProgressTime(in Inputs, now time.Time) time.Time {
 // the controller stops at the lowest ordinal that is missing or not Ready. Otherwise the
 // rolling update walks down from the highest ordinal: it replaces pods on the old
 // revision and waits on an updated pod that is not Ready.
-func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*Pod, desired, partition int, updateRevision string) *BlockingPod {
+func findBlockingPod(set *StatefulSet, byIndex map[int]*Pod, desired, partition int, updateRevision string) *BlockingPod {
 	name := func(i int) string { return podName(set, i) }
 	if set.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
 		// The first gap is at most len(byIndex), which bounds the walk for huge replicas.
@@ -183,7 +183,7 @@ func findBlockingPod(set *appsv1.StatefulSet, byIndex map[int]*Pod, desired, par
 	return nil
 }
 
-func podName(set *appsv1.StatefulSet, index int) string {
+func podName(set *StatefulSet, index int) string {
 	start := 0
 	if set.Spec.Ordinals != nil && set.Spec.Ordinals.Start > 0 {
 		start = int(set.Spec.Ordinals.Start)

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 )
@@ -47,7 +46,7 @@ func derivePVCs(h *Health, in Inputs, view *View) {
 // claimRetained tells whether a claim of the StatefulSet belongs to an ordinal outside
 // [start, start+replicas): one the controller no longer runs a pod for, kept by the
 // claim retention policy (Retain when scaled, the default).
-func claimRetained(set *appsv1.StatefulSet, claim string) bool {
+func claimRetained(set *StatefulSet, claim string) bool {
 	if set.Spec.Replicas == nil {
 		return false
 	}
@@ -132,7 +131,7 @@ func deriveVolumeZones(h *Health, in Inputs, view *View) {
 			if node == nil {
 				continue
 			}
-			nodeZone := ZoneOf(node.Labels, view.ZoneKeys)
+			nodeZone := ZoneOf(node.Labels(), view.ZoneKeys)
 			if nodeZone == "" {
 				continue
 			}

@@ -23,8 +23,8 @@ func claim(name string, phase corev1.PersistentVolumeClaimPhase, volume string, 
 // TestRetainedClaims: claims of ordinals outside [start, start+replicas) are counted as
 // retained and never as Pending; the others are the StatefulSet's.
 func TestRetainedClaims(t *testing.T) {
-	set := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
-		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](2), Ordinals: &appsv1.StatefulSetOrdinals{Start: 1}}}
+	set := derive.StatefulSetFrom(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](2), Ordinals: &appsv1.StatefulSetOrdinals{Start: 1}}})
 	in := derive.Inputs{Set: set, PVCs: derivetest.PVCs(
 		claim("data-db-0", corev1.ClaimBound, "pv-0"),  // below start: retained
 		claim("data-db-1", corev1.ClaimBound, "pv-1"),  // in range
@@ -53,7 +53,7 @@ func TestRetainedClaims(t *testing.T) {
 // node is reported (Multi-Attach); an attachment to its own node, a detached one, a
 // ReadWriteMany volume and a terminating pod are not.
 func TestAttachedElsewhere(t *testing.T) {
-	set := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"}, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](4)}}
+	set := derive.StatefulSetFrom(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db"}, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](4)}})
 	pod := func(name, node, claimName string, deleted bool) *derive.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Spec: corev1.PodSpec{NodeName: node,
 			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName}}}}}}

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 )
@@ -22,7 +21,7 @@ type View struct {
 	// DefaultStorageClass is the name of the default class, "" when there is none.
 	DefaultStorageClass string
 
-	Node *Lookup[*corev1.Node]
+	Node *Lookup[*Node]
 	// UsableNode is keyed by UsableNodeKey (see NewUsableNodeLookup).
 	UsableNode *Lookup[bool]
 	// CordonedCandidate is keyed by CordonedCandidateKey (see NewCordonedCandidateLookup).
@@ -36,7 +35,7 @@ type View struct {
 	// PDBs is keyed by namespace.
 	PDBs *Lookup[[]*policyv1.PodDisruptionBudget]
 	// Services is keyed by namespace/name.
-	Services *Lookup[*corev1.Service]
+	Services *Lookup[*Service]
 
 	lookups []recorder // by registration order
 	names   []string   // the lookups' names, by registration order

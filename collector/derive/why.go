@@ -107,7 +107,7 @@ var TerminationReasons = []string{"OOMKilled", "Error", "Completed", "ContainerC
 //
 // claimPending tells whether a claim of the pod's volumes is Pending; cordonedCandidate
 // whether a cordoned node would take the pod but for the cordon (nil: unknown).
-func podWhy(p *Pod, node *corev1.Node, nodeKnown bool, claimPending func(claim string) bool, cordonedCandidate func(*Pod) bool) (PodWhy, bool) {
+func podWhy(p *Pod, node *Node, nodeKnown bool, claimPending func(claim string) bool, cordonedCandidate func(*Pod) bool) (PodWhy, bool) {
 	why := PodWhy{Pod: p.GetName()}
 	st := p.conditions()
 	switch {

@@ -61,9 +61,9 @@ func TestPodWhy(t *testing.T) {
 	now := metav1.NewTime(time.Unix(1_700_000_000, 0))
 	ready := corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue}
 	notReady := corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse}
-	readyNode := &corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
-	unreachableNode := &corev1.Node{Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}}}
-	notReadyNode := &corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}}}
+	readyNode := derive.NodeFrom(&corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}})
+	unreachableNode := derive.NodeFrom(&corev1.Node{Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}}})
+	notReadyNode := derive.NodeFrom(&corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}}})
 	crashed := corev1.ContainerStatus{Name: "db",
 		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}}}
@@ -79,7 +79,7 @@ func TestPodWhy(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		pod       *corev1.Pod
-		node      *corev1.Node
+		node      *derive.Node
 		nodeKnown bool
 		want      derive.PodWhy
 		ok        bool
@@ -192,9 +192,9 @@ func ptrTo[T any](v T) *T { return &v }
 func TestCordonedNodesCountOnlyAsCandidates(t *testing.T) {
 	const message = "0/16 nodes are available: 2 node(s) were unschedulable, 6 node(s) didn't match Pod's node affinity/selector, " +
 		"8 node(s) had untolerated taint(s). preemption: 0/16 nodes are available: 16 Preemption is not helpful for scheduling."
-	cordoned := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
-		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-			Spec: corev1.NodeSpec{Unschedulable: true, Taints: append(taints, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule})}}
+	cordoned := func(name string, labels map[string]string, taints ...corev1.Taint) *derive.Node {
+		return derive.NodeFrom(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: corev1.NodeSpec{Unschedulable: true, Taints: append(taints, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule})}})
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0"},
 		Spec: corev1.PodSpec{NodeSelector: map[string]string{"kubernetes.io/hostname": "db-node"}},
@@ -207,20 +207,20 @@ func TestCordonedNodesCountOnlyAsCandidates(t *testing.T) {
 	dbNode := map[string]string{"kubernetes.io/hostname": "db-node", corev1.LabelTopologyZone: "a"}
 	for _, tc := range []struct {
 		name    string
-		nodes   []*corev1.Node
+		nodes   []*derive.Node
 		volumes []*corev1.NodeSelector
 		want    string
 	}{
-		{"the pod's node cordoned, in its volume's zone", []*corev1.Node{cordoned("db-node", dbNode)}, inZone("a"), "NodeUnschedulable"},
-		{"the pod's node cordoned, its volume in another zone", []*corev1.Node{cordoned("db-node", dbNode)}, inZone("b"), "UntoleratedTaint"},
-		{"cordoned nodes of another node group", []*corev1.Node{cordoned("other-1", map[string]string{"kubernetes.io/hostname": "other-1"})}, nil, "UntoleratedTaint"},
-		{"the pod's own node cordoned", []*corev1.Node{cordoned("db-node", dbNode)}, nil, "NodeUnschedulable"},
-		{"the pod's node cordoned and tainted against it", []*corev1.Node{cordoned("db-node", dbNode,
+		{"the pod's node cordoned, in its volume's zone", []*derive.Node{cordoned("db-node", dbNode)}, inZone("a"), "NodeUnschedulable"},
+		{"the pod's node cordoned, its volume in another zone", []*derive.Node{cordoned("db-node", dbNode)}, inZone("b"), "UntoleratedTaint"},
+		{"cordoned nodes of another node group", []*derive.Node{cordoned("other-1", map[string]string{"kubernetes.io/hostname": "other-1"})}, nil, "UntoleratedTaint"},
+		{"the pod's own node cordoned", []*derive.Node{cordoned("db-node", dbNode)}, nil, "NodeUnschedulable"},
+		{"the pod's node cordoned and tainted against it", []*derive.Node{cordoned("db-node", dbNode,
 			corev1.Taint{Key: "dedicated", Value: "kafka", Effect: corev1.TaintEffectNoSchedule})}, nil, "UntoleratedTaint"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := derive.NewView(nil, "")
-			l := derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return tc.nodes })
+			l := derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*derive.Node { return tc.nodes })
 			got, _ := derive.PodWhyOf(derive.PodFrom(pod), nil, false, func(string) bool { return false },
 				func(p *derive.Pod) bool { return l.Get(derive.CordonedCandidateKey(p, tc.volumes)) })
 			if got.Reason != tc.want {

@@ -224,9 +224,9 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		set.Spec.Template.Spec.Containers = append(set.Spec.Template.Spec.Containers, c)
 	}
 	set.Spec.Template.Labels = map[string]string{"app": f.Pick("web", "")}
-	fc.In.Set = set
+	fc.In.Set = derive.StatefulSetFrom(set)
 
-	nodes := map[string]*corev1.Node{}
+	nodes := map[string]*derive.Node{}
 	for range f.Intn(6) {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: f.Pick(fuzzNodes...), Labels: map[string]string{}}}
 		for range f.Intn(4) { // several, possibly conflicting zone labels
@@ -241,7 +241,7 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 				Value: f.Pick("db", ""), Effect: corev1.TaintEffect(f.Pick("NoSchedule", "NoExecute", "PreferNoSchedule"))})
 		}
 		n.Spec.Unschedulable = f.Bool()
-		nodes[n.Name] = n
+		nodes[n.Name] = derive.NodeFrom(n)
 	}
 
 	seenPods := map[string]bool{}
@@ -410,9 +410,9 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 
 	v := derive.NewView(zoneKeys, f.Pick(fuzzClasses...))
 	if f.Intn(8) != 0 {
-		v.Node = derive.NewLookup(v, "nodes", func(name string) *corev1.Node { return nodes[name] })
-		v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*corev1.Node { return slices.Collect(maps.Values(nodes)) })
-		v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*corev1.Node { return slices.Collect(maps.Values(nodes)) })
+		v.Node = derive.NewLookup(v, "nodes", func(name string) *derive.Node { return nodes[name] })
+		v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return slices.Collect(maps.Values(nodes)) })
+		v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*derive.Node { return slices.Collect(maps.Values(nodes)) })
 	}
 	if f.Intn(8) != 0 {
 		v.PVC = derive.NewLookup(v, "pvcs", func(key string) *derive.PVC {
@@ -435,13 +435,13 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 	}
 	// Drawn last, so that the seed corpora written before keep their meaning.
 	if f.Bool() {
-		services := map[string]*corev1.Service{}
+		services := map[string]*derive.Service{}
 		for range f.Intn(3) {
 			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: f.Pick("ns", "other"), Name: f.Pick("svc", "")}}
 			svc.Spec.ClusterIP = f.Pick(corev1.ClusterIPNone, "10.100.0.1", "")
-			services[svc.Namespace+"/"+svc.Name] = svc
+			services[svc.Namespace+"/"+svc.Name] = derive.ServiceFrom(svc)
 		}
-		v.Services = derive.NewLookup(v, "services", func(key string) *corev1.Service { return services[key] })
+		v.Services = derive.NewLookup(v, "services", func(key string) *derive.Service { return services[key] })
 	}
 	if f.Bool() {
 		retention := []string{"Retain", "Delete", ""}
