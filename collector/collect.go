@@ -53,8 +53,7 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 		view := c.clusterView()
 		reorder := false
 		for ns := range dirty {
-			_, added := c.setNamespace(ns, c.refreshNamespace(ns, sets, view, now, th))
-			reorder = reorder || added
+			reorder = c.setNamespace(ns, c.refreshNamespace(ns, sets, view, now, th)) || reorder
 		}
 		if reorder {
 			c.sortNamespaces()

@@ -34,13 +34,12 @@ type memoStore struct {
 	memos    map[string]*setMemo         // by StatefulSet namespace/name
 	blocks   map[string]*nsBlock         // by namespace
 	order    []string                    // the namespaces of blocks, sorted
-	// The memos whose samples depend on the time, by namespace (dirty.go).
-	timed   map[string][]*setMemo
-	deps    derive.Deps           // what the derivation under way reads
-	textGen uint64                // the last generation given to a block's text (expo.go)
-	chunks  map[string]*expoChunk // gzip chunks by first namespace (expo.go)
-	noMemo  bool                  // derive every StatefulSet on every collection (tests)
-	valids  int                   // calls of setMemo.valid (tests)
+	timed    map[string][]*setMemo       // the memos time can change, by namespace (dirty.go)
+	deps     derive.Deps                 // what the derivation under way reads
+	textGen  uint64                      // the last generation given to a block's text (expo.go)
+	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
+	noMemo   bool                        // derive every StatefulSet on every collection (tests)
+	valids   int                         // calls of setMemo.valid (tests)
 }
 
 func newMemoStore() memoStore {
@@ -68,9 +67,9 @@ func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now ti
 }
 
 // setNamespace records the memos of namespace ns, one per StatefulSet in name order
-// (none when it has none left), forgets those of StatefulSets gone, and returns its
-// block (nil when none). It reports whether ns gained or lost its block.
-func (s *memoStore) setNamespace(ns string, memos []*setMemo) (b *nsBlock, added bool) {
+// (none when it has none left), makes its block and forgets the memos of StatefulSets
+// gone. It reports whether ns gained or lost its block.
+func (s *memoStore) setNamespace(ns string, memos []*setMemo) (reorder bool) {
 	old := s.blocks[ns]
 	if old != nil {
 		names := make(map[string]bool, len(memos))
@@ -97,9 +96,10 @@ func (s *memoStore) setNamespace(ns string, memos []*setMemo) (b *nsBlock, added
 	}
 	if len(memos) == 0 {
 		delete(s.blocks, ns)
-		return nil, old != nil
+		return old != nil
 	}
-	return s.namespaceBlock(memos), old == nil
+	s.namespaceBlock(memos)
+	return old == nil
 }
 
 // sortNamespaces brings the namespace order up to date with the blocks.
