@@ -39,6 +39,9 @@ func (w *watcher) claimsOf(set *derive.StatefulSet) ([]*derive.PVC, []*derive.PV
 	for _, base := range bases {
 		rivals := w.statefulSetsOfBase(base)
 		objs, _ := pvcIndex.ByIndex(byClaimBase, base)
+		if claims == nil { // sized for the usual single template: the memo keeps the slice
+			claims = make([]*derive.PVC, 0, len(objs))
+		}
 		for _, o := range objs {
 			c := o.(*derive.PVC)
 			if w.owns(set, rivals, c.GetName(), c) {

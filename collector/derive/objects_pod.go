@@ -22,8 +22,9 @@ import (
 // all the replicas of a revision); its node, times, phase and reason, the PodScheduled
 // and Ready conditions (of an Unschedulable PodScheduled, the categories of the
 // scheduler's message only), per container its readiness, start, the reasons of its
-// states (no messages; one interned list per combination) and when its last
-// termination finished, and the sum of the restart counts.
+// states (no messages; the phase, reason, conditions and container states are one
+// interned podState per combination) and when its last termination finished, and the
+// sum of the restart counts.
 type Pod struct {
 	objectMeta
 	uid        UID
@@ -31,10 +32,8 @@ type Pod struct {
 	node       unique.Handle[string]
 	created    stamp
 	readySince stamp // the Ready condition's last transition
-	status     unique.Handle[podStatus]
-	containers *containerStates
-	restarts   int64    // the sum of the containers' restart counts (negative ones count 0)
-	rare       *podRare // nil when the pod is not terminating and no container has terminated
+	state      *podState
+	rare       *podRare // nil when the pod is not terminating and no container has restarted or terminated
 }
 
 // podRare is what few pods have.
@@ -42,6 +41,7 @@ type podRare struct {
 	deleted stamp
 	// finished are when the containers' last terminations finished, by container.
 	finished []stamp
+	restarts int64 // the sum of the containers' restart counts (negative ones count 0)
 }
 
 // podSpec is what a StatefulSet's replicas share.
@@ -80,8 +80,10 @@ type condition struct {
 	message string
 }
 
-// containerStates are the states of the init containers, then of the containers.
-type containerStates struct {
+// podState is the pod's status and the states of its init containers, then of its
+// containers.
+type podState struct {
+	status podStatus
 	states []unique.Handle[containerState]
 	inits  int
 }
@@ -98,8 +100,8 @@ type containerState struct {
 }
 
 var (
-	podSpecs       interner[podSpec]
-	containerLists interner[containerStates]
+	podSpecs  interner[podSpec]
+	podStates interner[podState]
 )
 
 // PodFrom returns the compact form of a pod.
@@ -127,15 +129,14 @@ func PodFrom(in *corev1.Pod) *Pod {
 			out.readySince = stampOf(&c.LastTransitionTime)
 		}
 	}
-	out.status = unique.Make(st)
 	statuses := slices.Concat(in.Status.InitContainerStatuses, in.Status.ContainerStatuses)
-	cs := &containerStates{inits: len(in.Status.InitContainerStatuses)}
-	key := fmt.Sprint(cs.inits)
+	ps := &podState{status: st, inits: len(in.Status.InitContainerStatuses)}
+	key := fmt.Sprintf("%#v %d", st, ps.inits)
 	for i, c := range statuses {
 		state, finished := containerStateOf(c)
-		cs.states = append(cs.states, unique.Make(state))
+		ps.states = append(ps.states, unique.Make(state))
 		key += fmt.Sprintf(" %#v", state)
-		out.restarts += int64(max(c.RestartCount, 0))
+		rare.restarts += int64(max(c.RestartCount, 0))
 		if finished.set() {
 			if rare.finished == nil {
 				rare.finished = make([]stamp, len(statuses))
@@ -143,8 +144,8 @@ func PodFrom(in *corev1.Pod) *Pod {
 			rare.finished[i] = finished
 		}
 	}
-	out.containers = containerLists.intern(key, cs)
-	if rare.deleted.set() || rare.finished != nil {
+	out.state = podStates.intern(key, ps)
+	if rare.deleted.set() || rare.finished != nil || rare.restarts > 0 {
 		out.rare = rare
 	}
 	return out
@@ -225,7 +226,12 @@ func (p *Pod) Terminating() bool { return p.rare != nil && p.rare.deleted.set() 
 
 // RestartCount is the sum of the restart counts of the pod's containers (negative ones
 // count 0).
-func (p *Pod) RestartCount() int64 { return p.restarts }
+func (p *Pod) RestartCount() int64 {
+	if p.rare == nil {
+		return 0
+	}
+	return p.rare.restarts
+}
 
 // GetUID is the pod's UID (see UID).
 func (p *Pod) GetUID() types.UID { return p.uid.String() }
@@ -246,18 +252,18 @@ func (p *Pod) claimNames(fn func(name string) bool) {
 	}
 }
 
-func (p *Pod) phase() corev1.PodPhase { return p.status.Value().phase }
+func (p *Pod) phase() corev1.PodPhase { return p.state.status.phase }
 
-func (p *Pod) conditions() podStatus { return p.status.Value() }
+func (p *Pod) conditions() podStatus { return p.state.status }
 
 // allStates, initStates and states are the states of every container, init containers
 // first, of the init containers and of the containers.
-func (p *Pod) allStates() []unique.Handle[containerState] { return p.containers.states }
+func (p *Pod) allStates() []unique.Handle[containerState] { return p.state.states }
 func (p *Pod) initStates() []unique.Handle[containerState] {
-	return p.containers.states[:p.containers.inits]
+	return p.state.states[:p.state.inits]
 }
 func (p *Pod) states() []unique.Handle[containerState] {
-	return p.containers.states[p.containers.inits:]
+	return p.state.states[p.state.inits:]
 }
 
 // finishedAt is when the last termination of the i-th container (of allStates) finished,

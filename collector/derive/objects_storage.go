@@ -3,6 +3,7 @@ package derive
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 	"unique"
 
@@ -22,7 +23,6 @@ type PVC struct {
 	created stamp
 	volume  string
 	status  unique.Handle[pvcStatus]
-	owners  *[]claimOwner // nil when none
 }
 
 type pvcStatus struct {
@@ -32,6 +32,10 @@ type pvcStatus struct {
 	selectedNode                   bool // the selected-node annotation is set
 	singleNode                     bool // ReadWriteOnce or ReadWriteOncePod
 	resizeInfeasible, resizeFailed bool
+	// owners are the owner references to StatefulSets and pods, each as kind, name and
+	// UID ended by NULs: shared by the claims of a StatefulSet that owns them, and read
+	// only when StatefulSets' claim names collide.
+	owners string
 }
 
 // claimOwner is an owner reference of a claim to a StatefulSet or a pod.
@@ -56,16 +60,12 @@ func PVCFrom(in *corev1.PersistentVolumeClaim) *PVC {
 	if st.hasClass {
 		st.class = *in.Spec.StorageClassName
 	}
-	out.status = unique.Make(st)
-	var owners []claimOwner
 	for _, ref := range in.OwnerReferences {
 		if ref.Kind == "StatefulSet" || ref.Kind == "Pod" {
-			owners = append(owners, claimOwner{kind: ref.Kind, name: ref.Name, uid: ref.UID})
+			st.owners += ref.Kind + "\x00" + ref.Name + "\x00" + string(ref.UID) + "\x00"
 		}
 	}
-	if owners != nil {
-		out.owners = &owners
-	}
+	out.status = unique.Make(st)
 	return out
 }
 
@@ -114,10 +114,12 @@ func (c *PVC) VolumeName() string { return c.volume }
 func (c *PVC) st() pvcStatus { return c.status.Value() }
 
 func (c *PVC) ownerRefs() []claimOwner {
-	if c.owners == nil {
-		return nil
+	f := strings.Split(c.st().owners, "\x00")
+	var out []claimOwner
+	for i := 0; i+2 < len(f); i += 3 {
+		out = append(out, claimOwner{kind: f[i], name: f[i+1], uid: types.UID(f[i+2])})
 	}
-	return *c.owners
+	return out
 }
 
 // PV is what the derivations read of a PersistentVolume (see compact.go): its phase and

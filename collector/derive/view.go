@@ -163,7 +163,20 @@ func (l *Lookup[V]) compacted(list any) any {
 	// Answers that differ for the same question (the cache changed during the
 	// derivation) are all kept, so the memo never matches.
 	answers = slices.CompactFunc(answers, func(a, b answer[V]) bool { return a.key == b.key && l.same(a.val, b.val) })
+	// Sized exactly: appending would keep up to twice the room, for as long as the memo.
+	empties := 0
+	for _, a := range answers {
+		if l.empty(a.val) {
+			empties++
+		}
+	}
 	out := &kept[V]{}
+	if empties > 0 {
+		out.empty = make([]string, 0, empties)
+	}
+	if empties < len(answers) {
+		out.answers = make([]answer[V], 0, len(answers)-empties)
+	}
 	for _, a := range answers {
 		if l.empty(a.val) {
 			out.empty = append(out.empty, a.key)
@@ -171,7 +184,6 @@ func (l *Lookup[V]) compacted(list any) any {
 			out.answers = append(out.answers, a)
 		}
 	}
-	out.answers, out.empty = slices.Clip(out.answers), slices.Clip(out.empty)
 	return out
 }
 
