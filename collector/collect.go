@@ -2,7 +2,6 @@ package collector
 
 import (
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,34 +23,65 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 }
 
 // refreshWorkloads brings the memos and namespace blocks up to date and passes each
-// namespace's block, in namespace order, to each. c.memoMu must be held.
+// namespace's block, in namespace order, to each. It revisits only the namespaces
+// marked dirty since the last collection and those whose time-dependent memos changed
+// (dirty.go). c.memoMu must be held.
 func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
+	// Cleared before the caches are read: a change that lands later is seen next time.
+	all, dirty := c.watch.dirty.take()
 	now := c.now()
-	view := c.clusterView()
 	th := c.cfg.thresholds()
-	sets := c.watch.resources[resStatefulSets].informer.GetStore().List()
-	sort.Slice(sets, func(i, j int) bool {
-		a, b := sets[i].(*derive.StatefulSet), sets[j].(*derive.StatefulSet)
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
+	sets := c.watch.resources[resStatefulSets].informer.GetIndexer()
+	if all || c.noMemo {
+		dirty = make(map[string]bool, len(c.blocks))
+		for ns := range c.blocks {
+			dirty[ns] = true
 		}
-		return a.Name < b.Name
-	})
-	podIndex := c.watch.resources[resPods].informer.GetIndexer()
+		for _, ns := range sets.ListIndexFuncValues(cache.NamespaceIndex) {
+			dirty[ns] = true
+		}
+	}
+	for ns := range c.timed {
+		if !dirty[ns] && c.timeChanged(ns, now, th) {
+			if dirty == nil {
+				dirty = map[string]bool{}
+			}
+			dirty[ns] = true
+		}
+	}
+	if len(dirty) > 0 {
+		view := c.clusterView()
+		reorder := false
+		for ns := range dirty {
+			reorder = c.setNamespace(ns, c.refreshNamespace(ns, sets, view, now, th)) || reorder
+		}
+		if reorder {
+			c.sortNamespaces()
+		}
+	}
+	for _, ns := range c.order {
+		each(c.blocks[ns])
+	}
+}
 
-	seen := make(map[string]bool, len(sets))
-	var nsMemos []*setMemo // of the namespace being collected; sets come by namespace
-	for _, obj := range sets {
-		set := obj.(*derive.StatefulSet)
-		if !c.cfg.watchesNamespace(set.Namespace) {
-			continue
-		}
-		if len(nsMemos) > 0 && nsMemos[0].set.Namespace != set.Namespace {
-			each(c.namespaceBlock(nsMemos))
-			nsMemos = nsMemos[:0]
-		}
+// refreshNamespace returns the memos of the StatefulSets of namespace ns, in name order.
+func (c *Collector) refreshNamespace(ns string, sets cache.Indexer, view *derive.View, now time.Time, th derive.Thresholds) []*setMemo {
+	if !c.cfg.watchesNamespace(ns) {
+		return nil
+	}
+	objs, _ := sets.ByIndex(cache.NamespaceIndex, ns)
+	if len(objs) == 0 {
+		return nil
+	}
+	inNamespace := make([]*derive.StatefulSet, 0, len(objs))
+	for _, o := range objs {
+		inNamespace = append(inNamespace, o.(*derive.StatefulSet))
+	}
+	sortByName(inNamespace)
+	podIndex := c.watch.resources[resPods].informer.GetIndexer()
+	memos := make([]*setMemo, 0, len(inNamespace))
+	for _, set := range inNamespace {
 		key := set.Namespace + "/" + set.Name
-		seen[key], seen[set.Namespace] = true, true
 		in := derive.Inputs{Set: set}
 		pods, _ := podIndex.ByIndex(byStatefulSet, key)
 		in.Pods = make([]*derive.Pod, 0, len(pods))
@@ -62,12 +92,9 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 		sortByName(in.Pods)
 		m := c.memo(key, in, view, now, th)
 		m.restarts = c.restarts.total(key)
-		nsMemos = append(nsMemos, m)
+		memos = append(memos, m)
 	}
-	if len(nsMemos) > 0 {
-		each(c.namespaceBlock(nsMemos))
-	}
-	c.forgetExcept(seen)
+	return memos
 }
 
 // clusterView builds the read-only lookups of one collection from the caches.

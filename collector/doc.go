@@ -25,6 +25,7 @@
 //	  │         listpages.go resilient.go apierrors.go                        │
 //	  ├──────────────────────────────────────────────────────────────────────┤
 //	4 │ TRACK   restarts.go binddurations.go leases.go self.go (trackers.go)  │
+//	  │         dirty.go        the namespaces changed since the last scrape  │
 //	  ├──────────────────────────────────────────────────────────────────────┤
 //	5 │ config.go caches.go nsinformers.go helpers.go                         │
 //	  └──────────────────────────────────────────────────────────────────────┘
@@ -40,7 +41,8 @@
 //   - A new watched kind: a watchSpec and a resource name in informers.go, a transform
 //     in transform.go keeping only what is read, the RBAC rule in deploy/, and a lookup
 //     of derive.View built in collect.go (clusterView) if derivations read it: lookups
-//     made with derive.NewLookup record themselves, so the memo sees their changes.
+//     made with derive.NewLookup record themselves, so the memo sees their changes; and
+//     its dirtyScopes entry in informers.go, or a scrape never revisits what it changed.
 //   - State that needs history (a counter across pod recreation): a tracker on the
 //     track floor, fed from the event handlers in informers.go.
 //   - A new alert: mixin/rules, with promtool tests in tests/ and a runbook in

@@ -48,6 +48,13 @@ var allResources = []string{
 // optionalResources may be switched off when RBAC forbids them; the rest keeps working.
 var optionalResources = map[string]bool{resVolumeAttachments: true, resPodDisruptionBudgets: true, resServices: true, resLeases: true}
 
+// dirtyScopes is what a change of each kind the derivations read marks (dirty.go).
+var dirtyScopes = map[string]int{
+	resStatefulSets: dirtyNamespace, resPods: dirtyNamespace, resPVCs: dirtyNamespace,
+	resPodDisruptionBudgets: dirtyNamespace, resServices: dirtyNamespace,
+	resPVs: dirtyAll, resNodes: dirtyAll, resStorageClasses: dirtyAll, resVolumeAttachments: dirtyAll,
+}
+
 // Indexer names.
 const (
 	byStatefulSet = "statefulset" // pods by their controlling StatefulSet namespace/name
@@ -227,7 +234,7 @@ func watchSpecs(client kubernetes.Interface, cfg *Config) []watchSpec {
 				return lister(apps.StatefulSets(ns).List), apps.StatefulSets(ns).Watch
 			},
 			func(o *metav1.ListOptions) { o.LabelSelector, o.FieldSelector = selector, exclude },
-			cache.Indexers{byClaimBase: statefulSetByClaimBase}},
+			cache.Indexers{byClaimBase: statefulSetByClaimBase, cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}},
 		{resPods, &corev1.Pod{}, transformPod, namespaced,
 			func(ns string) (listFunc, watchFunc) { return lister(core.Pods(ns).List), core.Pods(ns).Watch },
 			excludeNamespaces, cache.Indexers{byStatefulSet: podByStatefulSet}},
@@ -289,6 +296,7 @@ type watcher struct {
 	self      *selfMetrics
 	recovery  *recoverySignal // fired when the API probe succeeds after failing
 	resources map[string]*watchedResource
+	dirty     *dirtyTracker // what changed since the last collection (dirty.go)
 }
 
 // buildInformers creates the informers of every watched resource: one, or one per
@@ -427,21 +435,28 @@ func (w *watcher) recordShardError(res *watchedResource, sh *shard, err error) {
 
 // eventHandler keeps the trackers and the last-event timestamps up to date.
 func (w *watcher) eventHandler(resource string) cache.ResourceEventHandler {
+	scope := dirtyScopes[resource]
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			w.touch(resource)
 			w.onUpsert(nil, obj)
+			w.dirty.mark(scope, obj) // after the trackers: see dirty.go
 		},
 		UpdateFunc: func(old, obj any) {
 			w.touch(resource)
 			w.onUpsert(old, obj)
+			if old != obj { // keepUnchanged hands back the cached object of a no-op update
+				w.dirty.mark(scope, obj)
+			}
 		},
 		DeleteFunc: func(obj any) {
 			w.touch(resource)
-			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
+			tomb := obj
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
 			}
 			w.onDelete(obj)
+			w.dirty.mark(scope, tomb)
 		},
 	}
 }

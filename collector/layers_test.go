@@ -19,7 +19,7 @@ var floors = [][]string{
 	{"memo.go", "expo.go", "families.go", "families_statefulset.go", "families_pods.go", "families_storage.go",
 		"families_claims.go", "families_risks.go", "families_lease.go", "families_self.go", "sample.go"},
 	{"informers.go", "claims.go", "listpages.go", "resilient.go", "transform.go", "apierrors.go"},
-	{"trackers.go", "restarts.go", "binddurations.go", "leases.go", "self.go"},
+	{"trackers.go", "restarts.go", "binddurations.go", "leases.go", "self.go", "dirty.go"},
 	{"config.go", "caches.go", "nsinformers.go", "helpers.go"},
 }
 

@@ -33,14 +33,18 @@ type memoStore struct {
 	progress map[string]*derive.Progress // by StatefulSet namespace/name
 	memos    map[string]*setMemo         // by StatefulSet namespace/name
 	blocks   map[string]*nsBlock         // by namespace
+	order    []string                    // the namespaces of blocks, sorted
+	timed    map[string][]*setMemo       // the memos time can change, by namespace (dirty.go)
 	deps     derive.Deps                 // what the derivation under way reads
 	textGen  uint64                      // the last generation given to a block's text (expo.go)
 	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
 	noMemo   bool                        // derive every StatefulSet on every collection (tests)
+	valids   int                         // calls of setMemo.valid (tests)
 }
 
 func newMemoStore() memoStore {
-	return memoStore{progress: map[string]*derive.Progress{}, memos: map[string]*setMemo{}, blocks: map[string]*nsBlock{}}
+	return memoStore{progress: map[string]*derive.Progress{}, memos: map[string]*setMemo{}, blocks: map[string]*nsBlock{},
+		timed: map[string][]*setMemo{}}
 }
 
 // memo returns the memo of the StatefulSet key with inputs in, deriving it again when
@@ -48,6 +52,9 @@ func newMemoStore() memoStore {
 func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now time.Time, th derive.Thresholds) *setMemo {
 	prev := s.progress[key]
 	m := s.memos[key]
+	if m != nil && !s.noMemo {
+		s.valids++
+	}
 	if s.noMemo || m == nil || !m.valid(in, view, prev, now, th) {
 		view.RecordInto(&s.deps)
 		h, next := derive.Derive(in, view, prev, now, th)
@@ -59,23 +66,60 @@ func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now ti
 	return m
 }
 
-// forgetExcept drops the memos and blocks of StatefulSets and namespaces not in seen.
-func (s *memoStore) forgetExcept(seen map[string]bool) {
+// setNamespace records the memos of namespace ns, one per StatefulSet in name order
+// (none when it has none left), makes its block and forgets the memos of StatefulSets
+// gone. It reports whether ns gained or lost its block.
+func (s *memoStore) setNamespace(ns string, memos []*setMemo) (reorder bool) {
+	old := s.blocks[ns]
+	if old != nil {
+		names := make(map[string]bool, len(memos))
+		for _, m := range memos {
+			names[m.set.Name] = true
+		}
+		for _, m := range old.memos {
+			if !names[m.set.Name] {
+				delete(s.memos, ns+"/"+m.set.Name)
+				delete(s.progress, ns+"/"+m.set.Name)
+			}
+		}
+	}
+	var timed []*setMemo
+	for _, m := range memos {
+		if m.timed() {
+			timed = append(timed, m)
+		}
+	}
+	if len(timed) > 0 {
+		s.timed[ns] = timed
+	} else {
+		delete(s.timed, ns)
+	}
+	if len(memos) == 0 {
+		delete(s.blocks, ns)
+		return old != nil
+	}
+	s.namespaceBlock(memos)
+	return old == nil
+}
+
+// sortNamespaces brings the namespace order up to date with the blocks.
+func (s *memoStore) sortNamespaces() {
+	s.order = s.order[:0]
 	for ns := range s.blocks {
-		if !seen[ns] {
-			delete(s.blocks, ns)
+		s.order = append(s.order, ns)
+	}
+	slices.Sort(s.order)
+}
+
+// timeChanged tells whether a memo of ns would give other samples at now than when it
+// was made, its inputs unchanged.
+func (s *memoStore) timeChanged(ns string, now time.Time, th derive.Thresholds) bool {
+	for _, m := range s.timed[ns] {
+		if !m.validAt(m.progress, now, th) {
+			return true
 		}
 	}
-	for key := range s.progress {
-		if !seen[key] {
-			delete(s.progress, key)
-		}
-	}
-	for key := range s.memos {
-		if !seen[key] {
-			delete(s.memos, key)
-		}
-	}
+	return false
 }
 
 // setMemo is one StatefulSet's last derivation and what it read.
@@ -128,6 +172,11 @@ func (m *setMemo) valid(in derive.Inputs, v *derive.View, progress *derive.Progr
 		!slices.Equal(m.vols, in.ReleasedVolumes) || progress != m.progress {
 		return false
 	}
+	return m.validAt(progress, now, th) && m.deps.Unchanged(v)
+}
+
+// validAt tells whether the memo's time-dependent answers still hold at now.
+func (m *setMemo) validAt(progress *derive.Progress, now time.Time, th derive.Thresholds) bool {
 	// inProgress implies a progress.
 	if m.inProgress && (progress == nil || progress.Stalled(now, th.RolloutStallAfter) != m.stalled) {
 		return false
@@ -141,7 +190,12 @@ func (m *setMemo) valid(in derive.Inputs, v *derive.View, progress *derive.Progr
 			return false
 		}
 	}
-	return m.deps.Unchanged(v)
+	return true
+}
+
+// timed tells whether the memo has answers that time can change (see validAt).
+func (m *setMemo) timed() bool {
+	return m.inProgress || m.hasRecentTerms || len(m.terminating) > 0
 }
 
 // workloadSamples appends the samples of every workload family to out. The samples

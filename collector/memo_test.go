@@ -15,6 +15,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/statefulset-exporter/statefulset-exporter/tests/bench/fixture"
@@ -285,6 +286,40 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 			})
 		},
 		func() { clock.Advance(time.Duration(rnd.IntN(300)) * time.Second) }, // time passes
+		func() { // a StatefulSet is scaled up or down
+			replicas := int32(rnd.IntN(5))
+			change(resStatefulSets, pick(resStatefulSets), func(o any) any {
+				s := o.(*appsv1.StatefulSet)
+				s.Spec.Replicas = ptr.To(replicas)
+				s.Status.Replicas = min(s.Status.Replicas, replicas)
+				s.Status.ReadyReplicas = min(s.Status.ReadyReplicas, replicas)
+				return s
+			})
+		},
+		func() { // a StatefulSet is added, in its namespace or a new one, without pods yet
+			key := pick(resStatefulSets)
+			obj, ok, _ := memo.c.watch.resources[resStatefulSets].informer.GetIndexer().GetByKey(key)
+			if !ok {
+				return
+			}
+			s := memo.rawOf(resStatefulSets, key, obj).DeepCopyObject().(*appsv1.StatefulSet)
+			s.Name = fmt.Sprintf("%s-copy-%d", s.Name, rnd.IntN(1000))
+			if rnd.IntN(2) == 0 {
+				s.Namespace = fmt.Sprintf("added-%d", rnd.IntN(5))
+			}
+			add(resStatefulSets, s)
+		},
+		func() { // a pod is added to a StatefulSet
+			key := pick(resPods)
+			obj, ok, _ := memo.c.watch.resources[resPods].informer.GetIndexer().GetByKey(key)
+			if !ok {
+				return
+			}
+			p := memo.rawOf(resPods, key, obj).DeepCopyObject().(*corev1.Pod)
+			p.Name = fmt.Sprintf("%s-%d", p.Name, 100+rnd.IntN(1000))
+			p.UID = types.UID(p.Name)
+			add(resPods, p)
+		},
 	}
 
 	for step := range memoTestSteps {
@@ -309,6 +344,61 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 	}
 	if reused != len(before) || reused == 0 {
 		t.Errorf("a collection without changes reused %d of %d memos", reused, len(before))
+	}
+}
+
+// TestDirtyTrackingRevisitsChangedNamespacesOnly checks that a collection revalidates
+// the memos of the namespaces where something changed, of every namespace after a change
+// of a cluster-scoped kind, and of none when nothing changed or an update changed nothing.
+func TestDirtyTrackingRevisitsChangedNamespacesOnly(t *testing.T) {
+	clock := &testClock{t: benchNow} // the time stands still: no time-dependent answer changes
+	e := newRawBenchEnv(t, 2000, WithClock(clock.Now))
+	benchExposition(t, e.c)
+	total := len(e.c.memos)
+	revalidated := func() int {
+		e.c.valids = 0
+		benchExposition(t, e.c)
+		return e.c.valids
+	}
+	if n := revalidated(); n != 0 {
+		t.Errorf("a collection without changes revalidated %d memos, want 0", n)
+	}
+
+	// A pod turns NotReady: its namespace is revisited, the others are not.
+	indexer := e.c.watch.resources[resPods].informer.GetIndexer()
+	key := e.podKeys[len(e.podKeys)/2]
+	old, _, _ := indexer.GetByKey(key)
+	raw := e.rawOf(resPods, key, old).(*corev1.Pod).DeepCopy()
+	notReady(raw)
+	e.update(t, resPods, old, e.transform(t, resPods, raw))
+	inNamespace := 0
+	for k := range e.c.memos {
+		if ns, _, _ := cacheSplit(k); ns == raw.Namespace {
+			inNamespace++
+		}
+	}
+	if n := revalidated(); n != inNamespace || n >= total {
+		t.Errorf("after a pod change, a collection revalidated %d memos, want the %d of namespace %s (of %d)", n, inNamespace, raw.Namespace, total)
+	}
+
+	// A node update that changes nothing the exporter keeps hands back the cached node.
+	nodes := e.c.watch.resources[resNodes].informer.GetIndexer()
+	nodeKey := nodes.ListKeys()[0]
+	node, _, _ := nodes.GetByKey(nodeKey)
+	e.update(t, resNodes, node, node)
+	if n := revalidated(); n != 0 {
+		t.Errorf("after a no-op node update, a collection revalidated %d memos, want 0", n)
+	}
+
+	// A node turns unschedulable: every memo is revalidated, none derived again needlessly.
+	rawNode := e.rawOf(resNodes, nodeKey, node).(*corev1.Node).DeepCopy()
+	rawNode.Spec.Unschedulable = !rawNode.Spec.Unschedulable
+	e.update(t, resNodes, node, e.transform(t, resNodes, rawNode))
+	if n := revalidated(); n != total {
+		t.Errorf("after a node change, a collection revalidated %d memos, want all %d", n, total)
+	}
+	if n := revalidated(); n != 0 {
+		t.Errorf("a collection after that revalidated %d memos, want 0", n)
 	}
 }
 
