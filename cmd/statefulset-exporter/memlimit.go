@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/alecthomas/kingpin/v2"
@@ -33,6 +35,21 @@ func (m *memLimitFlags) validate() error {
 		return fmt.Errorf("--auto-gomemlimit.ratio must be in (0, 1], got %g", m.ratio)
 	}
 	return nil
+}
+
+// defaultGCPercent is the exporter's GOGC unless the environment sets one. The live heap
+// is small (about 1 kB per pod) and, once synced, the exporter allocates little (a few
+// hundred kB per scrape), so collecting at 1.5 times the live heap instead of twice
+// costs little CPU; it lowers the peak RSS of the initial lists, whose decoded pages are
+// garbage as soon as the transforms have slimmed them, by about an eighth at 10,000 pods
+// (docs/benchmarks.md, "Start-up").
+const defaultGCPercent = 50
+
+// setGCPercent applies defaultGCPercent when GOGC is not set.
+func setGCPercent() {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 // apply sets the limit when enabled and the process runs under a cgroup memory limit;

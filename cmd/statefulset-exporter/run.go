@@ -105,6 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logger.Info("starting statefulset-exporter", "version", version.Info(), "build_context", version.BuildContext())
 	logger.Info("kubernetes API", "host", restCfg.Host, "config", source)
 	memLimit.apply(logger)
+	setGCPercent()
 
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
