@@ -29,6 +29,11 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 	// Cleared before the caches are read: a change that lands later is seen next time.
 	all, dirty := c.watch.dirty.take()
+	// Switching an optional kind off or on (RBAC) changes the lookups of every
+	// derivation and comes without an event: everything is revisited.
+	if kinds := c.optionalKindsOn(); kinds != c.optionalKinds {
+		c.optionalKinds, all = kinds, true
+	}
 	now := c.now()
 	th := c.cfg.thresholds()
 	sets := c.watch.resources[resStatefulSets].informer.GetIndexer()
@@ -95,6 +100,17 @@ func (c *Collector) refreshNamespace(ns string, sets cache.Indexer, view *derive
 		memos = append(memos, m)
 	}
 	return memos
+}
+
+// optionalKindsOn has a bit set for each optional kind of the cluster view that is on.
+func (c *Collector) optionalKindsOn() uint8 {
+	var on uint8
+	for i, name := range []string{resVolumeAttachments, resPodDisruptionBudgets, resServices} {
+		if c.watch.resources[name].enabled() {
+			on |= 1 << i
+		}
+	}
+	return on
 }
 
 // clusterView builds the read-only lookups of one collection from the caches.

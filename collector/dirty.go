@@ -12,9 +12,10 @@ import (
 // owner can be any StatefulSet of its namespace, and every namespaced lookup of a
 // derivation stays in its StatefulSet's namespace. A change of a cluster-scoped kind
 // the derivations read (a node, a volume...) marks every namespace: they are then
-// revalidated memo by memo (memo.go). Time is the one input without events: the memos
-// whose answers depend on it are kept aside (memoStore.timed) and checked on every
-// collection.
+// revalidated memo by memo (memo.go). Two inputs come without events: time, for which
+// the memos whose answers depend on it are kept aside (memoStore.timed) and checked on
+// every collection; and an optional kind switched off or on by RBAC, which makes the
+// next collection revisit everything (refreshWorkloads).
 //
 // Event handlers run after the informer updated its cache, and a collection clears the
 // marks before it reads the caches, so a change is never lost: at worst a collection

@@ -95,6 +95,8 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logError("error gathering metrics", err)
 		h.errs.WithLabelValues("gathering").Inc()
 	}
+	// The body depends on Accept-Encoding: a cache in between must not mix them up.
+	w.Header().Add("Vary", "Accept-Encoding")
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	if gz {
 		w.Header().Set("Content-Encoding", "gzip")

@@ -38,8 +38,10 @@ type memoStore struct {
 	deps     derive.Deps                 // what the derivation under way reads
 	textGen  uint64                      // the last generation given to a block's text (expo.go)
 	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
-	noMemo   bool                        // derive every StatefulSet on every collection (tests)
-	valids   int                         // calls of setMemo.valid (tests)
+	// optionalKinds is which optional kinds the last collection's view read (collect.go).
+	optionalKinds uint8
+	noMemo        bool // derive every StatefulSet on every collection (tests)
+	valids        int  // calls of setMemo.valid (tests)
 }
 
 func newMemoStore() memoStore {

@@ -271,6 +271,15 @@ func TestOptionalKindFollowsRBAC(t *testing.T) {
 		return r.enabled() && r.informer.HasSynced()
 	})
 	expectExposition(t, c, riskLines("no_pdb"), "statefulset_ha_risk_info")
+
+	// Off and on again without any PDB event in the namespace: the scrapes follow.
+	r := c.watch.resources[resPodDisruptionBudgets]
+	r.markForbidden(r.shards[0])
+	expectExposition(t, c, "", "statefulset_ha_risk_info")
+	r.mu.Lock()
+	r.shards[0].forbidden = false
+	r.mu.Unlock()
+	expectExposition(t, c, riskLines("no_pdb"), "statefulset_ha_risk_info")
 }
 
 // probeSwitch is a probe whose result the test changes.

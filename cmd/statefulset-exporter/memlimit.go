@@ -24,7 +24,7 @@ type memLimitFlags struct {
 const defaultMemLimitRatio = "0.9"
 
 func (m *memLimitFlags) register(app *kingpin.Application) {
-	app.Flag("auto-gomemlimit", "Set the Go runtime's soft memory limit (GOMEMLIMIT) to --auto-gomemlimit.ratio of the container's memory limit (cgroup), so that the garbage collector works harder near the limit instead of the container being OOM-killed. A GOMEMLIMIT environment variable takes precedence. Use --no-auto-gomemlimit to turn it off.").
+	app.Flag("auto-gomemlimit", "Set the Go runtime's soft memory limit (GOMEMLIMIT) to --auto-gomemlimit.ratio of the container's memory limit (cgroup), so that the garbage collector works harder near the limit instead of the container being OOM-killed. A GOMEMLIMIT environment variable takes precedence (and AUTOMEMLIMIT, the library's, over the ratio). Use --no-auto-gomemlimit to turn it off.").
 		Default("true").BoolVar(&m.enabled)
 	app.Flag("auto-gomemlimit.ratio", "Share of the container's memory limit given to the Go runtime, in (0, 1].").
 		Default(defaultMemLimitRatio).Float64Var(&m.ratio)
@@ -52,20 +52,15 @@ func setGCPercent() {
 	}
 }
 
-// apply sets the limit when enabled and the process runs under a cgroup memory limit;
-// it returns the limit set, 0 for none.
-func (m *memLimitFlags) apply(logger *slog.Logger) int64 {
+// apply sets the limit when enabled and the process runs under a cgroup memory limit.
+// automemlimit logs what it set, or why it set nothing.
+func (m *memLimitFlags) apply(logger *slog.Logger) {
 	if !m.enabled {
-		return 0
+		return
 	}
-	limit, err := memlimit.SetGoMemLimitWithOpts(
+	_, _ = memlimit.SetGoMemLimitWithOpts(
 		memlimit.WithRatio(m.ratio),
 		memlimit.WithProvider(memlimit.FromCgroup),
 		memlimit.WithLogger(logger.With("component", "automemlimit")),
 	)
-	if err != nil {
-		logger.Warn("setting GOMEMLIMIT from the container's memory limit failed; the garbage collector runs without a soft limit", "err", err)
-		return 0
-	}
-	return limit
 }
