@@ -221,7 +221,8 @@ func TestExpositionRecompressesOnlyTheChangedChunk(t *testing.T) {
 func TestAcceptsGzip(t *testing.T) {
 	for header, want := range map[string]bool{
 		"": false, "gzip": true, "identity": false, "gzip;q=0": false, "br, gzip;q=0.5": true,
-		"*": true, "deflate, identity": false, "GZIP": true,
+		"*": true, "deflate, identity": false, "GZIP": true, "gzip;q=0, *": false, "*;q=0, gzip": true,
+		"*;q=0": false,
 	} {
 		h := http.Header{}
 		if header != "" {

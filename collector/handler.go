@@ -222,24 +222,29 @@ func (c *Collector) exposition(gz bool) (snap expoSnapshot, compressed int) {
 	return snap, compressed
 }
 
-// acceptsGzip tells whether an Accept-Encoding header accepts gzip.
+// acceptsGzip tells whether an Accept-Encoding header accepts gzip. gzip's own q-value
+// decides when it is listed; "*" only when it is not (RFC 9110, 12.5.3).
 func acceptsGzip(h http.Header) bool {
+	gzipQ, anyQ := -1.0, -1.0
 	for _, v := range h.Values("Accept-Encoding") {
 		for _, part := range strings.Split(v, ",") {
 			coding, params, _ := strings.Cut(part, ";")
-			if c := strings.TrimSpace(coding); !strings.EqualFold(c, "gzip") && c != "*" {
-				continue
-			}
 			q := 1.0
 			if name, value, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.TrimSpace(name) == "q" {
 				q, _ = strconv.ParseFloat(strings.TrimSpace(value), 64)
 			}
-			if q > 0 {
-				return true
+			switch c := strings.TrimSpace(coding); {
+			case strings.EqualFold(c, "gzip"):
+				gzipQ = q
+			case c == "*":
+				anyQ = q
 			}
 		}
 	}
-	return false
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return anyQ > 0
 }
 
 // promhttpLogger adapts a slog.Logger to promhttp's Logger.
