@@ -100,7 +100,7 @@ func (s *memoStore) setNamespace(ns string, memos []*setMemo) (reorder bool) {
 		delete(s.blocks, ns)
 		return old != nil
 	}
-	s.namespaceBlock(memos)
+	s.updateBlock(memos)
 	return old == nil
 }
 
@@ -236,10 +236,10 @@ var familyIndex = func() map[*prometheus.Desc]int {
 	return m
 }()
 
-// namespaceBlock returns the block of memos, which are one namespace's StatefulSets in
-// name order, made again only when a memo changed. Its restart counter generation is brought up to
-// date with the memos' restart totals.
-func (s *memoStore) namespaceBlock(memos []*setMemo) *nsBlock {
+// updateBlock brings the block of memos, which are one namespace's StatefulSets in name
+// order, up to date: made again only when a memo changed, and its restart counter
+// generation brought up to date with the memos' restart totals.
+func (s *memoStore) updateBlock(memos []*setMemo) {
 	ns := memos[0].set.Namespace
 	old := s.blocks[ns]
 	b := old
@@ -269,7 +269,6 @@ func (s *memoStore) namespaceBlock(memos []*setMemo) *nsBlock {
 		s.blocks[ns] = b
 	}
 	b.setRestarts(memos, &s.textGen)
-	return b
 }
 
 // emitNamespace sends the samples of a namespace block, then its restart counters.
