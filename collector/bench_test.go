@@ -34,6 +34,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
@@ -124,15 +126,27 @@ func newBenchEnv(b testing.TB, pods int, opts ...Option) *benchEnv {
 // newRawBenchEnv is newBenchEnv keeping the generated objects.
 func newRawBenchEnv(b testing.TB, pods int, opts ...Option) *benchEnv {
 	b.Helper()
+	return newRawBenchEnvOf(b, fixture.Spec{Pods: pods}, opts...)
+}
+
+// newRawBenchEnvOf is newRawBenchEnv with a cluster of spec (at benchNow).
+func newRawBenchEnvOf(b testing.TB, spec fixture.Spec, opts ...Option) *benchEnv {
+	b.Helper()
 	e := &benchEnv{c: newBenchCollector(b, opts...), handlers: map[string]cache.ResourceEventHandler{}, raw: map[string]map[string]k8sruntime.Object{}}
-	return fillBenchEnv(b, e, pods)
+	return fillBenchEnvOf(b, e, spec)
 }
 
 func fillBenchEnv(b testing.TB, e *benchEnv, pods int) *benchEnv {
 	b.Helper()
+	return fillBenchEnvOf(b, e, fixture.Spec{Pods: pods})
+}
+
+func fillBenchEnvOf(b testing.TB, e *benchEnv, spec fixture.Spec) *benchEnv {
+	b.Helper()
 	start := time.Now()
 	var rv int
-	e.counts = fixture.Generate(fixture.Spec{Pods: pods, Now: benchNow}, func(kind fixture.Kind, obj k8sruntime.Object) {
+	spec.Now = benchNow
+	e.counts = fixture.Generate(spec, func(kind fixture.Kind, obj k8sruntime.Object) {
 		rv++
 		if kind == fixture.KindPod {
 			p := obj.(*corev1.Pod)
@@ -397,6 +411,75 @@ func BenchmarkPodUpdate(b *testing.B) {
 			b.ReportMetric(float64(collectTotal.Nanoseconds())/float64(b.N), "scrape-ns/op")
 			b.ReportMetric(float64(cpuTotal.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// BenchmarkClusterScopedUpdate measures the gzip scrape after a change of a
+// cluster-scoped kind: a node cordoned or uncordoned, a volume's reclaim policy
+// changed, a failed VolumeAttachment added. Each marks the questions it may answer
+// differently (dirty.go): the scrape revisits the namespaces whose derivations asked
+// them, not every namespace. It reports the scrape alone (scrape-ns/op, CPU in
+// cpu-ns/op) and the memos revalidated per scrape.
+func BenchmarkClusterScopedUpdate(b *testing.B) {
+	for _, pods := range benchSizes() {
+		for _, kind := range []string{"node", "pv", "volumeattachment"} {
+			b.Run(fmt.Sprintf("pods=%d/%s", pods, kind), func(b *testing.B) {
+				e := newRawBenchEnv(b, pods)
+				handler := benchHandler(e.c)
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				req.Header.Set("Accept-Encoding", "gzip")
+				handler.ServeHTTP(&countingWriter{header: http.Header{}}, req) // warm: the memo is filled
+				nodes := e.c.watch.resources[resNodes].informer.GetIndexer().ListKeys()
+				volumes := e.c.watch.resources[resPVs].informer.GetIndexer().ListKeys()
+				var scrapeTotal, cpuTotal time.Duration
+				valids := 0
+				i := 0
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					b.StopTimer()
+					i++
+					switch kind {
+					case "node":
+						key := nodes[(i*7919)%len(nodes)]
+						old, _, _ := e.c.watch.resources[resNodes].informer.GetIndexer().GetByKey(key)
+						raw := e.rawOf(resNodes, key, old).(*corev1.Node).DeepCopy()
+						raw.Spec.Unschedulable = !raw.Spec.Unschedulable
+						e.update(b, resNodes, old, e.transform(b, resNodes, raw))
+					case "pv":
+						key := volumes[(i*7919)%len(volumes)]
+						old, _, _ := e.c.watch.resources[resPVs].informer.GetIndexer().GetByKey(key)
+						raw := e.rawOf(resPVs, key, old).(*corev1.PersistentVolume).DeepCopy()
+						raw.Spec.PersistentVolumeReclaimPolicy = map[bool]corev1.PersistentVolumeReclaimPolicy{
+							true: corev1.PersistentVolumeReclaimDelete, false: corev1.PersistentVolumeReclaimRetain,
+						}[raw.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain]
+						e.update(b, resPVs, old, e.transform(b, resPVs, raw))
+					case "volumeattachment":
+						volume := volumes[(i*7919)%len(volumes)]
+						va := e.transform(b, resVolumeAttachments, &storagev1.VolumeAttachment{
+							ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("csi-bench-%d", i)},
+							Spec:       storagev1.VolumeAttachmentSpec{NodeName: "node-x", Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: &volume}},
+							Status:     storagev1.VolumeAttachmentStatus{AttachError: &storagev1.VolumeError{Message: "rpc error"}},
+						})
+						if err := e.c.watch.resources[resVolumeAttachments].informer.GetIndexer().Add(va); err != nil {
+							b.Fatal(err)
+						}
+						e.handler(resVolumeAttachments).OnAdd(va, false)
+					}
+					e.c.valids = 0
+					b.StartTimer()
+					start, cpu := time.Now(), processCPU()
+					handler.ServeHTTP(&countingWriter{header: http.Header{}}, req)
+					scrapeTotal += time.Since(start)
+					cpuTotal += processCPU() - cpu
+					valids += e.c.valids
+				}
+				b.ReportMetric(float64(scrapeTotal.Nanoseconds())/float64(b.N), "scrape-ns/op")
+				b.ReportMetric(float64(cpuTotal.Nanoseconds())/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(valids)/float64(b.N), "revalidated/op")
+				b.ReportMetric(float64(len(e.c.memos)), "memos")
+			})
+		}
 	}
 }
 

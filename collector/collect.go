@@ -28,7 +28,8 @@ func (c *Collector) collectWorkloads(ch chan<- prometheus.Metric) {
 // (dirty.go). c.memoMu must be held.
 func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 	// Cleared before the caches are read: a change that lands later is seen next time.
-	all, dirty := c.watch.dirty.take()
+	marks := c.watch.dirty.take()
+	all, dirty := marks.all, marks.namespaces
 	// Switching an optional kind off or on (RBAC) changes the lookups of every
 	// derivation and comes without an event: everything is revisited.
 	if kinds := c.optionalKindsOn(); kinds != c.optionalKinds {
@@ -37,6 +38,7 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 	now := c.now()
 	th := c.cfg.thresholds()
 	sets := c.watch.resources[resStatefulSets].informer.GetIndexer()
+	var view *derive.View
 	if all || c.noMemo {
 		dirty = make(map[string]bool, len(c.blocks))
 		for ns := range c.blocks {
@@ -44,6 +46,18 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 		}
 		for _, ns := range sets.ListIndexFuncValues(cache.NamespaceIndex) {
 			dirty[ns] = true
+		}
+	} else if len(marks.questions) > 0 {
+		// The namespaces whose derivations asked what a cluster-scoped change may answer
+		// differently (dirty.go).
+		view = c.clusterView()
+		for _, m := range c.memos {
+			if ns := m.set.Namespace; !dirty[ns] && marks.asked(&m.deps, view) {
+				if dirty == nil {
+					dirty = map[string]bool{}
+				}
+				dirty[ns] = true
+			}
 		}
 	}
 	for ns := range c.timed {
@@ -55,7 +69,9 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 		}
 	}
 	if len(dirty) > 0 {
-		view := c.clusterView()
+		if view == nil {
+			view = c.clusterView()
+		}
 		reorder := false
 		for ns := range dirty {
 			reorder = c.setNamespace(ns, c.refreshNamespace(ns, sets, view, now, th)) || reorder
@@ -120,8 +136,8 @@ func (c *Collector) clusterView() *derive.View {
 
 	nodes := c.watch.resources[resNodes].informer.GetStore()
 	v.Node = derive.NewLookup(v, resNodes, getter[*derive.Node](nodes))
-	v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return listOf[*derive.Node](nodes) })
-	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*derive.Node { return listOf[*derive.Node](nodes) })
+	v.UsableNode = derive.NewUsableNodeLookup(v, lookupUsableNodes, func() []*derive.Node { return listOf[*derive.Node](nodes) })
+	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, lookupCordonedCandidates, func() []*derive.Node { return listOf[*derive.Node](nodes) })
 	v.PVC = derive.NewLookup(v, resPVCs, getter[*derive.PVC](c.watch.resources[resPVCs].informer.GetStore()))
 	v.PV = derive.NewLookup(v, resPVs, getter[*derive.PV](c.watch.resources[resPVs].informer.GetStore()))
 	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))

@@ -73,7 +73,7 @@ func New(client kubernetes.Interface, cfg Config, logger *slog.Logger, opts ...O
 	for _, o := range opts {
 		o(c)
 	}
-	c.watch = &watcher{trackers: c.trackers, client: client, cfg: &c.cfg, logger: logger, now: c.now, self: c.self, recovery: c.recovery, dirty: newDirtyTracker()}
+	c.watch = &watcher{trackers: c.trackers, client: client, cfg: &c.cfg, logger: logger, now: c.now, self: c.self, recovery: c.recovery, dirty: newDirtyTracker(questionsOf)}
 	if err := c.watch.buildInformers(); err != nil {
 		return nil, err
 	}

@@ -4,18 +4,28 @@ import (
 	"sync"
 
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
 
 // Dirty tracking. A collection revisits only the namespaces in which an object the
 // derivations read was added, changed or deleted since the previous collection; the
 // other namespaces' blocks are reused as they are. Namespaces are the unit: a claim's
 // owner can be any StatefulSet of its namespace, and every namespaced lookup of a
-// derivation stays in its StatefulSet's namespace. A change of a cluster-scoped kind
-// the derivations read (a node, a volume...) marks every namespace: they are then
-// revalidated memo by memo (memo.go). Two inputs come without events: time, for which
-// the memos whose answers depend on it are kept aside (memoStore.timed) and checked on
-// every collection; and an optional kind switched off or on by RBAC, which makes the
-// next collection revisit everything (refreshWorkloads).
+// derivation stays in its StatefulSet's namespace.
+//
+// Cluster-scoped kinds are read through the view's lookups, whose questions every memo
+// records (derive.Deps). A change of a node, a volume or a VolumeAttachment marks the
+// questions whose answers it may change (questionsOf in informers.go): a node's own name, say, and every
+// question about usable nodes. The collection then revisits the namespaces whose memos
+// asked one of them, and not the others, whose derivations cannot have read it. A
+// storage class changes the default class, which every derivation reads: it marks every
+// namespace, as does anything not understood.
+//
+// Two inputs come without events: time, for which the memos whose answers depend on it
+// are kept aside (memoStore.timed) and checked on every collection; and an optional kind
+// switched off or on by RBAC, which makes the next collection revisit everything
+// (refreshWorkloads).
 //
 // Event handlers run after the informer updated its cache, and a collection clears the
 // marks before it reads the caches, so a change is never lost: at worst a collection
@@ -25,48 +35,125 @@ import (
 const (
 	dirtyNone      = iota // read by no derivation
 	dirtyNamespace        // namespaced: its namespace
-	dirtyAll              // cluster-scoped: every namespace
+	dirtyQuestions        // cluster-scoped, read through the view: the questions of questionsOf
+	dirtyAll              // cluster-scoped, read by every derivation: every namespace
 )
 
-// dirtyTracker is the namespaces marked since the last collection took them.
+// maxDirtyQuestions bounds the questions kept between two collections; beyond it every
+// namespace is marked, which a collection that would check them all costs about as much.
+const maxDirtyQuestions = 4096
+
+// dirtyTracker is what changed since the last collection took the marks.
 type dirtyTracker struct {
-	mu         sync.Mutex
+	// questionsOf passes to ask the view questions whose answers a change of obj may
+	// change, by lookup name and key (anyKey: all of the lookup's), and to namespace a
+	// namespace whose derivations it may change outside the view. It is false when obj
+	// is not of a kind of scope dirtyQuestions.
+	questionsOf func(obj any, ask func(lookup, key string), namespace func(string)) bool
+
+	mu        sync.Mutex
+	marks     dirtyMarks
+	questions int // the keys in marks.questions
+}
+
+// dirtyMarks are the changes one collection takes.
+type dirtyMarks struct {
 	all        bool
-	namespaces map[string]bool
+	namespaces map[string]bool // nil when none is marked
+	// questions are by lookup name the keys whose answers may have changed; a nil set
+	// means every key of that lookup.
+	questions map[string]map[string]bool
 }
 
 // newDirtyTracker starts with everything marked: the first collection sees it all.
-func newDirtyTracker() *dirtyTracker {
-	return &dirtyTracker{all: true, namespaces: map[string]bool{}}
+func newDirtyTracker(questionsOf func(obj any, ask func(lookup, key string), namespace func(string)) bool) *dirtyTracker {
+	return &dirtyTracker{questionsOf: questionsOf, marks: dirtyMarks{all: true}}
 }
 
-// mark records a change of obj, an object (or tombstone) of a kind of scope.
-func (d *dirtyTracker) mark(scope int, obj any) {
+// mark records a change of objs, the objects (or tombstones) before and after it, of a
+// kind of scope.
+func (d *dirtyTracker) mark(scope int, objs ...any) {
 	if scope == dirtyNone {
 		return
 	}
-	ns, ok := namespaceOf(obj)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	switch {
-	case scope == dirtyAll || !ok:
-		d.all = true
-	case !d.all:
-		d.namespaces[ns] = true
+	for _, obj := range objs {
+		if d.marks.all {
+			return
+		}
+		switch scope {
+		case dirtyNamespace:
+			if ns, ok := namespaceOf(obj); ok {
+				d.markNamespace(ns)
+				continue
+			}
+		case dirtyQuestions:
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if d.questionsOf(obj, d.markQuestion, d.markNamespace) {
+				continue
+			}
+		}
+		d.marks = dirtyMarks{all: true}
+		d.questions = 0
 	}
 }
 
-// take returns the marks and clears them. namespaces is nil when none is marked.
-func (d *dirtyTracker) take() (all bool, namespaces map[string]bool) {
+func (d *dirtyTracker) markNamespace(ns string) {
+	if d.marks.namespaces == nil {
+		d.marks.namespaces = map[string]bool{}
+	}
+	d.marks.namespaces[ns] = true
+}
+
+// markQuestion marks the question key of lookup, or every one of its questions when key
+// is anyKey.
+func (d *dirtyTracker) markQuestion(lookup, key string) {
+	if d.marks.questions == nil {
+		d.marks.questions = map[string]map[string]bool{}
+	}
+	keys, seen := d.marks.questions[lookup]
+	switch {
+	case seen && keys == nil: // every key already
+	case key == anyKey:
+		d.questions -= len(keys)
+		d.marks.questions[lookup] = nil
+	case !keys[key]:
+		if keys == nil {
+			keys = map[string]bool{}
+			d.marks.questions[lookup] = keys
+		}
+		keys[key] = true
+		if d.questions++; d.questions > maxDirtyQuestions {
+			d.marks = dirtyMarks{all: true}
+			d.questions = 0
+		}
+	}
+}
+
+// anyKey stands for every question of a lookup.
+const anyKey = "\x00any"
+
+// take returns the marks and clears them.
+func (d *dirtyTracker) take() dirtyMarks {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	all = d.all
-	d.all = false
-	if len(d.namespaces) > 0 {
-		namespaces = d.namespaces
-		d.namespaces = map[string]bool{}
+	marks := d.marks
+	d.marks = dirtyMarks{}
+	d.questions = 0
+	return marks
+}
+
+// asked tells whether the derivation that recorded deps asked a marked question.
+func (m *dirtyMarks) asked(deps *derive.Deps, view *derive.View) bool {
+	for lookup, keys := range m.questions {
+		if deps.Asked(view, lookup, func(key string) bool { return keys == nil || keys[key] }) {
+			return true
+		}
 	}
-	return all, namespaces
+	return false
 }
 
 // namespaceOf returns the namespace of a cached object or of a deletion tombstone.

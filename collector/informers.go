@@ -52,7 +52,40 @@ var optionalResources = map[string]bool{resVolumeAttachments: true, resPodDisrup
 var dirtyScopes = map[string]int{
 	resStatefulSets: dirtyNamespace, resPods: dirtyNamespace, resPVCs: dirtyNamespace,
 	resPodDisruptionBudgets: dirtyNamespace, resServices: dirtyNamespace,
-	resPVs: dirtyAll, resNodes: dirtyAll, resStorageClasses: dirtyAll, resVolumeAttachments: dirtyAll,
+	resPVs: dirtyQuestions, resNodes: dirtyQuestions, resVolumeAttachments: dirtyQuestions,
+	resStorageClasses: dirtyAll,
+}
+
+// The names of the view's lookups that are not named after a kind (clusterView).
+const (
+	lookupUsableNodes        = "usable nodes"
+	lookupCordonedCandidates = "cordoned candidates"
+)
+
+// questionsOf is the dirty tracker's: the view questions a change of obj, a node, a
+// volume or a VolumeAttachment, may answer differently (dirty.go).
+func questionsOf(obj any, ask func(lookup, key string), namespace func(string)) bool {
+	switch o := obj.(type) {
+	case *derive.Node:
+		ask(resNodes, o.GetName())
+		// Which nodes are usable, or cordoned candidates, is asked of all of them.
+		ask(lookupUsableNodes, anyKey)
+		ask(lookupCordonedCandidates, anyKey)
+	case *derive.PV:
+		ask(resPVs, o.GetName())
+		// A Released or Failed volume is an input of the StatefulSets of the namespace
+		// of the claim it names (claimsOf), not an answer of the view.
+		if ns, _, _, ok := o.ClaimRef(); ok {
+			namespace(ns)
+		}
+	case *storagev1.VolumeAttachment:
+		if pv := o.Spec.Source.PersistentVolumeName; pv != nil {
+			ask(resVolumeAttachments, *pv)
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // Indexer names.
@@ -446,7 +479,7 @@ func (w *watcher) eventHandler(resource string) cache.ResourceEventHandler {
 			w.touch(resource)
 			w.onUpsert(old, obj)
 			if old != obj { // keepUnchanged hands back the cached object of a no-op update
-				w.dirty.mark(scope, obj)
+				w.dirty.mark(scope, old, obj)
 			}
 		},
 		DeleteFunc: func(obj any) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,34 +28,28 @@ import (
 // against one that derives every StatefulSet on every collection: two collectors hold
 // the same fixture cluster, receive the same random changes of every kind the
 // derivations read, and their clocks advance past the rollout-stall and stuck-terminating
-// thresholds. After every step their whole expositions must be equal.
+// thresholds. After every step their whole expositions must be equal. The clusters are
+// dense (a node hosts pods of every namespace) or sparse (one StatefulSet per namespace,
+// a few pods per node), where a change of a node or a volume that dirty tracking takes
+// to the wrong namespaces shows.
 func TestMemoMatchesFreshDerivation(t *testing.T) {
-	clock := &testClock{t: benchNow}
-	memo := newRawBenchEnv(t, 400, WithClock(clock.Now))
-	fresh := newRawBenchEnv(t, 400, WithClock(clock.Now))
-	fresh.c.noMemo = true
-	envs := []*benchEnv{memo, fresh}
-	rnd := rand.New(rand.NewPCG(1, 2))
-
-	// change applies fn to a copy of the object of resource at key (as decoded, before
-	// the transform), in both envs.
-	change := func(resource, key string, fn func(obj any) any) {
-		for _, e := range envs {
-			old, ok, _ := e.c.watch.resources[resource].informer.GetIndexer().GetByKey(key)
-			if !ok {
-				continue
-			}
-			obj := fn(e.rawOf(resource, key, old).DeepCopyObject())
-			if obj == nil {
-				if err := e.c.watch.resources[resource].informer.GetIndexer().Delete(old); err != nil {
-					t.Fatal(err)
-				}
-				e.handler(resource).OnDelete(old)
-				continue
-			}
-			e.update(t, resource, old, e.transform(t, resource, obj.(k8sruntime.Object)))
-		}
+	for _, c := range []struct {
+		name string
+		spec fixture.Spec
+	}{
+		{"dense", fixture.Spec{Pods: 400}},
+		{"sparse", fixture.Spec{Pods: 400, Nodes: 100, SetsPerNamespace: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testMemoMatchesFreshDerivation(t, c.spec) })
 	}
+}
+
+func testMemoMatchesFreshDerivation(t *testing.T, spec fixture.Spec) {
+	clock := &testClock{t: benchNow}
+	pair := newEnvPair(t, spec, clock)
+	memo := pair.memo
+	rnd := rand.New(rand.NewPCG(1, 2))
+	change, add := pair.change, pair.add
 	keys := func(resource string) []string {
 		return memo.c.watch.resources[resource].informer.GetIndexer().ListKeys()
 	}
@@ -64,15 +59,6 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 			return ""
 		}
 		return ks[rnd.IntN(len(ks))]
-	}
-	add := func(resource string, obj any) {
-		for _, e := range envs {
-			slim := e.transform(t, resource, obj.(k8sruntime.Object))
-			if err := e.c.watch.resources[resource].informer.GetIndexer().Add(slim); err != nil {
-				t.Fatal(err)
-			}
-			e.handler(resource).OnAdd(slim, false)
-		}
 	}
 
 	steps := []func(){
@@ -193,6 +179,23 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 				}}}}
 				return pv
 			})
+		},
+		func() { // a volume is Released or Failed, its claim deleted or not, or bound again
+			phase := []corev1.PersistentVolumePhase{corev1.VolumeReleased, corev1.VolumeFailed, corev1.VolumeBound}[rnd.IntN(3)]
+			volume := pick(resPVs)
+			claim := ""
+			change(resPVs, volume, func(o any) any {
+				pv := o.(*corev1.PersistentVolume)
+				pv.Status.Phase = phase
+				pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+				if ref := pv.Spec.ClaimRef; ref != nil && rnd.IntN(2) == 0 {
+					claim = ref.Namespace + "/" + ref.Name
+				}
+				return pv
+			})
+			if claim != "" && phase != corev1.VolumeBound {
+				change(resPVCs, claim, func(any) any { return nil })
+			}
 		},
 		func() { // a claim goes Pending, loses its volume, or is deleted
 			what := rnd.IntN(3)
@@ -324,8 +327,7 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 
 	for step := range memoTestSteps {
 		steps[rnd.IntN(len(steps))]()
-		got, want := benchExposition(t, memo.c), benchExposition(t, fresh.c)
-		if got != want {
+		if got, want := pair.expositions(); got != want {
 			t.Fatalf("step %d: memoised exposition differs from a fresh derivation\n%s", step, firstDiff(got, want))
 		}
 	}
@@ -345,6 +347,130 @@ func TestMemoMatchesFreshDerivation(t *testing.T) {
 	if reused != len(before) || reused == 0 {
 		t.Errorf("a collection without changes reused %d of %d memos", reused, len(before))
 	}
+}
+
+// envPair is two collectors over the same cluster, receiving the same changes: one
+// memoises, the other derives everything on every collection.
+type envPair struct {
+	t           *testing.T
+	memo, fresh *benchEnv
+}
+
+func newEnvPair(t *testing.T, spec fixture.Spec, clock *testClock) *envPair {
+	p := &envPair{t: t, memo: newRawBenchEnvOf(t, spec, WithClock(clock.Now)), fresh: newRawBenchEnvOf(t, spec, WithClock(clock.Now))}
+	p.fresh.c.noMemo = true
+	return p
+}
+
+// change applies fn to a copy of the object of resource at key (as decoded, before the
+// transform), in both envs; fn returning nil deletes it.
+func (p *envPair) change(resource, key string, fn func(obj any) any) {
+	for _, e := range []*benchEnv{p.memo, p.fresh} {
+		old, ok, _ := e.c.watch.resources[resource].informer.GetIndexer().GetByKey(key)
+		if !ok {
+			continue
+		}
+		obj := fn(e.rawOf(resource, key, old).DeepCopyObject())
+		if obj == nil {
+			if err := e.c.watch.resources[resource].informer.GetIndexer().Delete(old); err != nil {
+				p.t.Fatal(err)
+			}
+			e.handler(resource).OnDelete(old)
+			continue
+		}
+		e.update(p.t, resource, old, e.transform(p.t, resource, obj.(k8sruntime.Object)))
+	}
+}
+
+// add adds obj in both envs.
+func (p *envPair) add(resource string, obj any) {
+	for _, e := range []*benchEnv{p.memo, p.fresh} {
+		slim := e.transform(p.t, resource, obj.(k8sruntime.Object))
+		if err := e.c.watch.resources[resource].informer.GetIndexer().Add(slim); err != nil {
+			p.t.Fatal(err)
+		}
+		e.handler(resource).OnAdd(slim, false)
+	}
+}
+
+// expositions collects both: the memoised exposition and the fresh one.
+func (p *envPair) expositions() (memo, fresh string) {
+	return benchExposition(p.t, p.memo.c), benchExposition(p.t, p.fresh.c)
+}
+
+// TestClusterScopedChangesReachAskingNamespaces: a change of a node or a volume must
+// reach the StatefulSets whose derivations read it, here in a namespace with no pod on
+// that node and no claim of that volume left: a Pending pod whose volume only one node
+// can host, that node then cordoned; a claim deleted, its volume Released afterwards.
+func TestClusterScopedChangesReachAskingNamespaces(t *testing.T) {
+	clock := &testClock{t: benchNow}
+	pair := newEnvPair(t, fixture.Spec{Pods: 400, Nodes: 100, SetsPerNamespace: 1}, clock)
+	pods := pair.memo.c.watch.resources[resPods].informer.GetIndexer()
+	pod := pods.List()[0].(*derive.Pod)
+	ns := pod.GetNamespace()
+	var node string
+	for _, n := range pair.memo.c.watch.resources[resNodes].informer.GetIndexer().ListKeys() {
+		if !namespacesWithPodsOn(pair.memo, n)[ns] {
+			node = n
+			break
+		}
+	}
+	var claim *derive.PVC
+	for _, o := range pair.memo.c.watch.resources[resPVCs].informer.GetIndexer().List() {
+		if c := o.(*derive.PVC); c.GetNamespace() == ns && strings.HasSuffix(c.GetName(), "-"+pod.GetName()) {
+			claim = c
+		}
+	}
+	if node == "" || claim == nil || claim.VolumeName() == "" {
+		t.Fatalf("fixture: no node without pods of %s (%q), or no bound claim of %s", ns, node, pod.GetName())
+	}
+	step := func(what string, changes func()) {
+		t.Helper()
+		before, _ := pair.expositions()
+		changes()
+		got, want := pair.expositions()
+		if got != want {
+			t.Fatalf("%s: memoised exposition differs from a fresh derivation\n%s", what, firstDiff(got, want))
+		}
+		if got == before {
+			t.Fatalf("%s: the exposition did not change; the test shows nothing", what)
+		}
+	}
+
+	step("pod Pending, its volume pinned to one node", func() {
+		pair.change(resPVs, claim.VolumeName(), func(o any) any {
+			pv := o.(*corev1.PersistentVolume)
+			pv.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+			}}}}
+			return pv
+		})
+		pair.change(resPods, ns+"/"+pod.GetName(), func(o any) any {
+			p := o.(*corev1.Pod)
+			p.Spec.NodeName = ""
+			p.Status.Phase = corev1.PodPending
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}}
+			return p
+		})
+	})
+	step("that node cordoned", func() {
+		pair.change(resNodes, node, func(o any) any {
+			n := o.(*corev1.Node)
+			n.Spec.Unschedulable = true
+			return n
+		})
+	})
+	step("claim deleted", func() {
+		pair.change(resPVCs, ns+"/"+claim.GetName(), func(any) any { return nil })
+	})
+	step("its volume Released, to be retained", func() {
+		pair.change(resPVs, claim.VolumeName(), func(o any) any {
+			pv := o.(*corev1.PersistentVolume)
+			pv.Status.Phase = corev1.VolumeReleased
+			pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+			return pv
+		})
+	})
 }
 
 // TestDirtyTrackingRevisitsChangedNamespacesOnly checks that a collection revalidates
@@ -371,12 +497,16 @@ func TestDirtyTrackingRevisitsChangedNamespacesOnly(t *testing.T) {
 	raw := e.rawOf(resPods, key, old).(*corev1.Pod).DeepCopy()
 	notReady(raw)
 	e.update(t, resPods, old, e.transform(t, resPods, raw))
-	inNamespace := 0
-	for k := range e.c.memos {
-		if ns, _, _ := cacheSplit(k); ns == raw.Namespace {
-			inNamespace++
+	memosIn := func(namespace string) int {
+		n := 0
+		for k := range e.c.memos {
+			if ns, _, _ := cacheSplit(k); ns == namespace {
+				n++
+			}
 		}
+		return n
 	}
+	inNamespace := memosIn(raw.Namespace)
 	if n := revalidated(); n != inNamespace || n >= total {
 		t.Errorf("after a pod change, a collection revalidated %d memos, want the %d of namespace %s (of %d)", n, inNamespace, raw.Namespace, total)
 	}
@@ -390,16 +520,50 @@ func TestDirtyTrackingRevisitsChangedNamespacesOnly(t *testing.T) {
 		t.Errorf("after a no-op node update, a collection revalidated %d memos, want 0", n)
 	}
 
-	// A node turns unschedulable: every memo is revalidated, none derived again needlessly.
+	// A volume attachment fails: the namespace of the claim of its volume is revisited,
+	// the others are not.
+	claims := e.c.watch.resources[resPVCs].informer.GetIndexer().List()
+	claim := claims[len(claims)/3].(*derive.PVC)
+	volume := claim.VolumeName()
+	attachment := e.transform(t, resVolumeAttachments, &storagev1.VolumeAttachment{
+		ObjectMeta: metav1.ObjectMeta{Name: "csi-failing"},
+		Spec:       storagev1.VolumeAttachmentSpec{NodeName: "node-x", Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: &volume}},
+		Status:     storagev1.VolumeAttachmentStatus{AttachError: &storagev1.VolumeError{Message: "rpc error"}},
+	})
+	if err := e.c.watch.resources[resVolumeAttachments].informer.GetIndexer().Add(attachment); err != nil {
+		t.Fatal(err)
+	}
+	e.handler(resVolumeAttachments).OnAdd(attachment, false)
+	if n, want := revalidated(), memosIn(claim.GetNamespace()); n != want || n >= total {
+		t.Errorf("after a failed attachment of %s, a collection revalidated %d memos, want the %d of namespace %s (of %d)", volume, n, want, claim.GetNamespace(), total)
+	}
+
+	// A node turns unschedulable: the namespaces with a pod on it are revisited (and
+	// those that asked which nodes are usable), each memo at most once, and none is
+	// derived again needlessly.
 	rawNode := e.rawOf(resNodes, nodeKey, node).(*corev1.Node).DeepCopy()
 	rawNode.Spec.Unschedulable = !rawNode.Spec.Unschedulable
 	e.update(t, resNodes, node, e.transform(t, resNodes, rawNode))
-	if n := revalidated(); n != total {
-		t.Errorf("after a node change, a collection revalidated %d memos, want all %d", n, total)
+	onNode := 0
+	for ns := range namespacesWithPodsOn(e, rawNode.Name) {
+		onNode += memosIn(ns)
+	}
+	if n := revalidated(); n < onNode || n > total || onNode == 0 {
+		t.Errorf("after a node change, a collection revalidated %d memos, want at least the %d of the namespaces with pods on %s (of %d)", n, onNode, rawNode.Name, total)
 	}
 	if n := revalidated(); n != 0 {
 		t.Errorf("a collection after that revalidated %d memos, want 0", n)
 	}
+}
+
+func namespacesWithPodsOn(e *benchEnv, node string) map[string]bool {
+	out := map[string]bool{}
+	for _, o := range e.c.watch.resources[resPods].informer.GetIndexer().List() {
+		if p := o.(*derive.Pod); p.NodeName() == node {
+			out[p.GetNamespace()] = true
+		}
+	}
+	return out
 }
 
 // memoTestSteps is the number of random changes of TestMemoMatchesFreshDerivation.

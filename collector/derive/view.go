@@ -137,6 +137,8 @@ type recorder interface {
 	compacted(list any) any
 	// unchanged tells whether the lookup gives every answer in answers again.
 	unchanged(answers any) bool
+	// asked tells whether answers hold a question whose key satisfies match.
+	asked(answers any, match func(key string) bool) bool
 }
 
 func (l *Lookup[V]) reset(list any) any {
@@ -202,6 +204,16 @@ func (l *Lookup[V]) unchanged(answers any) bool {
 	return true
 }
 
+func (l *Lookup[V]) asked(answers any, match func(key string) bool) bool {
+	k := answers.(*kept[V])
+	for _, a := range k.answers {
+		if match(a.key) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(k.empty, match)
+}
+
 // Deps is every answer a view gave to one derivation, and the view's globals then.
 type Deps struct {
 	globals globals
@@ -237,6 +249,21 @@ func (d *Deps) Unchanged(v *View) bool {
 		}
 	}
 	return true
+}
+
+// Asked tells whether the derivation recorded in d asked the lookup of v named name a
+// question whose key satisfies match: only then can a change of what that lookup reads
+// change the derivation. It is true when v's lookups are not the ones d was recorded
+// with, whose questions cannot be told apart.
+func (d *Deps) Asked(v *View, name string, match func(key string) bool) bool {
+	if d.globals.lookups != v.globals().lookups {
+		return true
+	}
+	i := slices.Index(v.names, name)
+	if i < 0 || i >= len(d.answers) || d.answers[i] == nil {
+		return false
+	}
+	return v.lookups[i].asked(d.answers[i], match)
 }
 
 // samePointers tells whether a and b hold the same pointers, in any order.
