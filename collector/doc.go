@@ -42,7 +42,9 @@
 //     in transform.go keeping only what is read, the RBAC rule in deploy/, and a lookup
 //     of derive.View built in collect.go (clusterView) if derivations read it: lookups
 //     made with derive.NewLookup record themselves, so the memo sees their changes; and
-//     its dirtyScopes entry in informers.go, or a scrape never revisits what it changed.
+//     its dirtyScopes entry in informers.go (for a cluster-scoped kind, the questions
+//     its changes may answer differently, in questionsOf), or a scrape never revisits
+//     what it changed.
 //   - State that needs history (a counter across pod recreation): a tracker on the
 //     track floor, fed from the event handlers in informers.go.
 //   - A new alert: mixin/rules, with promtool tests in tests/ and a runbook in

@@ -107,7 +107,28 @@ func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, 
 		opts.Continue = lm.GetContinue()
 		// Continuation pages must not repeat the version.
 		opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
+		opts.Limit = nextPageSize(pageSize, int64(len(out.Items)), lm.GetRemainingItemCount())
 	}
+}
+
+// Lists of a large cluster take fewer, larger pages: on 2 cores shared with the API
+// server, 100 sequential pages of 500 pods synced 50,000 pods in 1.5 times
+// kube-state-metrics' time, pages of 2,000 in about the same time (docs/benchmarks.md).
+// A list is aimed at listPageTarget pages in all, with pages between pageSize and
+// maxPageGrowth times it; on 10,000 pods pages stay at pageSize, and so does the memory
+// a page holds while it is decoded.
+const (
+	listPageTarget = 25
+	maxPageGrowth  = 4
+)
+
+// nextPageSize is the size of the next page of a list of pages of pageSize, after done
+// objects, with remaining objects left when the API server says so (nil otherwise).
+func nextPageSize(pageSize, done int64, remaining *int64) int64 {
+	if remaining == nil {
+		return pageSize
+	}
+	return min(max(pageSize, (done+*remaining)/listPageTarget), maxPageGrowth*pageSize)
 }
 
 // keepUnchanged wraps an informer's transform: when the slimmed object equals the one

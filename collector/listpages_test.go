@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"testing"
@@ -17,7 +18,7 @@ import (
 
 // TestSlimPagedList checks the paginated, slimmed initial list of listpages.go against a
 // lister that pages like the API server, its fallback when a continue token expires, and
-// the page size replacing the reflector's.
+// the page size replacing the reflector's, and the larger pages of long lists.
 func TestSlimPagedList(t *testing.T) {
 	var all []corev1.Pod
 	for i := range 1234 {
@@ -30,9 +31,12 @@ func TestSlimPagedList(t *testing.T) {
 		expire   bool
 		calls    int
 		firstRV  string
+		next     int64 // the limit of the second page, when different
 	}{
 		{pageSize: 500, calls: 3},
 		{pageSize: 400, calls: 4},
+		{pageSize: 20, calls: 1 + 25, next: 49}, // 1,234 objects in about 25 pages
+		{pageSize: 10, calls: 1 + 31, next: 40}, // at most 4 times the page size
 		{pageSize: 500, expire: true, calls: 3}, // first page, expired continuation, all at once
 		{pageSize: 0, calls: 1, firstRV: "0"},   // one response from the watch cache
 	} {
@@ -54,6 +58,8 @@ func TestSlimPagedList(t *testing.T) {
 			out := &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "42"}, Items: append([]corev1.Pod(nil), all[start:end]...)}
 			if end < len(all) {
 				out.Continue = fmt.Sprint(end)
+				remaining := int64(len(all) - end)
+				out.RemainingItemCount = &remaining
 			}
 			return out, nil
 		}
@@ -82,6 +88,9 @@ func TestSlimPagedList(t *testing.T) {
 		}
 		if len(calls) != tc.calls {
 			t.Errorf("%+v: %d list calls, want %d", tc, len(calls), tc.calls)
+		}
+		if want := cmp.Or(tc.next, tc.pageSize); len(calls) > 1 && !expire && calls[1].Limit != want {
+			t.Errorf("%+v: second page asked for %d objects, want %d", tc, calls[1].Limit, want)
 		}
 	}
 	// A relist at a known version keeps it, as NotOlderThan, which the watch cache pages.
