@@ -86,7 +86,7 @@ var (
 // made when needed: a plain scrape writes them from the samples, a gzip scrape keeps
 // only the compressed chunks.
 type expoText struct {
-	fams [][]prometheus.Metric
+	fams [][]*constSample
 	gen  []uint64
 	// The StatefulSet names and restart totals of the restart counter's generation.
 	restartNames []string
@@ -95,7 +95,7 @@ type expoText struct {
 
 // setFamilies records the block's samples by workload family, keeping the
 // generations of prev (the block this one replaces) whose samples are the same.
-func (t *expoText) setFamilies(fams [][]prometheus.Metric, prev *expoText, gen *uint64) {
+func (t *expoText) setFamilies(fams [][]*constSample, prev *expoText, gen *uint64) {
 	t.fams, t.gen = fams, make([]uint64, len(exposeFamilies))
 	for i := range fams {
 		if prev != nil && slices.EqualFunc(prev.fams[i], fams[i], sameSample) {
@@ -132,22 +132,21 @@ func (t *expoText) setRestarts(memos []*setMemo, gen *uint64) {
 func appendLines(buf []byte, b *nsBlock, f int) []byte {
 	if f != restartsText {
 		for _, s := range b.fams[f] {
-			buf = appendSample(buf, s.(*constSample))
+			buf = appendSample(buf, s)
 		}
 		return buf
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { buf = appendSample(buf, m.(*constSample)) }}
 	for i, m := range b.memos {
-		o.base, o.lp = m.restartLabels, m.restartPairs
+		o.basePairs = m.basePairs
 		collectFamilies(restartsFamilies, b.restartTotal[i], &o)
 	}
 	return buf
 }
 
 // sameSample tells whether two samples have the same line.
-func sameSample(a, b prometheus.Metric) bool {
-	x, y := a.(*constSample), b.(*constSample)
-	return x.desc == y.desc && math.Float64bits(x.value) == math.Float64bits(y.value) &&
+func sameSample(x, y *constSample) bool {
+	return x.shape == y.shape && math.Float64bits(x.value) == math.Float64bits(y.value) &&
 		slices.EqualFunc(x.pairs, y.pairs, func(p, q *dto.LabelPair) bool { return p.GetValue() == q.GetValue() })
 }
 
@@ -419,7 +418,7 @@ func crc32MulModP(a, b uint32) uint32 {
 // appendSample appends the text exposition line of s, as expfmt.MetricFamilyToText
 // writes it: label values escaped, the value formatted as its writeFloat does.
 func appendSample(buf []byte, s *constSample) []byte {
-	buf = append(buf, descShapes[s.desc].name...)
+	buf = append(buf, s.shape.name...)
 	for i, p := range s.pairs {
 		if i == 0 {
 			buf = append(buf, '{')

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -38,6 +39,7 @@ type memoStore struct {
 	deps     derive.Deps                 // what the derivation under way reads
 	textGen  uint64                      // the last generation given to a block's text (expo.go)
 	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
+	build    sampleBuilder               // scratch of the derivation under way
 	// optionalKinds is which optional kinds the last collection's view read (collect.go).
 	optionalKinds uint8
 	noMemo        bool // derive every StatefulSet on every collection (tests)
@@ -62,7 +64,7 @@ func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now ti
 		h, next := derive.Derive(in, view, prev, now, th)
 		view.RecordInto(nil)
 		s.progress[key] = next
-		m = newSetMemo(in, s.deps.Compacted(view), h, next, now, th)
+		m = newSetMemo(in, s.deps.Compacted(view), h, next, now, th, &s.build)
 		s.memos[key] = m
 	}
 	return m
@@ -138,12 +140,11 @@ type setMemo struct {
 	// The earliest recent container termination, the first to leave the window.
 	earliestTerm   time.Time
 	hasRecentTerms bool
-	samples        []prometheus.Metric
-	// statefulset_container_restarts_total is emitted fresh each time, from the labels
-	// and pairs kept here and the value of this collection.
-	restartLabels []string
-	restartPairs  labelPairs
-	restarts      float64
+	samples        []constSample // read-only: the blocks and the registry get pointers into it
+	// statefulset_container_restarts_total is emitted fresh each time, from the base
+	// label pairs kept here (shared with samples) and the value of this collection.
+	basePairs []*dto.LabelPair
+	restarts  float64
 }
 
 type terminatingPod struct {
@@ -152,12 +153,16 @@ type terminatingPod struct {
 }
 
 // newSetMemo remembers a derivation made from in, which read deps, at now.
-func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds) *setMemo {
+func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds, b *sampleBuilder) *setMemo {
 	m := &setMemo{
 		set: in.Set, pods: in.Pods, pvcs: in.PVCs, vols: in.ReleasedVolumes, deps: deps,
 		progress: progress, inProgress: h.Rollout.InProgress, stalled: h.Rollout.Stalled,
-		samples:       workloadSamples(h, nil),
-		restartLabels: []string{boundedLabel(in.Set.Namespace), boundedLabel(in.Set.Name)}, restartPairs: labelPairs{},
+	}
+	m.samples, m.basePairs = workloadSamples(h, b)
+	if m.basePairs == nil { // every derivation has base-only samples; in case one has not
+		var none labelPairs
+		m.basePairs = []*dto.LabelPair{none.pair(labelNames["namespace"], boundedLabel(in.Set.Namespace)),
+			none.pair(labelNames["statefulset"], boundedLabel(in.Set.Name))}
 	}
 	m.earliestTerm, m.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
 	for _, p := range in.Pods {
@@ -200,16 +205,13 @@ func (m *setMemo) timed() bool {
 	return m.inProgress || m.hasRecentTerms || len(m.terminating) > 0
 }
 
-// workloadSamples appends the samples of every workload family to out. The samples
-// share their label pairs (see constSample).
-func workloadSamples(h *derive.Health, out []prometheus.Metric) []prometheus.Metric {
-	o := sampleOut{
-		base: []string{boundedLabel(h.Namespace), boundedLabel(h.Name)},
-		lp:   labelPairs{},
-		emit: func(m prometheus.Metric) { out = append(out, m) },
-	}
+// workloadSamples makes the samples of every workload family with b, and returns them
+// with the pairs of their base labels (see sampleBuilder.finish). The samples share
+// their label pairs (see constSample).
+func workloadSamples(h *derive.Health, b *sampleBuilder) ([]constSample, []*dto.LabelPair) {
+	o := sampleOut{base: []string{boundedLabel(h.Namespace), boundedLabel(h.Name)}, into: b}
 	collectFamilies(workloadFamilies, h, &o)
-	return out
+	return b.finish()
 }
 
 // Samples in exposition order. The registry sorts the samples of every family by their
@@ -220,10 +222,10 @@ func workloadSamples(h *derive.Health, out []prometheus.Metric) []prometheus.Met
 
 // nsBlock is the samples of one namespace's StatefulSets, family by family, each family
 // sorted by label values, and the memos they came from; and what the pre-encoded
-// exposition keeps of them (expo.go).
+// exposition keeps of them (expo.go). The samples are pointers into the memos' arrays.
 type nsBlock struct {
 	memos   []*setMemo
-	samples []prometheus.Metric
+	samples []*constSample
 	expoText
 }
 
@@ -245,16 +247,16 @@ func (s *memoStore) updateBlock(memos []*setMemo) {
 	b := old
 	if b == nil || !slices.Equal(b.memos, memos) {
 		b = &nsBlock{memos: slices.Clone(memos)}
-		families := make([][]prometheus.Metric, len(workloadFamilies))
+		families := make([][]*constSample, len(workloadFamilies))
 		n := 0
 		for _, m := range memos {
-			for _, sample := range m.samples {
-				i := familyIndex[sample.Desc()]
-				families[i] = append(families[i], sample)
+			for i := range m.samples {
+				f := familyIndex[m.samples[i].shape.desc]
+				families[f] = append(families[f], &m.samples[i])
 			}
 			n += len(m.samples)
 		}
-		b.samples = make([]prometheus.Metric, 0, n)
+		b.samples = make([]*constSample, 0, n)
 		for i, f := range families {
 			slices.SortStableFunc(f, compareSamples)
 			start := len(b.samples)
@@ -278,15 +280,15 @@ func emitNamespace(ch chan<- prometheus.Metric, b *nsBlock) {
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { ch <- m }}
 	for _, m := range b.memos {
-		o.base, o.lp = m.restartLabels, m.restartPairs
+		o.basePairs = m.basePairs
 		collectFamilies(restartsFamilies, m.restarts, &o)
 	}
 }
 
 // compareSamples orders two samples of one family as the registry does: by their label
 // values, labels in name order.
-func compareSamples(a, b prometheus.Metric) int {
-	pa, pb := a.(*constSample).pairs, b.(*constSample).pairs
+func compareSamples(a, b *constSample) int {
+	pa, pb := a.pairs, b.pairs
 	for i := range min(len(pa), len(pb)) {
 		if c := strings.Compare(pa[i].GetValue(), pb[i].GetValue()); c != 0 {
 			return c
