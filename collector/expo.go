@@ -147,7 +147,7 @@ func appendLines(buf []byte, b *nsBlock, f int) []byte {
 // sameSample tells whether two samples have the same line.
 func sameSample(x, y *constSample) bool {
 	return x.shape == y.shape && math.Float64bits(x.value) == math.Float64bits(y.value) &&
-		slices.EqualFunc(x.pairs, y.pairs, func(p, q *dto.LabelPair) bool { return p.GetValue() == q.GetValue() })
+		slices.EqualFunc(*x.labels, *y.labels, func(p, q *dto.LabelPair) bool { return p.GetValue() == q.GetValue() })
 }
 
 // chunkSpan is how many namespaces a gzip chunk holds on average. A namespace starts a
@@ -419,7 +419,7 @@ func crc32MulModP(a, b uint32) uint32 {
 // writes it: label values escaped, the value formatted as its writeFloat does.
 func appendSample(buf []byte, s *constSample) []byte {
 	buf = append(buf, s.shape.name...)
-	for i, p := range s.pairs {
+	for i, p := range *s.labels {
 		if i == 0 {
 			buf = append(buf, '{')
 		} else {
@@ -430,7 +430,7 @@ func appendSample(buf []byte, s *constSample) []byte {
 		buf = appendLabelValue(buf, p.GetValue())
 		buf = append(buf, '"')
 	}
-	if len(s.pairs) > 0 {
+	if len(*s.labels) > 0 {
 		buf = append(buf, '}')
 	}
 	buf = append(buf, ' ')

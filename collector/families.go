@@ -45,9 +45,9 @@ type sampleOut struct {
 	lp   labelPairs // label pairs shared between samples; nil shares none
 	emit func(prometheus.Metric)
 	into *sampleBuilder // when set, keeps the samples instead of emit (not histograms)
-	// basePairs, when set, are the pairs of base in name order, for the samples
+	// basePairs, when set, is the label set of base in name order, for the samples
 	// without labels of their own (base may then be nil).
-	basePairs []*dto.LabelPair
+	basePairs *[]*dto.LabelPair
 
 	shape  *descShape // of the family being collected
 	labels []string   // scratch
@@ -66,8 +66,8 @@ func (o *sampleOut) add(value float64, labels ...string) {
 	switch {
 	case o.into != nil:
 		o.into.add(o.shape, value, o.labelValues(labels), len(o.base))
-	case o.basePairs != nil && len(labels) == 0 && o.shape.inOrder && pairsNamed(o.basePairs, o.shape.names):
-		o.emit(&constSample{shape: o.shape, value: value, pairs: o.basePairs})
+	case o.basePairs != nil && len(labels) == 0 && o.shape.inOrder && pairsNamed(*o.basePairs, o.shape.names):
+		o.emit(&constSample{shape: o.shape, value: value, labels: o.basePairs})
 	default:
 		o.emit(newConstSample(o.shape, value, o.labelValues(labels), o.lp))
 	}

@@ -40,6 +40,7 @@ type memoStore struct {
 	textGen  uint64                      // the last generation given to a block's text (expo.go)
 	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
 	build    sampleBuilder               // scratch of the derivation under way
+	pairs    pairTable                   // the label pairs memos share
 	// optionalKinds is which optional kinds the last collection's view read (collect.go).
 	optionalKinds uint8
 	noMemo        bool // derive every StatefulSet on every collection (tests)
@@ -64,8 +65,12 @@ func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now ti
 		h, next := derive.Derive(in, view, prev, now, th)
 		view.RecordInto(nil)
 		s.progress[key] = next
+		s.build.shared = &s.pairs
 		m = newSetMemo(in, s.deps.Compacted(view), h, next, now, th, &s.build)
 		s.memos[key] = m
+		if s.pairs.grown() {
+			s.sweepPairs()
+		}
 	}
 	return m
 }
@@ -142,8 +147,8 @@ type setMemo struct {
 	hasRecentTerms bool
 	samples        []constSample // read-only: the blocks and the registry get pointers into it
 	// statefulset_container_restarts_total is emitted fresh each time, from the base
-	// label pairs kept here (shared with samples) and the value of this collection.
-	basePairs []*dto.LabelPair
+	// label set kept here (that of samples) and the value of this collection.
+	basePairs *[]*dto.LabelPair
 	restarts  float64
 }
 
@@ -161,7 +166,7 @@ func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *
 	m.samples, m.basePairs = workloadSamples(h, b)
 	if m.basePairs == nil { // every derivation has base-only samples; in case one has not
 		var none labelPairs
-		m.basePairs = []*dto.LabelPair{none.pair(labelNames["namespace"], boundedLabel(in.Set.Namespace)),
+		m.basePairs = &[]*dto.LabelPair{none.pair(labelNames["namespace"], boundedLabel(in.Set.Namespace)),
 			none.pair(labelNames["statefulset"], boundedLabel(in.Set.Name))}
 	}
 	m.earliestTerm, m.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
@@ -208,7 +213,7 @@ func (m *setMemo) timed() bool {
 // workloadSamples makes the samples of every workload family with b, and returns them
 // with the pairs of their base labels (see sampleBuilder.finish). The samples share
 // their label pairs (see constSample).
-func workloadSamples(h *derive.Health, b *sampleBuilder) ([]constSample, []*dto.LabelPair) {
+func workloadSamples(h *derive.Health, b *sampleBuilder) ([]constSample, *[]*dto.LabelPair) {
 	o := sampleOut{base: []string{boundedLabel(h.Namespace), boundedLabel(h.Name)}, into: b}
 	collectFamilies(workloadFamilies, h, &o)
 	return b.finish()
@@ -288,11 +293,26 @@ func emitNamespace(ch chan<- prometheus.Metric, b *nsBlock) {
 // compareSamples orders two samples of one family as the registry does: by their label
 // values, labels in name order.
 func compareSamples(a, b *constSample) int {
-	pa, pb := a.pairs, b.pairs
+	pa, pb := *a.labels, *b.labels
 	for i := range min(len(pa), len(pb)) {
 		if c := strings.Compare(pa[i].GetValue(), pb[i].GetValue()); c != 0 {
 			return c
 		}
 	}
 	return len(pa) - len(pb)
+}
+
+// sweepPairs forgets the shared label pairs no memo uses.
+func (s *memoStore) sweepPairs() {
+	kept := make(labelPairs, s.pairs.kept)
+	for _, m := range s.memos {
+		for i := range m.samples {
+			for _, p := range *m.samples[i].labels {
+				if key := [2]string{p.GetName(), p.GetValue()}; s.pairs.pairs[key] == p {
+					kept[key] = p
+				}
+			}
+		}
+	}
+	s.pairs.pairs, s.pairs.kept = kept, len(kept)
 }

@@ -11,14 +11,13 @@ import (
 // constSample is an immutable sample, the compact equivalent of
 // prometheus.MustNewConstMetric. Samples are kept between collections (see
 // memo.go) and handed to the registry again without allocating, so their label
-// pairs are made once, and shared: the samples of one StatefulSet share the pairs of
-// equal labels (its namespace and name, a zone), those with only the base labels one
-// slice of them (sampleBuilder), and all share the label names. A memo keeps its
-// samples by value in one array, their pairs in another.
+// pairs are made once, and shared: a memo keeps its samples by value in one array,
+// their label sets in another (the samples with only the base labels share one), and
+// the pairs of every memo come from one pairTable; all share the label names.
 type constSample struct {
-	shape *descShape // of its desc: the desc, value type and label names
-	value float64
-	pairs []*dto.LabelPair // sorted by name; read-only, possibly shared
+	shape  *descShape        // of its desc: the desc, value type and label names
+	value  float64
+	labels *[]*dto.LabelPair // sorted by name; read-only, possibly shared
 }
 
 // descShape is what a sample needs of a desc: its value type and variable labels in
@@ -84,11 +83,18 @@ func (lp labelPairs) pair(name *string, value string) *dto.LabelPair {
 // boundedLabel).
 func newConstSample(shape *descShape, value float64, labels []string, lp labelPairs) *constSample {
 	checkLabelCount(shape, labels)
-	s := &constSample{shape: shape, value: value, pairs: make([]*dto.LabelPair, len(labels))}
+	s := &ownedSample{constSample: constSample{shape: shape, value: value}, pairs: make([]*dto.LabelPair, len(labels))}
+	s.labels = &s.pairs
 	for i, idx := range shape.order {
 		s.pairs[i] = lp.pair(shape.names[i], labels[idx])
 	}
-	return s
+	return &s.constSample
+}
+
+// ownedSample is a sample made alone, with its own label set.
+type ownedSample struct {
+	constSample
+	pairs []*dto.LabelPair
 }
 
 // Desc implements prometheus.Metric.
@@ -97,7 +103,7 @@ func (s *constSample) Desc() *prometheus.Desc { return s.shape.desc }
 // Write implements prometheus.Metric, filling m as a const metric's Write does. The
 // registry and the encoders only read what m points to.
 func (s *constSample) Write(m *dto.Metric) error {
-	m.Label = s.pairs
+	m.Label = *s.labels
 	switch s.shape.valueType {
 	case prometheus.CounterValue:
 		m.Counter = &dto.Counter{Value: &s.value}
@@ -110,15 +116,22 @@ func (s *constSample) Write(m *dto.Metric) error {
 }
 
 // sampleBuilder makes the samples of one source densely, for a memo to keep: one
-// array of samples and one of their label pairs, in which the samples with only the
-// base labels share one span.
+// array of samples, one of their distinct label sets and one of the sets' pairs. The
+// samples with only the base labels share one set.
 type sampleBuilder struct {
-	lp       labelPairs
-	samples  []constSample
-	spans    [][2]int // of each sample's pairs in pairs
-	pairs    []*dto.LabelPair
-	baseSpan int // 1 + the index in spans of the first base-only sample; 0 when none yet
+	shared  *pairTable // the pairs of labels not in perSetLabels; nil: lp
+	lp      labelPairs // the other pairs of this source
+	samples []constSample
+	setOf   []int    // of each sample, the index of its label set in sets
+	sets    [][2]int // the label sets' spans in pairs
+	pairs   []*dto.LabelPair
+	baseSet int // 1 + the index in sets of the base labels' set; 0 when none yet
 }
+
+// perSetLabels are the labels whose values name objects of one StatefulSet: no other
+// StatefulSet's samples could share their pairs, so they are not kept in a pairTable.
+var perSetLabels = map[string]bool{"statefulset": true, "service_name": true, "pod": true,
+	"persistentvolumeclaim": true, "persistentvolume": true}
 
 // add keeps one sample of shape with the label values labels, of which the first
 // nBase are the source's base labels.
@@ -127,41 +140,76 @@ func (b *sampleBuilder) add(shape *descShape, value float64, labels []string, nB
 	if b.lp == nil {
 		b.lp = labelPairs{}
 	}
-	if b.baseSpan > 0 && len(labels) == nBase && shape.inOrder {
-		b.samples = append(b.samples, constSample{shape: shape, value: value})
-		b.spans = append(b.spans, b.spans[b.baseSpan-1])
-		return
-	}
-	start := len(b.pairs)
-	for i, idx := range shape.order {
-		b.pairs = append(b.pairs, b.lp.pair(shape.names[i], labels[idx]))
+	baseOnly := len(labels) == nBase && shape.inOrder
+	set := b.baseSet - 1
+	if !baseOnly || b.baseSet == 0 {
+		start := len(b.pairs)
+		for i, idx := range shape.order {
+			b.pairs = append(b.pairs, b.pair(shape.names[i], labels[idx]))
+		}
+		b.sets = append(b.sets, [2]int{start, len(b.pairs)})
+		set = len(b.sets) - 1
+		if baseOnly {
+			b.baseSet = len(b.sets)
+		}
 	}
 	b.samples = append(b.samples, constSample{shape: shape, value: value})
-	b.spans = append(b.spans, [2]int{start, len(b.pairs)})
-	if b.baseSpan == 0 && len(labels) == nBase && shape.inOrder {
-		b.baseSpan = len(b.spans)
-	}
+	b.setOf = append(b.setOf, set)
 }
 
-// finish returns the samples kept, in arrays of their own, and the pairs of the base
-// labels (nil when no sample had only those), and makes b ready for another source.
-func (b *sampleBuilder) finish() (samples []constSample, base []*dto.LabelPair) {
+func (b *sampleBuilder) pair(name *string, value string) *dto.LabelPair {
+	if b.shared == nil || perSetLabels[*name] {
+		return b.lp.pair(name, value)
+	}
+	return b.shared.pair(name, value)
+}
+
+// finish returns the samples kept, in arrays of their own, and the label set of the
+// base labels (nil when no sample had only those), and makes b ready for another
+// source.
+func (b *sampleBuilder) finish() (samples []constSample, base *[]*dto.LabelPair) {
 	pairs := make([]*dto.LabelPair, len(b.pairs))
 	copy(pairs, b.pairs)
+	sets := make([][]*dto.LabelPair, len(b.sets))
+	for i, sp := range b.sets {
+		sets[i] = pairs[sp[0]:sp[1]:sp[1]]
+	}
 	samples = make([]constSample, len(b.samples))
 	copy(samples, b.samples)
-	for i, sp := range b.spans {
-		samples[i].pairs = pairs[sp[0]:sp[1]:sp[1]]
+	for i, set := range b.setOf {
+		samples[i].labels = &sets[set]
 	}
-	if b.baseSpan > 0 {
-		base = samples[b.baseSpan-1].pairs
+	if b.baseSet > 0 {
+		base = &sets[b.baseSet-1]
 	}
-	clear(b.pairs) // drop the references of the scratch arrays
-	clear(b.samples)
+	// Keep the scratch for the next source unless a large one made it large.
+	if len(b.pairs) > 256 || len(b.lp) > 64 {
+		*b = sampleBuilder{shared: b.shared}
+		return samples, base
+	}
+	clear(b.pairs)
 	clear(b.lp)
-	b.samples, b.spans, b.pairs, b.baseSpan = b.samples[:0], b.spans[:0], b.pairs[:0], 0
+	b.samples, b.setOf, b.sets, b.pairs, b.baseSet = b.samples[:0], b.setOf[:0], b.sets[:0], b.pairs[:0], 0
 	return samples, base
 }
+
+// pairTable shares label pairs between the memos of every StatefulSet: a namespace,
+// a zone, a phase or a reason is one pair however many samples carry it. Pairs no
+// memo uses any more are forgotten when the table has grown (memoStore.sweepPairs).
+type pairTable struct {
+	pairs labelPairs
+	kept  int // the pairs kept by the last sweep
+}
+
+func (t *pairTable) pair(name *string, value string) *dto.LabelPair {
+	if t.pairs == nil {
+		t.pairs = labelPairs{}
+	}
+	return t.pairs.pair(name, value)
+}
+
+// grown tells whether the table may hold as many unused pairs as used ones.
+func (t *pairTable) grown() bool { return len(t.pairs) > 2*t.kept+256 }
 
 func checkLabelCount(shape *descShape, labels []string) {
 	if len(labels) != len(shape.order) {
