@@ -86,7 +86,7 @@ var (
 // made when needed: a plain scrape writes them from the samples, a gzip scrape keeps
 // only the compressed chunks.
 type expoText struct {
-	fams [][]*constSample
+	fams [][]constSample
 	gen  []uint64
 	// The StatefulSet names and restart totals of the restart counter's generation.
 	restartNames []string
@@ -95,7 +95,7 @@ type expoText struct {
 
 // setFamilies records the block's samples by workload family, keeping the
 // generations of prev (the block this one replaces) whose samples are the same.
-func (t *expoText) setFamilies(fams [][]*constSample, prev *expoText, gen *uint64) {
+func (t *expoText) setFamilies(fams [][]constSample, prev *expoText, gen *uint64) {
 	t.fams, t.gen = fams, make([]uint64, len(exposeFamilies))
 	for i := range fams {
 		if prev != nil && slices.EqualFunc(prev.fams[i], fams[i], sameSample) {
@@ -131,21 +131,21 @@ func (t *expoText) setRestarts(memos []*setMemo, gen *uint64) {
 // appendLines appends the text lines of family f (an exposeFamilies index) of block b.
 func appendLines(buf []byte, b *nsBlock, f int) []byte {
 	if f != restartsText {
-		for _, s := range b.fams[f] {
-			buf = appendSample(buf, s)
+		for i := range b.fams[f] {
+			buf = appendSample(buf, &b.fams[f][i])
 		}
 		return buf
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { buf = appendSample(buf, m.(*constSample)) }}
 	for i, m := range b.memos {
-		o.basePairs = m.basePairs
+		o.basePairs = &m.sets[0]
 		collectFamilies(restartsFamilies, b.restartTotal[i], &o)
 	}
 	return buf
 }
 
 // sameSample tells whether two samples have the same line.
-func sameSample(x, y *constSample) bool {
+func sameSample(x, y constSample) bool {
 	return x.shape == y.shape && math.Float64bits(x.value) == math.Float64bits(y.value) &&
 		slices.EqualFunc(*x.labels, *y.labels, func(p, q *dto.LabelPair) bool { return p.GetValue() == q.GetValue() })
 }

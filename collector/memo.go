@@ -31,8 +31,8 @@ import (
 // memoStore is the memos of every StatefulSet, and the namespace blocks of samples made
 // from them.
 type memoStore struct {
-	progress map[string]*derive.Progress // by StatefulSet namespace/name
 	memos    map[string]*setMemo         // by StatefulSet namespace/name
+	pending  map[*setMemo][]constSample  // the samples of memos not yet in a block
 	blocks   map[string]*nsBlock         // by namespace
 	order    []string                    // the namespaces of blocks, sorted
 	timed    map[string][]*setMemo       // the memos time can change, by namespace (dirty.go)
@@ -48,26 +48,33 @@ type memoStore struct {
 }
 
 func newMemoStore() memoStore {
-	return memoStore{progress: map[string]*derive.Progress{}, memos: map[string]*setMemo{}, blocks: map[string]*nsBlock{},
+	return memoStore{memos: map[string]*setMemo{}, blocks: map[string]*nsBlock{},
 		timed: map[string][]*setMemo{}}
 }
 
 // memo returns the memo of the StatefulSet key with inputs in, deriving it again when
 // the one kept would not give the same samples at now.
 func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now time.Time, th derive.Thresholds) *setMemo {
-	prev := s.progress[key]
 	m := s.memos[key]
-	if m != nil && !s.noMemo {
-		s.valids++
+	var prev *derive.Progress
+	if m != nil {
+		prev = m.progress
+		if !s.noMemo {
+			s.valids++
+		}
 	}
 	if s.noMemo || m == nil || !m.valid(in, view, prev, now, th) {
 		view.RecordInto(&s.deps)
 		h, next := derive.Derive(in, view, prev, now, th)
 		view.RecordInto(nil)
-		s.progress[key] = next
 		s.build.shared = &s.pairs
-		m = newSetMemo(in, s.deps.Compacted(view), h, next, now, th, &s.build)
+		var samples []constSample
+		m, samples = newSetMemo(in, s.deps.Compacted(view), h, next, now, th, &s.build)
 		s.memos[key] = m
+		if s.pending == nil {
+			s.pending = map[*setMemo][]constSample{}
+		}
+		s.pending[m] = samples
 		if s.pairs.grown() {
 			s.sweepPairs()
 		}
@@ -88,7 +95,6 @@ func (s *memoStore) setNamespace(ns string, memos []*setMemo) (reorder bool) {
 		for _, m := range old.memos {
 			if !names[m.set.Name] {
 				delete(s.memos, ns+"/"+m.set.Name)
-				delete(s.progress, ns+"/"+m.set.Name)
 			}
 		}
 	}
@@ -138,18 +144,25 @@ type setMemo struct {
 	pvcs []*derive.PVC // sorted by name
 	vols []*derive.PV  // sorted by name
 	deps derive.Deps
-	// The rollout progress the derivation returned, and its time-dependent results.
-	progress            *derive.Progress
+	// The rollout progress the derivation returned (the previous one of the next
+	// derivation), and the derivation's time-dependent results: nil when it has none,
+	// as most have (kept out of the memo, they keep it a size class smaller).
+	progress *derive.Progress
+	timedBy  *timedResults
+	// The label sets of the samples, which are in the namespace block (or pending,
+	// see memoStore): sets[0] is that of the base labels, from which
+	// statefulset_container_restarts_total is emitted fresh each time, with restarts,
+	// the value of this collection.
+	sets     [][]*dto.LabelPair
+	restarts float64
+}
+
+type timedResults struct {
 	inProgress, stalled bool
 	terminating         []terminatingPod
 	// The earliest recent container termination, the first to leave the window.
 	earliestTerm   time.Time
 	hasRecentTerms bool
-	samples        []constSample // read-only: the blocks and the registry get pointers into it
-	// statefulset_container_restarts_total is emitted fresh each time, from the base
-	// label set kept here (that of samples) and the value of this collection.
-	basePairs *[]*dto.LabelPair
-	restarts  float64
 }
 
 type terminatingPod struct {
@@ -158,24 +171,25 @@ type terminatingPod struct {
 }
 
 // newSetMemo remembers a derivation made from in, which read deps, at now.
-func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds, b *sampleBuilder) *setMemo {
+// It returns the memo and its samples.
+func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds, b *sampleBuilder) (*setMemo, []constSample) {
 	m := &setMemo{
 		set: in.Set, pods: in.Pods, pvcs: in.PVCs, vols: in.ReleasedVolumes, deps: deps,
-		progress: progress, inProgress: h.Rollout.InProgress, stalled: h.Rollout.Stalled,
+		progress: progress,
 	}
-	m.samples, m.basePairs = workloadSamples(h, b)
-	if m.basePairs == nil { // every derivation has base-only samples; in case one has not
-		var none labelPairs
-		m.basePairs = &[]*dto.LabelPair{none.pair(labelNames["namespace"], boundedLabel(in.Set.Namespace)),
-			none.pair(labelNames["statefulset"], boundedLabel(in.Set.Name))}
-	}
-	m.earliestTerm, m.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
+	var samples []constSample
+	samples, m.sets = workloadSamples(h, b)
+	t := timedResults{inProgress: h.Rollout.InProgress, stalled: h.Rollout.Stalled}
+	t.earliestTerm, t.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
 	for _, p := range in.Pods {
 		if p.Terminating() {
-			m.terminating = append(m.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
+			t.terminating = append(t.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
 		}
 	}
-	return m
+	if t.inProgress || t.hasRecentTerms || len(t.terminating) > 0 {
+		m.timedBy = &t
+	}
+	return m, samples
 }
 
 // valid tells whether deriving in again at now would give the memo's samples.
@@ -189,15 +203,19 @@ func (m *setMemo) valid(in derive.Inputs, v *derive.View, progress *derive.Progr
 
 // validAt tells whether the memo's time-dependent answers still hold at now.
 func (m *setMemo) validAt(progress *derive.Progress, now time.Time, th derive.Thresholds) bool {
+	t := m.timedBy
+	if t == nil {
+		return true
+	}
 	// inProgress implies a progress.
-	if m.inProgress && (progress == nil || progress.Stalled(now, th.RolloutStallAfter) != m.stalled) {
+	if t.inProgress && (progress == nil || progress.Stalled(now, th.RolloutStallAfter) != t.stalled) {
 		return false
 	}
 	// Terminations only leave the window as time passes; none enters without a pod change.
-	if m.hasRecentTerms && !derive.TerminationRecent(m.earliestTerm, now, th.RecentTerminationWindow) {
+	if t.hasRecentTerms && !derive.TerminationRecent(t.earliestTerm, now, th.RecentTerminationWindow) {
 		return false
 	}
-	for _, t := range m.terminating {
+	for _, t := range t.terminating {
 		if derive.PodStuck(t.pod, now, th.TerminatingStuckAfter) != t.stuck {
 			return false
 		}
@@ -207,14 +225,14 @@ func (m *setMemo) validAt(progress *derive.Progress, now time.Time, th derive.Th
 
 // timed tells whether the memo has answers that time can change (see validAt).
 func (m *setMemo) timed() bool {
-	return m.inProgress || m.hasRecentTerms || len(m.terminating) > 0
+	return m.timedBy != nil
 }
 
 // workloadSamples makes the samples of every workload family with b, and returns them
-// with the pairs of their base labels (see sampleBuilder.finish). The samples share
-// their label pairs (see constSample).
-func workloadSamples(h *derive.Health, b *sampleBuilder) ([]constSample, *[]*dto.LabelPair) {
+// with their label sets (see sampleBuilder.finish), the first that of the base labels.
+func workloadSamples(h *derive.Health, b *sampleBuilder) ([]constSample, [][]*dto.LabelPair) {
 	o := sampleOut{base: []string{boundedLabel(h.Namespace), boundedLabel(h.Name)}, into: b}
+	b.labelSet(restartsFamilies[0].shape, o.base, len(o.base))
 	collectFamilies(workloadFamilies, h, &o)
 	return b.finish()
 }
@@ -227,10 +245,11 @@ func workloadSamples(h *derive.Health, b *sampleBuilder) ([]constSample, *[]*dto
 
 // nsBlock is the samples of one namespace's StatefulSets, family by family, each family
 // sorted by label values, and the memos they came from; and what the pre-encoded
-// exposition keeps of them (expo.go). The samples are pointers into the memos' arrays.
+// exposition keeps of them (expo.go). The block holds the only copy of its memos'
+// samples: read-only, the registry gets pointers into it.
 type nsBlock struct {
 	memos   []*setMemo
-	samples []*constSample
+	samples []constSample
 	expoText
 }
 
@@ -245,23 +264,46 @@ var familyIndex = func() map[*prometheus.Desc]int {
 
 // updateBlock brings the block of memos, which are one namespace's StatefulSets in name
 // order, up to date: made again only when a memo changed, and its restart counter
-// generation brought up to date with the memos' restart totals.
+// generation brought up to date with the memos' restart totals. The samples of the
+// memos made since come from the memos, the others' from the block it replaces.
 func (s *memoStore) updateBlock(memos []*setMemo) {
 	ns := memos[0].set.Namespace
 	old := s.blocks[ns]
 	b := old
 	if b == nil || !slices.Equal(b.memos, memos) {
 		b = &nsBlock{memos: slices.Clone(memos)}
-		families := make([][]*constSample, len(workloadFamilies))
-		n := 0
+		families := make([][]constSample, len(workloadFamilies))
+		placed := map[*[]*dto.LabelPair]bool{} // the label sets of the memos in old
 		for _, m := range memos {
-			for i := range m.samples {
-				f := familyIndex[m.samples[i].shape.desc]
-				families[f] = append(families[f], &m.samples[i])
+			if samples, ok := s.pending[m]; ok {
+				for _, sample := range samples {
+					f := familyIndex[sample.shape.desc]
+					families[f] = append(families[f], sample)
+				}
+				delete(s.pending, m)
+				continue
 			}
-			n += len(m.samples)
+			for i := range m.sets {
+				placed[&m.sets[i]] = true
+			}
 		}
-		b.samples = make([]*constSample, 0, n)
+		if len(s.pending) == 0 {
+			s.pending = nil // not to keep the room of the largest namespace's
+		}
+		if old != nil && len(placed) > 0 {
+			for f, fam := range old.fams {
+				for _, sample := range fam {
+					if placed[sample.labels] {
+						families[f] = append(families[f], sample)
+					}
+				}
+			}
+		}
+		n := 0
+		for _, f := range families {
+			n += len(f)
+		}
+		b.samples = make([]constSample, 0, n)
 		for i, f := range families {
 			slices.SortStableFunc(f, compareSamples)
 			start := len(b.samples)
@@ -280,19 +322,19 @@ func (s *memoStore) updateBlock(memos []*setMemo) {
 
 // emitNamespace sends the samples of a namespace block, then its restart counters.
 func emitNamespace(ch chan<- prometheus.Metric, b *nsBlock) {
-	for _, m := range b.samples {
-		ch <- m
+	for i := range b.samples {
+		ch <- &b.samples[i]
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { ch <- m }}
 	for _, m := range b.memos {
-		o.basePairs = m.basePairs
+		o.basePairs = &m.sets[0]
 		collectFamilies(restartsFamilies, m.restarts, &o)
 	}
 }
 
 // compareSamples orders two samples of one family as the registry does: by their label
 // values, labels in name order.
-func compareSamples(a, b *constSample) int {
+func compareSamples(a, b constSample) int {
 	pa, pb := *a.labels, *b.labels
 	for i := range min(len(pa), len(pb)) {
 		if c := strings.Compare(pa[i].GetValue(), pb[i].GetValue()); c != 0 {
@@ -306,8 +348,8 @@ func compareSamples(a, b *constSample) int {
 func (s *memoStore) sweepPairs() {
 	kept := make(labelPairs, s.pairs.kept)
 	for _, m := range s.memos {
-		for i := range m.samples {
-			for _, p := range *m.samples[i].labels {
+		for _, set := range m.sets {
+			for _, p := range set {
 				if key := [2]string{p.GetName(), p.GetValue()}; s.pairs.pairs[key] == p {
 					kept[key] = p
 				}

@@ -136,25 +136,31 @@ var perSetLabels = map[string]bool{"statefulset": true, "service_name": true, "p
 // add keeps one sample of shape with the label values labels, of which the first
 // nBase are the source's base labels.
 func (b *sampleBuilder) add(shape *descShape, value float64, labels []string, nBase int) {
+	set := b.labelSet(shape, labels, nBase)
+	b.samples = append(b.samples, constSample{shape: shape, value: value})
+	b.setOf = append(b.setOf, set)
+}
+
+// labelSet returns the index of the label set of a sample of shape with the label
+// values labels, of which the first nBase are the base labels, adding it when new.
+func (b *sampleBuilder) labelSet(shape *descShape, labels []string, nBase int) int {
 	checkLabelCount(shape, labels)
+	baseOnly := len(labels) == nBase && shape.inOrder
+	if baseOnly && b.baseSet > 0 {
+		return b.baseSet - 1
+	}
 	if b.lp == nil {
 		b.lp = labelPairs{}
 	}
-	baseOnly := len(labels) == nBase && shape.inOrder
-	set := b.baseSet - 1
-	if !baseOnly || b.baseSet == 0 {
-		start := len(b.pairs)
-		for i, idx := range shape.order {
-			b.pairs = append(b.pairs, b.pair(shape.names[i], labels[idx]))
-		}
-		b.sets = append(b.sets, [2]int{start, len(b.pairs)})
-		set = len(b.sets) - 1
-		if baseOnly {
-			b.baseSet = len(b.sets)
-		}
+	start := len(b.pairs)
+	for i, idx := range shape.order {
+		b.pairs = append(b.pairs, b.pair(shape.names[i], labels[idx]))
 	}
-	b.samples = append(b.samples, constSample{shape: shape, value: value})
-	b.setOf = append(b.setOf, set)
+	b.sets = append(b.sets, [2]int{start, len(b.pairs)})
+	if baseOnly {
+		b.baseSet = len(b.sets)
+	}
+	return len(b.sets) - 1
 }
 
 func (b *sampleBuilder) pair(name *string, value string) *dto.LabelPair {
@@ -164,13 +170,12 @@ func (b *sampleBuilder) pair(name *string, value string) *dto.LabelPair {
 	return b.shared.pair(name, value)
 }
 
-// finish returns the samples kept, in arrays of their own, and the label set of the
-// base labels (nil when no sample had only those), and makes b ready for another
-// source.
-func (b *sampleBuilder) finish() (samples []constSample, base *[]*dto.LabelPair) {
+// finish returns the samples kept and their label sets, in arrays of their own, and
+// makes b ready for another source.
+func (b *sampleBuilder) finish() (samples []constSample, sets [][]*dto.LabelPair) {
 	pairs := make([]*dto.LabelPair, len(b.pairs))
 	copy(pairs, b.pairs)
-	sets := make([][]*dto.LabelPair, len(b.sets))
+	sets = make([][]*dto.LabelPair, len(b.sets))
 	for i, sp := range b.sets {
 		sets[i] = pairs[sp[0]:sp[1]:sp[1]]
 	}
@@ -179,18 +184,15 @@ func (b *sampleBuilder) finish() (samples []constSample, base *[]*dto.LabelPair)
 	for i, set := range b.setOf {
 		samples[i].labels = &sets[set]
 	}
-	if b.baseSet > 0 {
-		base = &sets[b.baseSet-1]
-	}
 	// Keep the scratch for the next source unless a large one made it large.
 	if len(b.pairs) > 256 || len(b.lp) > 64 {
 		*b = sampleBuilder{shared: b.shared}
-		return samples, base
+		return samples, sets
 	}
 	clear(b.pairs)
 	clear(b.lp)
 	b.samples, b.setOf, b.sets, b.pairs, b.baseSet = b.samples[:0], b.setOf[:0], b.sets[:0], b.pairs[:0], 0
-	return samples, base
+	return samples, sets
 }
 
 // pairTable shares label pairs between the memos of every StatefulSet: a namespace,
