@@ -88,14 +88,15 @@ var (
 type expoText struct {
 	fams [][]constSample
 	gen  []uint64
-	// The StatefulSet names and restart totals of the restart counter's generation.
-	restartNames []string
+	// The restart totals of the restart counter's generation, by memo of the block;
+	// the StatefulSet names are those of the block's memos.
 	restartTotal []float64
 }
 
 // setFamilies records the block's samples by workload family, keeping the
-// generations of prev (the block this one replaces) whose samples are the same.
-func (t *expoText) setFamilies(fams [][]constSample, prev *expoText, gen *uint64) {
+// generations of prev (the block this one replaces) whose samples are the same, and
+// its restart counter's when the StatefulSet names are the same (sameNames).
+func (t *expoText) setFamilies(fams [][]constSample, prev *expoText, sameNames bool, gen *uint64) {
 	t.fams, t.gen = fams, make([]uint64, len(exposeFamilies))
 	for i := range fams {
 		if prev != nil && slices.EqualFunc(prev.fams[i], fams[i], sameSample) {
@@ -105,24 +106,24 @@ func (t *expoText) setFamilies(fams [][]constSample, prev *expoText, gen *uint64
 			t.gen[i] = *gen
 		}
 	}
-	if prev != nil {
-		t.gen[restartsText], t.restartNames, t.restartTotal = prev.gen[restartsText], prev.restartNames, prev.restartTotal
+	if prev != nil && sameNames {
+		t.gen[restartsText], t.restartTotal = prev.gen[restartsText], prev.restartTotal
 	}
 }
 
-// setRestarts gives the restart counter a new generation if a name or total of memos
-// differs from those of its current one.
+// setRestarts gives the restart counter a new generation if a total of memos, the
+// block's, differs from those of its current one (or it has none).
 func (t *expoText) setRestarts(memos []*setMemo, gen *uint64) {
-	same := len(memos) == len(t.restartNames)
+	same := len(memos) == len(t.restartTotal)
 	for i := 0; same && i < len(memos); i++ {
-		same = memos[i].set.Name == t.restartNames[i] && memos[i].restarts == t.restartTotal[i]
+		same = memos[i].restarts == t.restartTotal[i]
 	}
 	if same {
 		return
 	}
-	t.restartNames, t.restartTotal = make([]string, len(memos)), make([]float64, len(memos))
+	t.restartTotal = make([]float64, len(memos))
 	for i, m := range memos {
-		t.restartNames[i], t.restartTotal[i] = m.set.Name, m.restarts
+		t.restartTotal[i] = m.restarts
 	}
 	*gen++
 	t.gen[restartsText] = *gen

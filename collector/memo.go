@@ -311,10 +311,12 @@ func (s *memoStore) updateBlock(memos []*setMemo) {
 			families[i] = b.samples[start:len(b.samples):len(b.samples)]
 		}
 		var prev *expoText
+		sameNames := false
 		if old != nil {
 			prev = &old.expoText
+			sameNames = slices.EqualFunc(old.memos, memos, func(a, b *setMemo) bool { return a.set.Name == b.set.Name })
 		}
-		b.setFamilies(families, prev, &s.textGen)
+		b.setFamilies(families, prev, sameNames, &s.textGen)
 		s.blocks[ns] = b
 	}
 	b.setRestarts(memos, &s.textGen)

@@ -185,7 +185,7 @@ func (b *sampleBuilder) finish() (samples []constSample, sets [][]*dto.LabelPair
 		samples[i].labels = &sets[set]
 	}
 	// Keep the scratch for the next source unless a large one made it large.
-	if len(b.pairs) > 256 || len(b.lp) > 64 {
+	if len(b.pairs) > 128 || len(b.lp) > 16 {
 		*b = sampleBuilder{shared: b.shared}
 		return samples, sets
 	}
