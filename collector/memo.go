@@ -31,16 +31,16 @@ import (
 // memoStore is the memos of every StatefulSet, and the namespace blocks of samples made
 // from them.
 type memoStore struct {
-	memos    map[string]*setMemo         // by StatefulSet namespace/name
-	pending  map[*setMemo][]constSample  // the samples of memos not yet in a block
-	blocks   map[string]*nsBlock         // by namespace
-	order    []string                    // the namespaces of blocks, sorted
-	timed    map[string][]*setMemo       // the memos time can change, by namespace (dirty.go)
-	deps     derive.Deps                 // what the derivation under way reads
-	textGen  uint64                      // the last generation given to a block's text (expo.go)
-	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
-	build    sampleBuilder               // scratch of the derivation under way
-	pairs    pairTable                   // the label pairs memos share
+	memos   map[string]*setMemo        // by StatefulSet namespace/name
+	pending map[*setMemo][]constSample // the samples of memos not yet in a block
+	blocks  map[string]*nsBlock        // by namespace
+	order   []string                   // the namespaces of blocks, sorted
+	timed   map[string][]*setMemo      // the memos time can change, by namespace (dirty.go)
+	deps    derive.Deps                // what the derivation under way reads
+	textGen uint64                     // the last generation given to a block's text (expo.go)
+	chunks  map[string]*expoChunk      // gzip chunks by first namespace (expo.go)
+	build   sampleBuilder              // scratch of the derivation under way
+	pairs   pairTable                  // the label pairs memos share
 	// optionalKinds is which optional kinds the last collection's view read (collect.go).
 	optionalKinds uint8
 	noMemo        bool // derive every StatefulSet on every collection (tests)
@@ -75,9 +75,7 @@ func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now ti
 			s.pending = map[*setMemo][]constSample{}
 		}
 		s.pending[m] = samples
-		if s.pairs.grown() {
-			s.sweepPairs()
-		}
+		s.sweepPairs()
 	}
 	return m
 }
@@ -157,6 +155,7 @@ type setMemo struct {
 	restarts float64
 }
 
+// timedResults are the answers of a derivation that time can change (see validAt).
 type timedResults struct {
 	inProgress, stalled bool
 	terminating         []terminatingPod
@@ -346,8 +345,12 @@ func compareSamples(a, b constSample) int {
 	return len(pa) - len(pb)
 }
 
-// sweepPairs forgets the shared label pairs no memo uses.
+// sweepPairs forgets the shared label pairs no memo uses, once the table has grown
+// enough since the last sweep that this costs O(1) per pair added.
 func (s *memoStore) sweepPairs() {
+	if !s.pairs.grown() {
+		return
+	}
 	kept := make(labelPairs, s.pairs.kept)
 	for _, m := range s.memos {
 		for _, set := range m.sets {

@@ -11,11 +11,12 @@ import (
 // constSample is an immutable sample, the compact equivalent of
 // prometheus.MustNewConstMetric. Samples are kept between collections (see
 // memo.go) and handed to the registry again without allocating, so their label
-// pairs are made once, and shared: a memo keeps its samples by value in one array,
-// their label sets in another (the samples with only the base labels share one), and
-// the pairs of every memo come from one pairTable; all share the label names.
+// pairs are made once, and shared: a namespace block keeps its samples by value in one
+// array, each memo their label sets in another (the samples with only the base labels
+// share one), the memos share the pairs of equal labels through a pairTable (but for
+// those naming the StatefulSet's own objects), and all share the label names.
 type constSample struct {
-	shape  *descShape        // of its desc: the desc, value type and label names
+	shape  *descShape // of its desc: the desc, value type and label names
 	value  float64
 	labels *[]*dto.LabelPair // sorted by name; read-only, possibly shared
 }
@@ -115,9 +116,9 @@ func (s *constSample) Write(m *dto.Metric) error {
 	return nil
 }
 
-// sampleBuilder makes the samples of one source densely, for a memo to keep: one
-// array of samples, one of their distinct label sets and one of the sets' pairs. The
-// samples with only the base labels share one set.
+// sampleBuilder makes the samples of one source densely: one array of samples (for a
+// namespace block), one of their label sets (for the memo) and one of the sets'
+// pairs. The samples with only the base labels share one set.
 type sampleBuilder struct {
 	shared  *pairTable // the pairs of labels not in perSetLabels; nil: lp
 	lp      labelPairs // the other pairs of this source
