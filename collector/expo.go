@@ -86,16 +86,17 @@ var (
 // made when needed: a plain scrape writes them from the samples, a gzip scrape keeps
 // only the compressed chunks.
 type expoText struct {
-	fams [][]prometheus.Metric
+	fams [][]constSample
 	gen  []uint64
-	// The StatefulSet names and restart totals of the restart counter's generation.
-	restartNames []string
+	// The restart totals of the restart counter's generation, by memo of the block;
+	// the StatefulSet names are those of the block's memos.
 	restartTotal []float64
 }
 
 // setFamilies records the block's samples by workload family, keeping the
-// generations of prev (the block this one replaces) whose samples are the same.
-func (t *expoText) setFamilies(fams [][]prometheus.Metric, prev *expoText, gen *uint64) {
+// generations of prev (the block this one replaces) whose samples are the same, and
+// its restart counter's when the StatefulSet names are the same (sameNames).
+func (t *expoText) setFamilies(fams [][]constSample, prev *expoText, sameNames bool, gen *uint64) {
 	t.fams, t.gen = fams, make([]uint64, len(exposeFamilies))
 	for i := range fams {
 		if prev != nil && slices.EqualFunc(prev.fams[i], fams[i], sameSample) {
@@ -105,24 +106,24 @@ func (t *expoText) setFamilies(fams [][]prometheus.Metric, prev *expoText, gen *
 			t.gen[i] = *gen
 		}
 	}
-	if prev != nil {
-		t.gen[restartsText], t.restartNames, t.restartTotal = prev.gen[restartsText], prev.restartNames, prev.restartTotal
+	if prev != nil && sameNames {
+		t.gen[restartsText], t.restartTotal = prev.gen[restartsText], prev.restartTotal
 	}
 }
 
-// setRestarts gives the restart counter a new generation if a name or total of memos
-// differs from those of its current one.
+// setRestarts gives the restart counter a new generation if a total of memos, the
+// block's, differs from those of its current one (or it has none).
 func (t *expoText) setRestarts(memos []*setMemo, gen *uint64) {
-	same := len(memos) == len(t.restartNames)
+	same := len(memos) == len(t.restartTotal)
 	for i := 0; same && i < len(memos); i++ {
-		same = memos[i].set.Name == t.restartNames[i] && memos[i].restarts == t.restartTotal[i]
+		same = memos[i].restarts == t.restartTotal[i]
 	}
 	if same {
 		return
 	}
-	t.restartNames, t.restartTotal = make([]string, len(memos)), make([]float64, len(memos))
+	t.restartTotal = make([]float64, len(memos))
 	for i, m := range memos {
-		t.restartNames[i], t.restartTotal[i] = m.set.Name, m.restarts
+		t.restartTotal[i] = m.restarts
 	}
 	*gen++
 	t.gen[restartsText] = *gen
@@ -131,24 +132,23 @@ func (t *expoText) setRestarts(memos []*setMemo, gen *uint64) {
 // appendLines appends the text lines of family f (an exposeFamilies index) of block b.
 func appendLines(buf []byte, b *nsBlock, f int) []byte {
 	if f != restartsText {
-		for _, s := range b.fams[f] {
-			buf = appendSample(buf, s.(*constSample))
+		for i := range b.fams[f] {
+			buf = appendSample(buf, &b.fams[f][i])
 		}
 		return buf
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { buf = appendSample(buf, m.(*constSample)) }}
 	for i, m := range b.memos {
-		o.base, o.lp = m.restartLabels, m.restartPairs
+		o.basePairs = &m.sets[0]
 		collectFamilies(restartsFamilies, b.restartTotal[i], &o)
 	}
 	return buf
 }
 
 // sameSample tells whether two samples have the same line.
-func sameSample(a, b prometheus.Metric) bool {
-	x, y := a.(*constSample), b.(*constSample)
-	return x.desc == y.desc && math.Float64bits(x.value) == math.Float64bits(y.value) &&
-		slices.EqualFunc(x.pairs, y.pairs, func(p, q *dto.LabelPair) bool { return p.GetValue() == q.GetValue() })
+func sameSample(x, y constSample) bool {
+	return x.shape == y.shape && math.Float64bits(x.value) == math.Float64bits(y.value) &&
+		slices.EqualFunc(*x.labels, *y.labels, func(p, q *dto.LabelPair) bool { return p.GetValue() == q.GetValue() })
 }
 
 // chunkSpan is how many namespaces a gzip chunk holds on average. A namespace starts a
@@ -419,8 +419,8 @@ func crc32MulModP(a, b uint32) uint32 {
 // appendSample appends the text exposition line of s, as expfmt.MetricFamilyToText
 // writes it: label values escaped, the value formatted as its writeFloat does.
 func appendSample(buf []byte, s *constSample) []byte {
-	buf = append(buf, descShapes[s.desc].name...)
-	for i, p := range s.pairs {
+	buf = append(buf, s.shape.name...)
+	for i, p := range *s.labels {
 		if i == 0 {
 			buf = append(buf, '{')
 		} else {
@@ -431,7 +431,7 @@ func appendSample(buf []byte, s *constSample) []byte {
 		buf = appendLabelValue(buf, p.GetValue())
 		buf = append(buf, '"')
 	}
-	if len(s.pairs) > 0 {
+	if len(*s.labels) > 0 {
 		buf = append(buf, '}')
 	}
 	buf = append(buf, ' ')

@@ -26,7 +26,9 @@ func checkSamples(t *testing.T, fc *derivetest.Cluster, h *derive.Health) {
 	t.Helper()
 	seen := map[string]bool{}
 	n := 0
-	for _, m := range workloadSamples(h, nil) {
+	samples, _ := workloadSamples(h, &sampleBuilder{})
+	for i := range samples {
+		m := &samples[i]
 		n++
 		var out dto.Metric
 		if err := m.Write(&out); err != nil {

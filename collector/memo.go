@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/statefulset-exporter/statefulset-exporter/collector/derive"
 )
@@ -30,14 +31,16 @@ import (
 // memoStore is the memos of every StatefulSet, and the namespace blocks of samples made
 // from them.
 type memoStore struct {
-	progress map[string]*derive.Progress // by StatefulSet namespace/name
-	memos    map[string]*setMemo         // by StatefulSet namespace/name
-	blocks   map[string]*nsBlock         // by namespace
-	order    []string                    // the namespaces of blocks, sorted
-	timed    map[string][]*setMemo       // the memos time can change, by namespace (dirty.go)
-	deps     derive.Deps                 // what the derivation under way reads
-	textGen  uint64                      // the last generation given to a block's text (expo.go)
-	chunks   map[string]*expoChunk       // gzip chunks by first namespace (expo.go)
+	memos   map[string]*setMemo        // by StatefulSet namespace/name
+	pending map[*setMemo][]constSample // the samples of memos not yet in a block
+	blocks  map[string]*nsBlock        // by namespace
+	order   []string                   // the namespaces of blocks, sorted
+	timed   map[string][]*setMemo      // the memos time can change, by namespace (dirty.go)
+	deps    derive.Deps                // what the derivation under way reads
+	textGen uint64                     // the last generation given to a block's text (expo.go)
+	chunks  map[string]*expoChunk      // gzip chunks by first namespace (expo.go)
+	build   sampleBuilder              // scratch of the derivation under way
+	pairs   pairTable                  // the label pairs memos share
 	// optionalKinds is which optional kinds the last collection's view read (collect.go).
 	optionalKinds uint8
 	noMemo        bool // derive every StatefulSet on every collection (tests)
@@ -45,25 +48,34 @@ type memoStore struct {
 }
 
 func newMemoStore() memoStore {
-	return memoStore{progress: map[string]*derive.Progress{}, memos: map[string]*setMemo{}, blocks: map[string]*nsBlock{},
+	return memoStore{memos: map[string]*setMemo{}, blocks: map[string]*nsBlock{},
 		timed: map[string][]*setMemo{}}
 }
 
 // memo returns the memo of the StatefulSet key with inputs in, deriving it again when
 // the one kept would not give the same samples at now.
 func (s *memoStore) memo(key string, in derive.Inputs, view *derive.View, now time.Time, th derive.Thresholds) *setMemo {
-	prev := s.progress[key]
 	m := s.memos[key]
-	if m != nil && !s.noMemo {
-		s.valids++
+	var prev *derive.Progress
+	if m != nil {
+		prev = m.progress
+		if !s.noMemo {
+			s.valids++
+		}
 	}
 	if s.noMemo || m == nil || !m.valid(in, view, prev, now, th) {
 		view.RecordInto(&s.deps)
 		h, next := derive.Derive(in, view, prev, now, th)
 		view.RecordInto(nil)
-		s.progress[key] = next
-		m = newSetMemo(in, s.deps.Compacted(view), h, next, now, th)
+		s.build.shared = &s.pairs
+		var samples []constSample
+		m, samples = newSetMemo(in, s.deps.Compacted(view), h, next, now, th, &s.build)
 		s.memos[key] = m
+		if s.pending == nil {
+			s.pending = map[*setMemo][]constSample{}
+		}
+		s.pending[m] = samples
+		s.sweepPairs()
 	}
 	return m
 }
@@ -81,7 +93,6 @@ func (s *memoStore) setNamespace(ns string, memos []*setMemo) (reorder bool) {
 		for _, m := range old.memos {
 			if !names[m.set.Name] {
 				delete(s.memos, ns+"/"+m.set.Name)
-				delete(s.progress, ns+"/"+m.set.Name)
 			}
 		}
 	}
@@ -131,19 +142,26 @@ type setMemo struct {
 	pvcs []*derive.PVC // sorted by name
 	vols []*derive.PV  // sorted by name
 	deps derive.Deps
-	// The rollout progress the derivation returned, and its time-dependent results.
-	progress            *derive.Progress
+	// The rollout progress the derivation returned (the previous one of the next
+	// derivation), and the derivation's time-dependent results: nil when it has none,
+	// as most have (kept out of the memo, they keep it a size class smaller).
+	progress *derive.Progress
+	timedBy  *timedResults
+	// The label sets of the samples, which are in the namespace block (or pending,
+	// see memoStore): sets[0] is that of the base labels, from which
+	// statefulset_container_restarts_total is emitted fresh each time, with restarts,
+	// the value of this collection.
+	sets     [][]*dto.LabelPair
+	restarts float64
+}
+
+// timedResults are the answers of a derivation that time can change (see validAt).
+type timedResults struct {
 	inProgress, stalled bool
 	terminating         []terminatingPod
 	// The earliest recent container termination, the first to leave the window.
 	earliestTerm   time.Time
 	hasRecentTerms bool
-	samples        []prometheus.Metric
-	// statefulset_container_restarts_total is emitted fresh each time, from the labels
-	// and pairs kept here and the value of this collection.
-	restartLabels []string
-	restartPairs  labelPairs
-	restarts      float64
 }
 
 type terminatingPod struct {
@@ -152,20 +170,25 @@ type terminatingPod struct {
 }
 
 // newSetMemo remembers a derivation made from in, which read deps, at now.
-func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds) *setMemo {
+// It returns the memo and its samples.
+func newSetMemo(in derive.Inputs, deps derive.Deps, h *derive.Health, progress *derive.Progress, now time.Time, th derive.Thresholds, b *sampleBuilder) (*setMemo, []constSample) {
 	m := &setMemo{
 		set: in.Set, pods: in.Pods, pvcs: in.PVCs, vols: in.ReleasedVolumes, deps: deps,
-		progress: progress, inProgress: h.Rollout.InProgress, stalled: h.Rollout.Stalled,
-		samples:       workloadSamples(h, nil),
-		restartLabels: []string{boundedLabel(in.Set.Namespace), boundedLabel(in.Set.Name)}, restartPairs: labelPairs{},
+		progress: progress,
 	}
-	m.earliestTerm, m.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
+	var samples []constSample
+	samples, m.sets = workloadSamples(h, b)
+	t := timedResults{inProgress: h.Rollout.InProgress, stalled: h.Rollout.Stalled}
+	t.earliestTerm, t.hasRecentTerms = derive.EarliestTermination(h.RecentTerminations)
 	for _, p := range in.Pods {
 		if p.Terminating() {
-			m.terminating = append(m.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
+			t.terminating = append(t.terminating, terminatingPod{pod: p, stuck: derive.PodStuck(p, now, th.TerminatingStuckAfter)})
 		}
 	}
-	return m
+	if t.inProgress || t.hasRecentTerms || len(t.terminating) > 0 {
+		m.timedBy = &t
+	}
+	return m, samples
 }
 
 // valid tells whether deriving in again at now would give the memo's samples.
@@ -179,15 +202,19 @@ func (m *setMemo) valid(in derive.Inputs, v *derive.View, progress *derive.Progr
 
 // validAt tells whether the memo's time-dependent answers still hold at now.
 func (m *setMemo) validAt(progress *derive.Progress, now time.Time, th derive.Thresholds) bool {
+	t := m.timedBy
+	if t == nil {
+		return true
+	}
 	// inProgress implies a progress.
-	if m.inProgress && (progress == nil || progress.Stalled(now, th.RolloutStallAfter) != m.stalled) {
+	if t.inProgress && (progress == nil || progress.Stalled(now, th.RolloutStallAfter) != t.stalled) {
 		return false
 	}
 	// Terminations only leave the window as time passes; none enters without a pod change.
-	if m.hasRecentTerms && !derive.TerminationRecent(m.earliestTerm, now, th.RecentTerminationWindow) {
+	if t.hasRecentTerms && !derive.TerminationRecent(t.earliestTerm, now, th.RecentTerminationWindow) {
 		return false
 	}
-	for _, t := range m.terminating {
+	for _, t := range t.terminating {
 		if derive.PodStuck(t.pod, now, th.TerminatingStuckAfter) != t.stuck {
 			return false
 		}
@@ -197,19 +224,16 @@ func (m *setMemo) validAt(progress *derive.Progress, now time.Time, th derive.Th
 
 // timed tells whether the memo has answers that time can change (see validAt).
 func (m *setMemo) timed() bool {
-	return m.inProgress || m.hasRecentTerms || len(m.terminating) > 0
+	return m.timedBy != nil
 }
 
-// workloadSamples appends the samples of every workload family to out. The samples
-// share their label pairs (see constSample).
-func workloadSamples(h *derive.Health, out []prometheus.Metric) []prometheus.Metric {
-	o := sampleOut{
-		base: []string{boundedLabel(h.Namespace), boundedLabel(h.Name)},
-		lp:   labelPairs{},
-		emit: func(m prometheus.Metric) { out = append(out, m) },
-	}
+// workloadSamples makes the samples of every workload family with b, and returns them
+// with their label sets (see sampleBuilder.finish), the first that of the base labels.
+func workloadSamples(h *derive.Health, b *sampleBuilder) ([]constSample, [][]*dto.LabelPair) {
+	o := sampleOut{base: []string{boundedLabel(h.Namespace), boundedLabel(h.Name)}, into: b}
+	b.labelSet(restartsFamilies[0].shape, o.base, len(o.base))
 	collectFamilies(workloadFamilies, h, &o)
-	return out
+	return b.finish()
 }
 
 // Samples in exposition order. The registry sorts the samples of every family by their
@@ -220,10 +244,11 @@ func workloadSamples(h *derive.Health, out []prometheus.Metric) []prometheus.Met
 
 // nsBlock is the samples of one namespace's StatefulSets, family by family, each family
 // sorted by label values, and the memos they came from; and what the pre-encoded
-// exposition keeps of them (expo.go).
+// exposition keeps of them (expo.go). The block holds the only copy of its memos'
+// samples: read-only, the registry gets pointers into it.
 type nsBlock struct {
 	memos   []*setMemo
-	samples []prometheus.Metric
+	samples []constSample
 	expoText
 }
 
@@ -238,23 +263,46 @@ var familyIndex = func() map[*prometheus.Desc]int {
 
 // updateBlock brings the block of memos, which are one namespace's StatefulSets in name
 // order, up to date: made again only when a memo changed, and its restart counter
-// generation brought up to date with the memos' restart totals.
+// generation brought up to date with the memos' restart totals. The samples of the
+// memos made since come from the memos, the others' from the block it replaces.
 func (s *memoStore) updateBlock(memos []*setMemo) {
 	ns := memos[0].set.Namespace
 	old := s.blocks[ns]
 	b := old
 	if b == nil || !slices.Equal(b.memos, memos) {
 		b = &nsBlock{memos: slices.Clone(memos)}
-		families := make([][]prometheus.Metric, len(workloadFamilies))
-		n := 0
+		families := make([][]constSample, len(workloadFamilies))
+		placed := map[*[]*dto.LabelPair]bool{} // the label sets of the memos in old
 		for _, m := range memos {
-			for _, sample := range m.samples {
-				i := familyIndex[sample.Desc()]
-				families[i] = append(families[i], sample)
+			if samples, ok := s.pending[m]; ok {
+				for _, sample := range samples {
+					f := familyIndex[sample.shape.desc]
+					families[f] = append(families[f], sample)
+				}
+				delete(s.pending, m)
+				continue
 			}
-			n += len(m.samples)
+			for i := range m.sets {
+				placed[&m.sets[i]] = true
+			}
 		}
-		b.samples = make([]prometheus.Metric, 0, n)
+		if len(s.pending) == 0 {
+			s.pending = nil // not to keep the room of the largest namespace's
+		}
+		if old != nil && len(placed) > 0 {
+			for f, fam := range old.fams {
+				for _, sample := range fam {
+					if placed[sample.labels] {
+						families[f] = append(families[f], sample)
+					}
+				}
+			}
+		}
+		n := 0
+		for _, f := range families {
+			n += len(f)
+		}
+		b.samples = make([]constSample, 0, n)
 		for i, f := range families {
 			slices.SortStableFunc(f, compareSamples)
 			start := len(b.samples)
@@ -262,10 +310,12 @@ func (s *memoStore) updateBlock(memos []*setMemo) {
 			families[i] = b.samples[start:len(b.samples):len(b.samples)]
 		}
 		var prev *expoText
+		sameNames := false
 		if old != nil {
 			prev = &old.expoText
+			sameNames = slices.EqualFunc(old.memos, memos, func(a, b *setMemo) bool { return a.set.Name == b.set.Name })
 		}
-		b.setFamilies(families, prev, &s.textGen)
+		b.setFamilies(families, prev, sameNames, &s.textGen)
 		s.blocks[ns] = b
 	}
 	b.setRestarts(memos, &s.textGen)
@@ -273,24 +323,43 @@ func (s *memoStore) updateBlock(memos []*setMemo) {
 
 // emitNamespace sends the samples of a namespace block, then its restart counters.
 func emitNamespace(ch chan<- prometheus.Metric, b *nsBlock) {
-	for _, m := range b.samples {
-		ch <- m
+	for i := range b.samples {
+		ch <- &b.samples[i]
 	}
 	o := sampleOut{emit: func(m prometheus.Metric) { ch <- m }}
 	for _, m := range b.memos {
-		o.base, o.lp = m.restartLabels, m.restartPairs
+		o.basePairs = &m.sets[0]
 		collectFamilies(restartsFamilies, m.restarts, &o)
 	}
 }
 
 // compareSamples orders two samples of one family as the registry does: by their label
 // values, labels in name order.
-func compareSamples(a, b prometheus.Metric) int {
-	pa, pb := a.(*constSample).pairs, b.(*constSample).pairs
+func compareSamples(a, b constSample) int {
+	pa, pb := *a.labels, *b.labels
 	for i := range min(len(pa), len(pb)) {
 		if c := strings.Compare(pa[i].GetValue(), pb[i].GetValue()); c != 0 {
 			return c
 		}
 	}
 	return len(pa) - len(pb)
+}
+
+// sweepPairs forgets the shared label pairs no memo uses, once the table has grown
+// enough since the last sweep that this costs O(1) per pair added.
+func (s *memoStore) sweepPairs() {
+	if !s.pairs.grown() {
+		return
+	}
+	kept := make(labelPairs, s.pairs.kept)
+	for _, m := range s.memos {
+		for _, set := range m.sets {
+			for _, p := range set {
+				if key := [2]string{p.GetName(), p.GetValue()}; s.pairs.pairs[key] == p {
+					kept[key] = p
+				}
+			}
+		}
+	}
+	s.pairs.pairs, s.pairs.kept = kept, len(kept)
 }

@@ -608,3 +608,35 @@ func firstDiff(got, want string) string {
 	}
 	return fmt.Sprintf("lengths differ: %d memoised lines, %d fresh", len(gl), len(wl))
 }
+
+// TestPairTableForgetsUnusedPairs: label values come and go (here a StatefulSet's
+// zone, made again 10,000 times with a new one); the shared pairs of the values no memo
+// uses any more are forgotten, those in use kept and shared with the next memo.
+func TestPairTableForgetsUnusedPairs(t *testing.T) {
+	var zones *descShape
+	for _, f := range workloadFamilies {
+		if f.shape.name == "statefulset_pods_ready_per_zone" {
+			zones = f.shape
+		}
+	}
+	s := newMemoStore()
+	s.build.shared = &s.pairs
+	memoWith := func(zone string) *setMemo {
+		s.build.labelSet(restartsFamilies[0].shape, []string{"ns", "db"}, 2)
+		s.build.add(zones, 1, []string{"ns", "db", zone}, 2)
+		_, sets := s.build.finish()
+		return &setMemo{sets: sets}
+	}
+	for i := range 10000 {
+		s.memos["ns/db"] = memoWith(fmt.Sprintf("zone-%d", i))
+		s.sweepPairs()
+	}
+	if n := len(s.pairs.pairs); n > 300 {
+		t.Errorf("the pair table holds %d pairs for a memo that uses 2", n)
+	}
+	m := s.memos["ns/db"]
+	next := memoWith("zone-9999")
+	if got := next.sets[1]; got[0] != m.sets[1][0] || got[1] != m.sets[1][1] || got[2] == m.sets[1][2] {
+		t.Error("a memo made again shares not the namespace and zone pairs of its previous one, or shares its per-StatefulSet pair")
+	}
+}
