@@ -51,8 +51,9 @@ func (c *Collector) refreshWorkloads(each func(*nsBlock)) {
 		// The namespaces whose derivations asked what a cluster-scoped change may answer
 		// differently (dirty.go).
 		view = c.clusterView()
+		asked := marks.askedBy(view)
 		for _, m := range c.memos {
-			if ns := m.set.Namespace; !dirty[ns] && marks.asked(&m.deps, view) {
+			if ns := m.set.Namespace; !dirty[ns] && asked(&m.deps) {
 				if dirty == nil {
 					dirty = map[string]bool{}
 				}

@@ -146,14 +146,25 @@ func (d *dirtyTracker) take() dirtyMarks {
 	return marks
 }
 
-// asked tells whether the derivation that recorded deps asked a marked question.
-func (m *dirtyMarks) asked(deps *derive.Deps, view *derive.View) bool {
-	for lookup, keys := range m.questions {
-		if deps.Asked(view, lookup, func(key string) bool { return keys == nil || keys[key] }) {
-			return true
-		}
+// askedBy returns a test of whether the derivation that recorded deps asked a marked
+// question, made once for the memos of a collection.
+func (m *dirtyMarks) askedBy(view *derive.View) func(deps *derive.Deps) bool {
+	type marked struct {
+		lookup string
+		match  func(key string) bool
 	}
-	return false
+	lookups := make([]marked, 0, len(m.questions))
+	for lookup, keys := range m.questions {
+		lookups = append(lookups, marked{lookup, func(key string) bool { return keys == nil || keys[key] }})
+	}
+	return func(deps *derive.Deps) bool {
+		for _, l := range lookups {
+			if deps.Asked(view, l.lookup, l.match) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // namespaceOf returns the namespace of a cached object or of a deletion tombstone.
