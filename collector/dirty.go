@@ -15,12 +15,13 @@ import (
 // derivation stays in its StatefulSet's namespace.
 //
 // Cluster-scoped kinds are read through the view's lookups, whose questions every memo
-// records (derive.Deps). A change of a node, a volume or a VolumeAttachment marks the
-// questions whose answers it may change (questionsOf in informers.go): a node's own name, say, and every
-// question about usable nodes. The collection then revisits the namespaces whose memos
-// asked one of them, and not the others, whose derivations cannot have read it. A
-// storage class changes the default class, which every derivation reads: it marks every
-// namespace, as does anything not understood.
+// records (derive.Deps). A change of a node, a volume, a VolumeAttachment or a storage
+// class marks the questions whose answers it may change (questionsOf in informers.go): a
+// node's own name, say, and every question about usable nodes. The collection then
+// revisits the namespaces whose memos asked one of them, and not the others, whose
+// derivations cannot have read it. A change of a class annotated as the default may
+// change the default class, which every derivation reads: it marks every namespace, as
+// does anything not understood.
 //
 // Two inputs come without events: time, for which the memos whose answers depend on it
 // are kept aside (memoStore.timed) and checked on every collection; and an optional kind
@@ -36,7 +37,6 @@ const (
 	dirtyNone      = iota // read by no derivation
 	dirtyNamespace        // namespaced: its namespace
 	dirtyQuestions        // cluster-scoped, read through the view: the questions of questionsOf
-	dirtyAll              // cluster-scoped, read by every derivation: every namespace
 )
 
 // maxDirtyQuestions bounds the questions kept between two collections; beyond it every

@@ -40,10 +40,6 @@ func TestDirtyTrackerTakeClears(t *testing.T) {
 	if m := d.take(); !m.all {
 		t.Fatal("an object without a namespace did not mark everything")
 	}
-	d.mark(dirtyAll, cache.DeletedFinalStateUnknown{Key: "sc"})
-	if m := d.take(); !m.all {
-		t.Fatal("a change of scope dirtyAll did not mark everything")
-	}
 	d.mark(dirtyQuestions, cache.DeletedFinalStateUnknown{Key: "node-a"}) // the last state unknown
 	if m := d.take(); !m.all {
 		t.Fatal("a tombstone without its object did not mark everything")
@@ -61,17 +57,25 @@ func TestDirtyTrackerMarksQuestions(t *testing.T) {
 		Spec:       corev1.PersistentVolumeSpec{ClaimRef: &corev1.ObjectReference{Namespace: "db", Name: "data-web-0"}},
 		Status:     corev1.PersistentVolumeStatus{Phase: corev1.VolumeReleased}, // its claim is read (claimsOf)
 	}, nil)
+	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "io2"}}
 	volume := "pv-2"
 	va := &storagev1.VolumeAttachment{ObjectMeta: metav1.ObjectMeta{Name: "csi-1"},
 		Spec: storagev1.VolumeAttachmentSpec{Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: &volume}}}
-	d.mark(dirtyQuestions, node, cache.DeletedFinalStateUnknown{Key: "pv-1", Obj: pv}, va)
+	d.mark(dirtyQuestions, node, cache.DeletedFinalStateUnknown{Key: "pv-1", Obj: pv}, va, class)
 	m := d.take()
 	want := map[string]map[string]bool{
 		resNodes: {"node-a": true}, lookupUsableNodes: nil, lookupCordonedCandidates: nil,
-		resPVs: {"pv-1": true}, resVolumeAttachments: {"pv-2": true},
+		resPVs: {"pv-1": true}, resVolumeAttachments: {"pv-2": true}, resStorageClasses: {"io2": true},
 	}
 	if m.all || !reflect.DeepEqual(m.questions, want) || !reflect.DeepEqual(m.namespaces, map[string]bool{"db": true}) {
 		t.Fatalf("marks %+v, want questions %v and namespace db", m, want)
+	}
+
+	// A class annotated as the default may change the default class, read everywhere.
+	d.mark(dirtyQuestions, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "gp3",
+		Annotations: map[string]string{derive.AnnDefaultStorageClass: "true"}}})
+	if m := d.take(); !m.all {
+		t.Fatalf("a default class's change did not mark everything: %+v", m)
 	}
 
 	for i := range maxDirtyQuestions + 1 {

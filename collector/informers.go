@@ -53,7 +53,7 @@ var dirtyScopes = map[string]int{
 	resStatefulSets: dirtyNamespace, resPods: dirtyNamespace, resPVCs: dirtyNamespace,
 	resPodDisruptionBudgets: dirtyNamespace, resServices: dirtyNamespace,
 	resPVs: dirtyQuestions, resNodes: dirtyQuestions, resVolumeAttachments: dirtyQuestions,
-	resStorageClasses: dirtyAll,
+	resStorageClasses: dirtyQuestions,
 }
 
 // The names of the view's lookups that are not named after a kind (clusterView).
@@ -63,7 +63,9 @@ const (
 )
 
 // questionsOf is the dirty tracker's: the view questions a change of obj, a node, a
-// volume or a VolumeAttachment, may answer differently (dirty.go).
+// volume, a VolumeAttachment or a storage class, may answer differently (dirty.go). A
+// class annotated as the default may change the default class, which every derivation
+// reads: false, every namespace.
 func questionsOf(obj any, ask func(lookup, key string), namespace func(string)) bool {
 	switch o := obj.(type) {
 	case *derive.Node:
@@ -82,6 +84,11 @@ func questionsOf(obj any, ask func(lookup, key string), namespace func(string)) 
 		if pv := o.Spec.Source.PersistentVolumeName; pv != nil {
 			ask(resVolumeAttachments, *pv)
 		}
+	case *storagev1.StorageClass:
+		if derive.IsDefaultStorageClass(o) {
+			return false
+		}
+		ask(resStorageClasses, o.GetName())
 	default:
 		return false
 	}

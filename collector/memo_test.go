@@ -212,19 +212,27 @@ func testMemoMatchesFreshDerivation(t *testing.T, spec fixture.Spec) {
 				return c
 			})
 		},
-		func() { // the default storage class moves, or a class is deleted
-			del := rnd.IntN(4) == 0
+		func() { // the default storage class moves, a class's binding mode flips, or a class is deleted
+			what := rnd.IntN(8)
 			change(resStorageClasses, pick(resStorageClasses), func(o any) any {
-				if del {
-					return nil
-				}
 				sc := o.(*storagev1.StorageClass)
-				if sc.Annotations[derive.AnnDefaultStorageClass] == "true" {
-					sc.Annotations = nil
-				} else {
-					sc.Annotations = map[string]string{derive.AnnDefaultStorageClass: "true"}
+				switch {
+				case what == 0:
+					return nil
+				case what < 4:
+					if sc.Annotations[derive.AnnDefaultStorageClass] == "true" {
+						sc.Annotations = nil
+					} else {
+						sc.Annotations = map[string]string{derive.AnnDefaultStorageClass: "true"}
+					}
+					sc.VolumeBindingMode = ptr.To(storagev1.VolumeBindingImmediate)
+				default: // the annotations kept: a class that is not the default marks its own questions
+					mode := storagev1.VolumeBindingImmediate
+					if sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == mode {
+						mode = storagev1.VolumeBindingWaitForFirstConsumer
+					}
+					sc.VolumeBindingMode = &mode
 				}
-				sc.VolumeBindingMode = ptr.To(storagev1.VolumeBindingImmediate)
 				return sc
 			})
 		},
@@ -401,7 +409,9 @@ func (p *envPair) expositions() (memo, fresh string) {
 // TestClusterScopedChangesReachAskingNamespaces: a change of a node or a volume must
 // reach the StatefulSets whose derivations read it, here in a namespace with no pod on
 // that node and no claim of that volume left: a Pending pod whose volume only one node
-// can host, that node then cordoned; a claim deleted, its volume Released afterwards.
+// can host, that node then cordoned; a claim deleted, its volume Released afterwards; a
+// claim Pending for a class that is not the default, whose binding mode then flips, and
+// which then becomes the default of a claim without a class.
 func TestClusterScopedChangesReachAskingNamespaces(t *testing.T) {
 	clock := &testClock{t: benchNow}
 	pair := newEnvPair(t, fixture.Spec{Pods: 400, Nodes: 100, SetsPerNamespace: 1}, clock)
@@ -415,14 +425,18 @@ func TestClusterScopedChangesReachAskingNamespaces(t *testing.T) {
 			break
 		}
 	}
-	var claim *derive.PVC
+	var claim, other *derive.PVC
 	for _, o := range pair.memo.c.watch.resources[resPVCs].informer.GetIndexer().List() {
-		if c := o.(*derive.PVC); c.GetNamespace() == ns && strings.HasSuffix(c.GetName(), "-"+pod.GetName()) {
+		switch c := o.(*derive.PVC); {
+		case c.GetNamespace() != ns:
+		case strings.HasSuffix(c.GetName(), "-"+pod.GetName()):
 			claim = c
+		default:
+			other = c
 		}
 	}
-	if node == "" || claim == nil || claim.VolumeName() == "" {
-		t.Fatalf("fixture: no node without pods of %s (%q), or no bound claim of %s", ns, node, pod.GetName())
+	if node == "" || claim == nil || claim.VolumeName() == "" || other == nil {
+		t.Fatalf("fixture: no node without pods of %s (%q), or no bound claim of %s and another", ns, node, pod.GetName())
 	}
 	step := func(what string, changes func()) {
 		t.Helper()
@@ -469,6 +483,40 @@ func TestClusterScopedChangesReachAskingNamespaces(t *testing.T) {
 			pv.Status.Phase = corev1.VolumeReleased
 			pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
 			return pv
+		})
+	})
+	step("another claim Pending, of a class that is not the default", func() {
+		pair.change(resPVCs, ns+"/"+other.GetName(), func(o any) any {
+			c := o.(*corev1.PersistentVolumeClaim)
+			c.Spec.StorageClassName, c.Spec.VolumeName, c.Annotations = ptr.To("gp2"), "", nil // no node selected yet
+			c.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+			c.CreationTimestamp = metav1.NewTime(benchNow.Add(-time.Hour)) // its reason is exported with its creation time
+			return c
+		})
+	})
+	step("that class's binding mode flips", func() {
+		pair.change(resStorageClasses, "gp2", func(o any) any {
+			sc := o.(*storagev1.StorageClass)
+			mode := storagev1.VolumeBindingWaitForFirstConsumer
+			if sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == mode {
+				mode = storagev1.VolumeBindingImmediate
+			}
+			sc.VolumeBindingMode = &mode
+			return sc
+		})
+	})
+	step("that claim's class left to the default", func() {
+		pair.change(resPVCs, ns+"/"+other.GetName(), func(o any) any {
+			c := o.(*corev1.PersistentVolumeClaim)
+			c.Spec.StorageClassName = nil
+			return c
+		})
+	})
+	step("that class annotated as the default too (the first by name of two)", func() {
+		pair.change(resStorageClasses, "gp2", func(o any) any {
+			sc := o.(*storagev1.StorageClass)
+			sc.Annotations = map[string]string{derive.AnnDefaultStorageClass: "true"}
+			return sc
 		})
 	})
 }

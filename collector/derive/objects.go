@@ -25,7 +25,7 @@ func OwnerStatefulSetKey(p *Pod) string {
 func DefaultStorageClass(classes []*storagev1.StorageClass) string {
 	var def *storagev1.StorageClass
 	for _, sc := range classes {
-		if sc.Annotations[AnnDefaultStorageClass] != "true" && sc.Annotations[AnnBetaDefaultStorageClass] != "true" {
+		if !IsDefaultStorageClass(sc) {
 			continue
 		}
 		if def == nil || sc.CreationTimestamp.After(def.CreationTimestamp.Time) ||
@@ -37,4 +37,10 @@ func DefaultStorageClass(classes []*storagev1.StorageClass) string {
 		return ""
 	}
 	return def.Name
+}
+
+// IsDefaultStorageClass tells whether sc is annotated as a default class: only such
+// classes can be DefaultStorageClass's answer.
+func IsDefaultStorageClass(sc *storagev1.StorageClass) bool {
+	return sc.Annotations[AnnDefaultStorageClass] == "true" || sc.Annotations[AnnBetaDefaultStorageClass] == "true"
 }
