@@ -42,7 +42,7 @@ type Config struct {
 	// LeaseSelector is a label selector applied to Leases by the API server.
 	LeaseSelector string
 	// ListPageSize is how many objects one page of an initial list (and of every
-	// relist) holds, at least; lists of more than 25 pages take larger pages, up to 4
+	// relist) holds, at least; lists of more than 25 pages take larger pages, up to 8
 	// times as many objects (listpages.go). 0 lists each kind in one response.
 	ListPageSize int64
 	// APIProbeInterval is how often the API server's /version is probed.
@@ -67,7 +67,7 @@ func DefaultConfig() Config {
 		LeaseSelector:        "!apiserver.kubernetes.io/identity",
 		APIProbeInterval:     10 * time.Second,
 		RestartsRecentWindow: time.Hour,
-		ListPageSize:         500,
+		ListPageSize:         250,
 	}
 }
 
@@ -95,7 +95,7 @@ func (c *Config) RegisterFlags(app *kingpin.Application) {
 		Default(d.LeaseSelector).StringVar(&c.LeaseSelector)
 	app.Flag("api.probe-interval", "How often the API server's /version is probed to tell whether it is reachable.").
 		Default(d.APIProbeInterval.String()).DurationVar(&c.APIProbeInterval)
-	app.Flag("kube.list-page-size", "Objects per page of the initial lists and relists; a list of more than 25 pages takes larger pages, up to 4 times this size. Larger pages sync faster on large clusters and hold more memory while syncing; 0 lists each kind in one response. Unused when the API server streams lists (WatchList).").
+	app.Flag("kube.list-page-size", "Objects per page of the initial lists and relists; a list of more than 25 pages takes larger pages, up to 8 times this size. Larger pages sync faster on large clusters and hold more memory while syncing; 0 lists each kind in one response. Unused when the API server streams lists (WatchList).").
 		Default(strconv.FormatInt(d.ListPageSize, 10)).Int64Var(&c.ListPageSize)
 	app.Flag("restarts.recent-window", "How long after a container's last termination finished statefulset_container_last_terminated_timestamp_seconds is exported for it (0 turns the family off). At least the window of the restart alert (1h by default), so that the alert sees each termination of a crash-looping container.").
 		Default(d.RestartsRecentWindow.String()).DurationVar(&c.RestartsRecentWindow)

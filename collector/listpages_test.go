@@ -36,7 +36,7 @@ func TestSlimPagedList(t *testing.T) {
 		{pageSize: 500, calls: 3},
 		{pageSize: 400, calls: 4},
 		{pageSize: 20, calls: 1 + 25, next: 49}, // 1,234 objects in about 25 pages
-		{pageSize: 10, calls: 1 + 31, next: 40}, // at most 4 times the page size
+		{pageSize: 5, calls: 1 + 31, next: 40},  // at most 8 times the page size
 		{pageSize: 500, expire: true, calls: 3}, // first page, expired continuation, all at once
 		{pageSize: 0, calls: 1, firstRV: "0"},   // one response from the watch cache
 	} {
