@@ -246,7 +246,7 @@ func (f *flapper) setBehavior(ctx context.Context, pod, behavior string, annotat
 	if annotations != nil {
 		meta["annotations"] = annotations
 	}
-	patch := mustJSON(map[string]any{"metadata": meta})
+	patch := simscenario.MustJSON(map[string]any{"metadata": meta})
 	_, err := f.client.CoreV1().Pods(nsFlapper).Patch(ctx, pod, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	return err
 }

@@ -536,11 +536,3 @@ func waitUntil(ctx context.Context, timeout time.Duration, cond func(ctx context
 	}
 	return nil
 }
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only maps of strings are marshalled
-	}
-	return string(b)
-}

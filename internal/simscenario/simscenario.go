@@ -161,7 +161,7 @@ func PatchPodTemplateMetadata(ctx context.Context, client kubernetes.Interface, 
 		metadata["labels"] = labels
 	}
 	patch := map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": metadata}}}
-	return Patch(ctx, client, ns, name, mustJSON(patch))
+	return Patch(ctx, client, ns, name, MustJSON(patch))
 }
 
 // AnnotateNode sets an annotation on a node; an empty value removes it.
@@ -170,7 +170,7 @@ func AnnotateNode(ctx context.Context, client kubernetes.Interface, name, key, v
 	if value == "" {
 		v = nil
 	}
-	patch := mustJSON(map[string]any{"metadata": map[string]any{"annotations": map[string]any{key: v}}})
+	patch := MustJSON(map[string]any{"metadata": map[string]any{"annotations": map[string]any{key: v}}})
 	if _, err := client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("annotating node %s: %w", name, err)
 	}
@@ -242,7 +242,8 @@ func WaitStatus(ctx context.Context, client kubernetes.Interface, ns, name strin
 	return nil
 }
 
-func mustJSON(v any) string {
+// MustJSON is v as JSON, for merge patches of maps of strings, which always marshal.
+func MustJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err) // only maps of strings are marshalled
