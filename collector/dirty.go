@@ -96,12 +96,20 @@ func (d *dirtyTracker) mark(scope int, objs ...any) {
 				continue
 			}
 		}
-		d.marks = dirtyMarks{all: true}
-		d.questions = 0
+		d.markAll()
 	}
 }
 
+// markAll marks every namespace, which makes the other marks moot.
+func (d *dirtyTracker) markAll() {
+	d.marks = dirtyMarks{all: true}
+	d.questions = 0
+}
+
 func (d *dirtyTracker) markNamespace(ns string) {
+	if d.marks.all {
+		return
+	}
 	if d.marks.namespaces == nil {
 		d.marks.namespaces = map[string]bool{}
 	}
@@ -111,6 +119,9 @@ func (d *dirtyTracker) markNamespace(ns string) {
 // markQuestion marks the question key of lookup, or every one of its questions when key
 // is anyKey.
 func (d *dirtyTracker) markQuestion(lookup, key string) {
+	if d.marks.all {
+		return
+	}
 	if d.marks.questions == nil {
 		d.marks.questions = map[string]map[string]bool{}
 	}
@@ -127,8 +138,7 @@ func (d *dirtyTracker) markQuestion(lookup, key string) {
 		}
 		keys[key] = true
 		if d.questions++; d.questions > maxDirtyQuestions {
-			d.marks = dirtyMarks{all: true}
-			d.questions = 0
+			d.markAll()
 		}
 	}
 }
