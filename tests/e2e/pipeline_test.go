@@ -175,9 +175,11 @@ func expectations(cfg mixin.Config) map[string]*broken {
 					labels: map[string]string{"pod": "rollout-stuck-2"},
 					describes: []string{"The rollout of StatefulSet rollout-stuck/rollout-stuck has made no progress",
 						"waiting for pod rollout-stuck-2 ("},
-					// Between two CrashLoopBackOff waits the container runs (NotReady) for a
-					// second; the notification may catch either, Prometheus shows both.
-					oneOf:      []string{"(CrashLoopBackOff)", "(NotReady)"},
+					// Between two CrashLoopBackOff waits the container runs, not ready, for a
+					// second, which the exporter calls ReadinessFailing (derive/why.go; the
+					// generic NotReady is for a pod none of whose containers explains it); the
+					// notification may catch either, Prometheus shows both.
+					oneOf:      []string{"(CrashLoopBackOff)", "(ReadinessFailing)"},
 					eventually: []string{"waiting for pod rollout-stuck-2 (CrashLoopBackOff)"}},
 			},
 			// The stalled rollout explains its crash loop and the restarting container
