@@ -30,7 +30,6 @@ func TestSlimPagedList(t *testing.T) {
 		pageSize int64
 		expire   bool
 		calls    int
-		firstRV  string
 		next     int64 // the limit of the second page, when different
 	}{
 		{pageSize: 500, calls: 3},
@@ -38,7 +37,7 @@ func TestSlimPagedList(t *testing.T) {
 		{pageSize: 20, calls: 1 + 25, next: 49}, // 1,234 objects in about 25 pages
 		{pageSize: 5, calls: 1 + 31, next: 40},  // at most 8 times the page size
 		{pageSize: 500, expire: true, calls: 3}, // first page, expired continuation, all at once
-		{pageSize: 0, calls: 1, firstRV: "0"},   // one response from the watch cache
+		{pageSize: 0, calls: 1},                 // one response from the watch cache
 	} {
 		expire := tc.expire
 		var calls []metav1.ListOptions
@@ -83,8 +82,21 @@ func TestSlimPagedList(t *testing.T) {
 		if rv := obj.(*metav1.List).ResourceVersion; rv != "42" {
 			t.Errorf("list resourceVersion %q", rv)
 		}
-		if calls[0].ResourceVersion != tc.firstRV || calls[0].Limit != tc.pageSize {
-			t.Errorf("%+v: first page asked with %+v", tc, calls[0])
+		// Paged lists ask for any version with pages (served from the watch cache).
+		wantRV, wantMatch := anyVersion, metav1.ResourceVersionMatchNotOlderThan
+		if tc.pageSize == 0 {
+			wantRV, wantMatch = "0", ""
+		}
+		if first := calls[0]; first.ResourceVersion != wantRV || first.ResourceVersionMatch != wantMatch || first.Limit != tc.pageSize {
+			t.Errorf("%+v: first page asked with %+v", tc, first)
+		}
+		if last := calls[len(calls)-1]; expire && (last.ResourceVersion != "" || last.ResourceVersionMatch != "" || last.Limit != 0 || last.Continue != "") {
+			t.Errorf("%+v: after the expired continuation, asked with %+v, want a consistent list in one response", tc, last)
+		}
+		for _, c := range calls[1:] {
+			if c.Continue != "" && (c.ResourceVersion != "" || c.ResourceVersionMatch != "") {
+				t.Errorf("%+v: continuation asked with %+v: a continue token carries its version", tc, c)
+			}
 		}
 		if len(calls) != tc.calls {
 			t.Errorf("%+v: %d list calls, want %d", tc, len(calls), tc.calls)
