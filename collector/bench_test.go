@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -422,7 +423,7 @@ func BenchmarkPodUpdate(b *testing.B) {
 // cpu-ns/op) and the memos revalidated per scrape.
 func BenchmarkClusterScopedUpdate(b *testing.B) {
 	for _, pods := range benchSizes() {
-		for _, kind := range []string{"node", "pv", "volumeattachment"} {
+		for _, kind := range []string{"node", "pv", "volumeattachment", "defaultclass"} {
 			b.Run(fmt.Sprintf("pods=%d/%s", pods, kind), func(b *testing.B) {
 				e := newRawBenchEnv(b, pods)
 				handler := benchHandler(e.c)
@@ -465,6 +466,20 @@ func BenchmarkClusterScopedUpdate(b *testing.B) {
 							b.Fatal(err)
 						}
 						e.handler(resVolumeAttachments).OnAdd(va, false)
+					case "defaultclass":
+						// An annotation the transform keeps, on the class that stays the default.
+						for _, old := range e.c.watch.resources[resStorageClasses].informer.GetStore().List() {
+							if !derive.IsDefaultStorageClass(old.(*storagev1.StorageClass)) {
+								continue
+							}
+							key, _ := cache.MetaNamespaceKeyFunc(old)
+							raw := e.rawOf(resStorageClasses, key, old).(*storagev1.StorageClass).DeepCopy()
+							raw.Annotations = maps.Clone(raw.Annotations)
+							if i%2 == 1 {
+								raw.Annotations[derive.AnnBetaDefaultStorageClass] = "true"
+							}
+							e.update(b, resStorageClasses, old, e.transform(b, resStorageClasses, raw))
+						}
 					}
 					e.c.valids = 0
 					b.StartTimer()

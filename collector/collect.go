@@ -133,7 +133,9 @@ func (c *Collector) optionalKindsOn() uint8 {
 // clusterView builds the read-only lookups of one collection from the caches.
 func (c *Collector) clusterView() *derive.View {
 	classes := c.watch.resources[resStorageClasses].informer.GetStore()
-	v := derive.NewView(c.cfg.ZoneLabels, derive.DefaultStorageClass(listOf[*storagev1.StorageClass](classes)))
+	v := derive.NewView(c.cfg.ZoneLabels, func() string {
+		return derive.DefaultStorageClass(listOf[*storagev1.StorageClass](classes))
+	})
 
 	nodes := c.watch.resources[resNodes].informer.GetStore()
 	v.Node = derive.NewLookup(v, resNodes, getter[*derive.Node](nodes))

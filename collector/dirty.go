@@ -20,8 +20,8 @@ import (
 // node's own name, say, and every question about usable nodes. The collection then
 // revisits the namespaces whose memos asked one of them, and not the others, whose
 // derivations cannot have read it. A change of a class annotated as the default may
-// change the default class, which every derivation reads: it marks every namespace, as
-// does anything not understood.
+// change the default class, which only claims without a class ask. Anything not
+// understood marks every namespace.
 //
 // Two inputs come without events: time, for which the memos whose answers depend on it
 // are kept aside (memoStore.timed) and checked on every collection; and an optional kind

@@ -71,11 +71,13 @@ func TestDirtyTrackerMarksQuestions(t *testing.T) {
 		t.Fatalf("marks %+v, want questions %v and namespace db", m, want)
 	}
 
-	// A class annotated as the default may change the default class, read everywhere.
+	// A class annotated as the default may change the default class, which only claims
+	// without a class ask.
 	d.mark(dirtyQuestions, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "gp3",
 		Annotations: map[string]string{derive.AnnDefaultStorageClass: "true"}}})
-	if m := d.take(); !m.all {
-		t.Fatalf("a default class's change did not mark everything: %+v", m)
+	want = map[string]map[string]bool{resStorageClasses: {"gp3": true}, derive.DefaultClassLookup: nil}
+	if m := d.take(); m.all || !reflect.DeepEqual(m.questions, want) || m.namespaces != nil {
+		t.Fatalf("a default class's change marked %+v, want questions %v", m, want)
 	}
 
 	for i := range maxDirtyQuestions + 1 {

@@ -63,9 +63,7 @@ const (
 )
 
 // questionsOf is the dirty tracker's: the view questions a change of obj, a node, a
-// volume, a VolumeAttachment or a storage class, may answer differently (dirty.go). A
-// class annotated as the default may change the default class, which every derivation
-// reads: false, every namespace.
+// volume, a VolumeAttachment or a storage class, may answer differently (dirty.go).
 func questionsOf(obj any, ask func(lookup, key string), namespace func(string)) bool {
 	switch o := obj.(type) {
 	case *derive.Node:
@@ -85,10 +83,12 @@ func questionsOf(obj any, ask func(lookup, key string), namespace func(string)) 
 			ask(resVolumeAttachments, *pv)
 		}
 	case *storagev1.StorageClass:
-		if derive.IsDefaultStorageClass(o) {
-			return false
-		}
 		ask(resStorageClasses, o.GetName())
+		// Only a class annotated as the default (before or after the change) can be,
+		// or stop being, the default class.
+		if derive.IsDefaultStorageClass(o) {
+			ask(derive.DefaultClassLookup, anyKey)
+		}
 	default:
 		return false
 	}

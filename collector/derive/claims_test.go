@@ -143,7 +143,7 @@ func TestClaimProblems(t *testing.T) {
 			&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-no-ref"}, Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeFailed}},
 		),
 	}
-	h, _ := derive.Derive(in, derive.NewView(nil, "gp3"), nil, t0, derive.Thresholds{})
+	h, _ := derive.Derive(in, derive.NewView(nil, func() string { return "gp3" }), nil, t0, derive.Thresholds{})
 	want := []derive.ClaimProblem{
 		{PVC: "data-db-0", PV: "pv-gone", Reason: derive.ProblemClaimLost},
 		{PVC: "data-db-1", PV: "pv-1", Reason: derive.ProblemResizeInfeasible},
@@ -163,7 +163,7 @@ func TestClaimProblems(t *testing.T) {
 	}
 	// A healthy StatefulSet has none, not an empty sample set of zeros.
 	healthy := derive.Inputs{Set: set, PVCs: derivetest.PVCs(claim("data-db-0", corev1.ClaimBound, "pv-0"))}
-	if h, _ := derive.Derive(healthy, derive.NewView(nil, "gp3"), nil, t0, derive.Thresholds{}); len(h.ClaimProblems) != 0 {
+	if h, _ := derive.Derive(healthy, derive.NewView(nil, func() string { return "gp3" }), nil, t0, derive.Thresholds{}); len(h.ClaimProblems) != 0 {
 		t.Errorf("healthy: %+v", h.ClaimProblems)
 	}
 }

@@ -44,7 +44,7 @@ func hostnamePV(node string) *corev1.PersistentVolume {
 func TestUsableNodeAnswersOncePerPlacement(t *testing.T) {
 	nodes, pod := usableNodeCluster(30)
 	lists := 0
-	v := derive.NewView(nil, "")
+	v := derive.NewView(nil, nil)
 	l := derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { lists++; return nodes })
 	gone, there := derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV("node-gone"))), derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV(nodes[7].GetName())))
 	if gone == there {
@@ -91,7 +91,7 @@ func TestUsableNodeOfZoneLabelledVolume(t *testing.T) {
 			if key == "" {
 				t.Fatal("a zone-labelled volume has no question")
 			}
-			v := derive.NewView(nil, "")
+			v := derive.NewView(nil, nil)
 			if got := derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return nodes }).Get(key); got != tc.usable {
 				t.Errorf("usable = %v, want %v", got, tc.usable)
 			}
@@ -107,7 +107,7 @@ func BenchmarkUsableNode(b *testing.B) {
 		key := derive.UsableNodeKey(pod, derivetest.CompactPV(hostnamePV("node-gone")))
 		b.Run(fmt.Sprint(n, " nodes"), func(b *testing.B) {
 			for b.Loop() {
-				v := derive.NewView(nil, "")
+				v := derive.NewView(nil, nil)
 				if derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return nodes }).Get(key) {
 					b.Fatal("usable")
 				}

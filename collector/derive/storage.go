@@ -73,7 +73,7 @@ func pendingReason(c *PVC, view *View) string {
 	case st.hasClass:
 		className = st.class
 	default:
-		className = view.DefaultStorageClass
+		className = view.DefaultClass.Get(DefaultClassKey)
 	}
 	if className == "" {
 		return pvcNoStorageClass

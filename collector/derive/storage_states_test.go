@@ -32,7 +32,7 @@ func TestRetainedClaims(t *testing.T) {
 		claim("data-db-3", corev1.ClaimPending, ""),    // above the range: retained, not pending
 		claim("data-db-10", corev1.ClaimBound, "pv-3"), // retained
 	)}
-	h, _ := derive.Derive(in, derive.NewView(nil, "gp3"), nil, time.Now(), derive.Thresholds{})
+	h, _ := derive.Derive(in, derive.NewView(nil, func() string { return "gp3" }), nil, time.Now(), derive.Thresholds{})
 	if h.RetainedPVCs != 3 {
 		t.Errorf("retained %d, want 3", h.RetainedPVCs)
 	}
@@ -44,7 +44,7 @@ func TestRetainedClaims(t *testing.T) {
 	}
 	// Scaled to nothing known: no claim is retained.
 	set.Spec.Replicas = nil
-	if h, _ := derive.Derive(in, derive.NewView(nil, "gp3"), nil, time.Now(), derive.Thresholds{}); h.RetainedPVCs != 0 {
+	if h, _ := derive.Derive(in, derive.NewView(nil, func() string { return "gp3" }), nil, time.Now(), derive.Thresholds{}); h.RetainedPVCs != 0 {
 		t.Errorf("retained %d without replicas, want 0", h.RetainedPVCs)
 	}
 }
@@ -77,7 +77,7 @@ func TestAttachedElsewhere(t *testing.T) {
 		"pv-2": {va("pv-2", "other", true)},
 		"pv-3": {va("pv-3", "lost", true)},
 	}
-	view := derive.NewView(nil, "gp3")
+	view := derive.NewView(nil, func() string { return "gp3" })
 	view.Attachments = derive.NewListLookup(view, "attachments", func(pv string) []*storagev1.VolumeAttachment { return vas[pv] })
 	h, _ := derive.Derive(in, view, nil, time.Now(), derive.Thresholds{})
 	want := []derive.AttachedElsewhere{{Pod: "db-0", PVC: "data-db-0", Node: "new", AttachedNode: "lost"}}

@@ -18,10 +18,12 @@ import (
 // lookup cannot exist without being recorded.
 type View struct {
 	ZoneKeys []string
-	// DefaultStorageClass is the name of the default class, "" when there is none.
-	DefaultStorageClass string
 
-	Node *Lookup[*Node]
+	// DefaultClass answers DefaultClassKey with the name of the default storage class,
+	// "" when there is none. Only claims without a class ask it, so a change of the
+	// default revisits their StatefulSets alone.
+	DefaultClass *Lookup[string]
+	Node         *Lookup[*Node]
 	// UsableNode is keyed by UsableNodeKey (see NewUsableNodeLookup).
 	UsableNode *Lookup[bool]
 	// CordonedCandidate is keyed by CordonedCandidateKey (see NewCordonedCandidateLookup).
@@ -43,9 +45,27 @@ type View struct {
 	frozen  *globals   // computed on first use, once every lookup is registered
 }
 
-// NewView returns a view without lookups.
-func NewView(zoneKeys []string, defaultStorageClass string) *View {
-	return &View{ZoneKeys: zoneKeys, DefaultStorageClass: defaultStorageClass}
+// DefaultClassLookup is the name of a view's DefaultClass lookup, and DefaultClassKey
+// its one question.
+const (
+	DefaultClassLookup = "default storage class"
+	DefaultClassKey    = ""
+)
+
+// NewView returns a view whose only lookup is DefaultClass, which defaultClass answers
+// when first asked (nil: there is no default class).
+func NewView(zoneKeys []string, defaultClass func() string) *View {
+	v := &View{ZoneKeys: zoneKeys}
+	var name string
+	asked := false
+	v.DefaultClass = NewLookup(v, DefaultClassLookup, func(string) string {
+		if !asked && defaultClass != nil {
+			name = defaultClass()
+		}
+		asked = true
+		return name
+	})
+	return v
 }
 
 // RecordInto makes v note every answer it gives in deps, from now on, after resetting
@@ -67,7 +87,7 @@ func (v *View) RecordInto(deps *Deps) {
 
 // globals are the values of a view that a derivation reads without a lookup.
 type globals struct {
-	defaultStorageClass, zoneKeys, lookups string
+	zoneKeys, lookups string
 }
 
 func (v *View) globals() globals {
@@ -75,9 +95,8 @@ func (v *View) globals() globals {
 		return *v.frozen
 	}
 	v.frozen = &globals{
-		defaultStorageClass: v.DefaultStorageClass,
-		zoneKeys:            strings.Join(v.ZoneKeys, "\x00"),
-		lookups:             strings.Join(v.names, "\x00"),
+		zoneKeys: strings.Join(v.ZoneKeys, "\x00"),
+		lookups:  strings.Join(v.names, "\x00"),
 	}
 	return *v.frozen
 }

@@ -219,7 +219,7 @@ func TestCordonedNodesCountOnlyAsCandidates(t *testing.T) {
 			corev1.Taint{Key: "dedicated", Value: "kafka", Effect: corev1.TaintEffectNoSchedule})}, nil, "UntoleratedTaint"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := derive.NewView(nil, "")
+			v := derive.NewView(nil, nil)
 			l := derive.NewCordonedCandidateLookup(v, "cordoned candidates", func() []*derive.Node { return tc.nodes })
 			got, _ := derive.PodWhyOf(derive.PodFrom(pod), nil, false, func(string) bool { return false },
 				func(p *derive.Pod) bool { return l.Get(derive.CordonedCandidateKey(p, tc.volumes)) })

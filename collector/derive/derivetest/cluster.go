@@ -408,7 +408,8 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		pdbs = append(pdbs, pdb)
 	}
 
-	v := derive.NewView(zoneKeys, f.Pick(fuzzClasses...))
+	defaultClass := f.Pick(fuzzClasses...)
+	v := derive.NewView(zoneKeys, func() string { return defaultClass })
 	if f.Intn(8) != 0 {
 		v.Node = derive.NewLookup(v, "nodes", func(name string) *derive.Node { return nodes[name] })
 		v.UsableNode = derive.NewUsableNodeLookup(v, "usable nodes", func() []*derive.Node { return slices.Collect(maps.Values(nodes)) })
