@@ -19,25 +19,13 @@ import (
 // cache in one response however large: on 150,000 pods that is several hundred
 // megabytes of protobuf, held twice while decoding, plus every decoded pod, before the
 // transform functions drop what the exporter does not keep. slimPagedList asks for pages
-// instead (resourceVersionMatch=NotOlderThan, which the watch cache paginates) and
-// applies the transform to each page as it arrives, so that only one page of full
-// objects is alive at a time. It returns the slimmed items in a metav1.List, from which
-// the reflector takes them without copying.
-//
-// The first list asks for a version not older than anyVersion, which promises what
-// resourceVersion=0 promises (any state the API server has) but with pages. The API
-// server then serves every page from its watch cache (continuations from the cache's
-// snapshot at the first page's version, Kubernetes 1.34 and later), as it serves
-// kube-state-metrics' one response. A consistent list (resourceVersion="") is served
-// from the cache only when etcd reports watch progress (etcd 3.4.31+, 3.5.13+); on an
-// older etcd every page is read from etcd, which synced 50,000 pods in 1.3 times
-// kube-state-metrics' time (docs/benchmarks.md).
+// instead (resourceVersion="" or resourceVersionMatch=NotOlderThan, which the watch
+// cache paginates) and applies the transform to each page as it arrives, so that only
+// one page of full objects is alive at a time. It returns the slimmed items in a
+// metav1.List, from which the reflector takes them without copying.
 //
 // When the API server supports streaming lists (WatchList), the reflector does not list
 // at all and transforms the objects as they stream in.
-
-// anyVersion is the oldest resource version etcd gives: every state is not older than it.
-const anyVersion = "1"
 
 type listFunc func(ctx context.Context, opts metav1.ListOptions) (k8sruntime.Object, error)
 
@@ -72,27 +60,24 @@ func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, 
 	switch {
 	case pageSize == 0:
 	case opts.ResourceVersion == "0":
-		// "Any version" ignores the limit; "not older than the first version" honours it.
-		opts.ResourceVersion, opts.ResourceVersionMatch = anyVersion, metav1.ResourceVersionMatchNotOlderThan
+		// "Any version" ignores the limit; the most recent version honours it.
+		opts.ResourceVersion = ""
 	case opts.ResourceVersion != "" && opts.ResourceVersionMatch == "":
 		// What a reflector means by a version, and what the watch cache paginates.
 		opts.ResourceVersionMatch = metav1.ResourceVersionMatchNotOlderThan
 	}
 	out := &metav1.List{}
+	start := opts
 	for {
 		page, err := list(ctx, opts)
 		if err != nil {
-			if opts.Continue != "" && apierrors.IsResourceExpired(err) {
-				// The snapshot the pages came from is gone: start over in one piece, as
-				// client-go's pager does.
-				opts.Limit, opts.Continue, opts.ResourceVersion, opts.ResourceVersionMatch = 0, "", "", ""
-				out.Items = out.Items[:0]
-				if page, err = list(ctx, opts); err != nil {
-					return nil, err
-				}
-			} else {
+			if opts.Continue == "" || !apierrors.IsResourceExpired(err) {
 				return nil, err
 			}
+			out.Items = out.Items[:0]
+			start = afterExpiry(start)
+			opts = start
+			continue
 		}
 		if err := meta.EachListItem(page, func(obj k8sruntime.Object) error {
 			slim, err := transform(obj)
@@ -121,6 +106,22 @@ func slimPagedList(ctx context.Context, opts metav1.ListOptions, list listFunc, 
 		opts.ResourceVersion, opts.ResourceVersionMatch = "", ""
 		opts.Limit = nextPageSize(pageSize, int64(len(out.Items)), lm.GetRemainingItemCount())
 	}
+}
+
+// afterExpiry returns the options to list again with when the continuation of a list
+// started with start has expired. A watch cache answers a NotOlderThan list at the
+// version of the kind's last change, and its continuations from its snapshot at that
+// version or from etcd; once etcd has compacted past it (every 5 minutes by default),
+// a kind that has not changed since cannot be continued at that version. The list then
+// starts over at the most recent version, still in pages: client-go's pager would take
+// everything in one response, 1.3 GiB at 50,000 pods. Only when that too expires does
+// it take one response.
+func afterExpiry(start metav1.ListOptions) metav1.ListOptions {
+	if start.ResourceVersion == "" && start.ResourceVersionMatch == "" {
+		start.Limit = 0
+	}
+	start.ResourceVersion, start.ResourceVersionMatch, start.Continue = "", "", ""
+	return start
 }
 
 // Lists of a large cluster take fewer, larger pages, and those of a small one smaller

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +19,7 @@ import (
 )
 
 // TestSlimPagedList checks the paginated, slimmed initial list of listpages.go against a
-// lister that pages like the API server, its fallback when a continue token expires, and
+// lister that pages like the API server, its fallbacks when a continue token expires, and
 // the page size replacing the reflector's, and the larger pages of long lists.
 func TestSlimPagedList(t *testing.T) {
 	var all []corev1.Pod
@@ -28,27 +30,36 @@ func TestSlimPagedList(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		pageSize int64
-		expire   bool
+		rv       string // the reflector's version: "0" at first, its last one when it relists
+		expire   string // which continuations expire: "stale" those of NotOlderThan lists, or "all"
 		calls    int
+		firstRV  string
 		next     int64 // the limit of the second page, when different
+		last     metav1.ListOptions
 	}{
 		{pageSize: 500, calls: 3},
 		{pageSize: 400, calls: 4},
 		{pageSize: 20, calls: 1 + 25, next: 49}, // 1,234 objects in about 25 pages
 		{pageSize: 5, calls: 1 + 31, next: 40},  // at most 8 times the page size
-		{pageSize: 500, expire: true, calls: 3}, // first page, expired continuation, all at once
-		{pageSize: 0, calls: 1},                 // one response from the watch cache
+		{pageSize: 0, calls: 1, firstRV: "0"},   // one response from the watch cache
+		// first page, expired continuation, all at once
+		{pageSize: 500, expire: "all", calls: 3, last: metav1.ListOptions{}},
+		// A relist whose version etcd has compacted: the most recent version, in pages,
+		// and after that in one response if that too expires.
+		{pageSize: 500, rv: "17", expire: "stale", firstRV: "17", calls: 2 + 3, last: metav1.ListOptions{Limit: 500, Continue: "1000"}},
+		{pageSize: 500, rv: "17", expire: "all", firstRV: "17", calls: 2 + 2 + 1, last: metav1.ListOptions{}},
 	} {
-		expire := tc.expire
 		var calls []metav1.ListOptions
 		list := func(_ context.Context, o metav1.ListOptions) (k8sruntime.Object, error) {
 			calls = append(calls, o)
-			start := 0
+			start, notOlderThan := 0, o.ResourceVersionMatch == metav1.ResourceVersionMatchNotOlderThan
 			if o.Continue != "" {
-				if expire {
+				var pos string
+				pos, notOlderThan = strings.CutSuffix(o.Continue, "~")
+				if tc.expire == "all" || tc.expire == "stale" && notOlderThan {
 					return nil, apierrors.NewResourceExpired("continue token expired")
 				}
-				fmt.Sscan(o.Continue, &start)
+				start, _ = strconv.Atoi(pos)
 			}
 			end := len(all)
 			if o.Limit > 0 {
@@ -57,12 +68,15 @@ func TestSlimPagedList(t *testing.T) {
 			out := &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "42"}, Items: append([]corev1.Pod(nil), all[start:end]...)}
 			if end < len(all) {
 				out.Continue = fmt.Sprint(end)
+				if notOlderThan {
+					out.Continue += "~"
+				}
 				remaining := int64(len(all) - end)
 				out.RemainingItemCount = &remaining
 			}
 			return out, nil
 		}
-		obj, err := slimPagedList(context.Background(), metav1.ListOptions{ResourceVersion: "0", Limit: 500}, list, transformPod, tc.pageSize)
+		obj, err := slimPagedList(context.Background(), metav1.ListOptions{ResourceVersion: cmp.Or(tc.rv, "0"), Limit: 500}, list, transformPod, tc.pageSize)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,38 +85,28 @@ func TestSlimPagedList(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(items) != len(all) {
-			t.Fatalf("expire=%v: %d items, want %d", expire, len(items), len(all))
+			t.Fatalf("%+v: %d items, want %d", tc, len(items), len(all))
 		}
 		for i, it := range items {
 			p := it.(*derive.Pod)
 			if p.GetName() != all[i].Name || p.GetAnnotations() != nil {
-				t.Fatalf("expire=%v: item %d is %s with annotations %v", expire, i, p.GetName(), p.GetAnnotations())
+				t.Fatalf("%+v: item %d is %s with annotations %v", tc, i, p.GetName(), p.GetAnnotations())
 			}
 		}
 		if rv := obj.(*metav1.List).ResourceVersion; rv != "42" {
 			t.Errorf("list resourceVersion %q", rv)
 		}
-		// Paged lists ask for any version with pages (served from the watch cache).
-		wantRV, wantMatch := anyVersion, metav1.ResourceVersionMatchNotOlderThan
-		if tc.pageSize == 0 {
-			wantRV, wantMatch = "0", ""
-		}
-		if first := calls[0]; first.ResourceVersion != wantRV || first.ResourceVersionMatch != wantMatch || first.Limit != tc.pageSize {
-			t.Errorf("%+v: first page asked with %+v", tc, first)
-		}
-		if last := calls[len(calls)-1]; expire && (last.ResourceVersion != "" || last.ResourceVersionMatch != "" || last.Limit != 0 || last.Continue != "") {
-			t.Errorf("%+v: after the expired continuation, asked with %+v, want a consistent list in one response", tc, last)
-		}
-		for _, c := range calls[1:] {
-			if c.Continue != "" && (c.ResourceVersion != "" || c.ResourceVersionMatch != "") {
-				t.Errorf("%+v: continuation asked with %+v: a continue token carries its version", tc, c)
-			}
+		if calls[0].ResourceVersion != tc.firstRV || calls[0].Limit != tc.pageSize {
+			t.Errorf("%+v: first page asked with %+v", tc, calls[0])
 		}
 		if len(calls) != tc.calls {
 			t.Errorf("%+v: %d list calls, want %d", tc, len(calls), tc.calls)
 		}
-		if want := cmp.Or(tc.next, tc.pageSize); len(calls) > 1 && !expire && calls[1].Limit != want {
+		if want := cmp.Or(tc.next, tc.pageSize); len(calls) > 1 && tc.expire == "" && calls[1].Limit != want {
 			t.Errorf("%+v: second page asked for %d objects, want %d", tc, calls[1].Limit, want)
+		}
+		if last := calls[len(calls)-1]; tc.expire != "" && last != tc.last {
+			t.Errorf("%+v: last asked with %+v, want %+v", tc, last, tc.last)
 		}
 	}
 	// A relist at a known version keeps it, as NotOlderThan, which the watch cache pages.
