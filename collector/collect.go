@@ -143,7 +143,10 @@ func (c *Collector) clusterView() *derive.View {
 	v.CordonedCandidate = derive.NewCordonedCandidateLookup(v, lookupCordonedCandidates, func() []*derive.Node { return listOf[*derive.Node](nodes) })
 	v.PVC = derive.NewLookup(v, resPVCs, getter[*derive.PVC](c.watch.resources[resPVCs].informer.GetStore()))
 	v.PV = derive.NewLookup(v, resPVs, getter[*derive.PV](c.watch.resources[resPVs].informer.GetStore()))
-	v.StorageClass = derive.NewLookup(v, resStorageClasses, getter[*storagev1.StorageClass](classes))
+	classByName := getter[*storagev1.StorageClass](classes)
+	v.StorageClass = derive.NewLookup(v, resStorageClasses, func(name string) derive.StorageClass {
+		return derive.StorageClassOf(classByName(name))
+	})
 	if r := c.watch.resources[resVolumeAttachments]; r.enabled() {
 		v.Attachments = derive.NewListLookup(v, resVolumeAttachments, indexed[storagev1.VolumeAttachment](r.informer.GetIndexer(), byVolume))
 	}

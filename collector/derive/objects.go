@@ -39,6 +39,26 @@ func DefaultStorageClass(classes []*storagev1.StorageClass) string {
 	return def.Name
 }
 
+// StorageClass is what derivations read of a storage class, the zero value for a class
+// that does not exist. It is a comparable value, so that a view's answer stays the same
+// while these fields do, whatever else of the class changes: when the default moves
+// from one class to another, the claims that name either class are not derived again.
+type StorageClass struct {
+	Provisioner          string
+	WaitForFirstConsumer bool // its volume binding mode
+}
+
+// StorageClassOf returns what derivations read of sc (nil: the zero value).
+func StorageClassOf(sc *storagev1.StorageClass) StorageClass {
+	if sc == nil {
+		return StorageClass{}
+	}
+	return StorageClass{
+		Provisioner:          sc.Provisioner,
+		WaitForFirstConsumer: sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer,
+	}
+}
+
 // IsDefaultStorageClass tells whether sc is annotated as a default class: only such
 // classes can be DefaultStorageClass's answer.
 func IsDefaultStorageClass(sc *storagev1.StorageClass) bool {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 )
 
 // Reasons a PVC is Pending (the reason label).
@@ -83,13 +82,13 @@ func pendingReason(c *PVC, view *View) string {
 	}
 	class := view.StorageClass.Get(className)
 	switch {
-	case class == nil:
+	case class == StorageClass{}:
 		return pvcClassNotFound
 	case class.Provisioner == noProvisioner:
 		return pvcNoProvisioner
 	case st.selectedNode:
 		return pvcProvisioning
-	case class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer:
+	case class.WaitForFirstConsumer:
 		return pvcWaitForFirstConsumer
 	}
 	return pvcProvisioning

@@ -85,3 +85,26 @@ func TestAttachedElsewhere(t *testing.T) {
 		t.Errorf("attached elsewhere %+v, want %+v", h.AttachedElsewhere, want)
 	}
 }
+
+// TestStorageClassOf: a class's answer is the same value while what derivations read of
+// it is, so that a memo naming it stays valid when only its default annotation changes.
+func TestStorageClassOf(t *testing.T) {
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	gp3 := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "gp3"}, Provisioner: "ebs.csi.aws.com", VolumeBindingMode: &wffc}
+	annotated := gp3.DeepCopy()
+	annotated.Annotations = map[string]string{derive.AnnDefaultStorageClass: "true"}
+	immediate := gp3.DeepCopy()
+	immediate.VolumeBindingMode = ptr.To(storagev1.VolumeBindingImmediate)
+	other := gp3.DeepCopy()
+	other.Provisioner = "efs.csi.aws.com"
+
+	want := derive.StorageClass{Provisioner: "ebs.csi.aws.com", WaitForFirstConsumer: true}
+	if got := derive.StorageClassOf(gp3); got != want || derive.StorageClassOf(annotated) != want {
+		t.Errorf("StorageClassOf(gp3) = %+v, annotated %+v, want %+v for both", got, derive.StorageClassOf(annotated), want)
+	}
+	for _, changed := range []*storagev1.StorageClass{immediate, other, nil} {
+		if derive.StorageClassOf(changed) == want {
+			t.Errorf("StorageClassOf(%+v) is the same answer as gp3's", changed)
+		}
+	}
+}

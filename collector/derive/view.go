@@ -31,7 +31,7 @@ type View struct {
 	// PVC is keyed by namespace/name.
 	PVC          *Lookup[*PVC]
 	PV           *Lookup[*PV]
-	StorageClass *Lookup[*storagev1.StorageClass]
+	StorageClass *Lookup[StorageClass]
 	// Attachments is keyed by PersistentVolume name.
 	Attachments *Lookup[[]*storagev1.VolumeAttachment]
 	// PDBs is keyed by namespace.

@@ -426,7 +426,7 @@ func NewCluster(data []byte, now time.Time) *Cluster {
 		v.PV = derive.NewLookup(v, "pvs", func(name string) *derive.PV { return pvs[name] })
 	}
 	if f.Intn(8) != 0 {
-		v.StorageClass = derive.NewLookup(v, "classes", func(name string) *storagev1.StorageClass { return classes[name] })
+		v.StorageClass = derive.NewLookup(v, "classes", func(name string) derive.StorageClass { return derive.StorageClassOf(classes[name]) })
 	}
 	if f.Bool() {
 		v.Attachments = derive.NewListLookup(v, "attachments", func(pv string) []*storagev1.VolumeAttachment { return slices.Clone(vas[pv]) })
