@@ -158,6 +158,14 @@ type recorder interface {
 	unchanged(answers any) bool
 	// asked tells whether answers hold a question whose key satisfies match.
 	asked(answers any, match func(key string) bool) bool
+	// eachKey calls fn with every question of answers until fn returns false, and
+	// tells whether it never did.
+	eachKey(answers any, fn func(key string) bool) bool
+	// emptyQuestions returns the questions of answers when every one was answered nil
+	// or an empty list, and nil otherwise.
+	emptyQuestions(answers any) []string
+	// answersEmpty tells whether the lookup answers key with nil or an empty list.
+	answersEmpty(key string) bool
 }
 
 func (l *Lookup[V]) reset(list any) any {
@@ -233,12 +241,44 @@ func (l *Lookup[V]) asked(answers any, match func(key string) bool) bool {
 	return slices.ContainsFunc(k.empty, match)
 }
 
+func (l *Lookup[V]) eachKey(answers any, fn func(key string) bool) bool {
+	k := answers.(*kept[V])
+	for _, a := range k.answers {
+		if !fn(a.key) {
+			return false
+		}
+	}
+	for _, key := range k.empty {
+		if !fn(key) {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *Lookup[V]) emptyQuestions(answers any) []string {
+	if k := answers.(*kept[V]); len(k.answers) == 0 {
+		return k.empty
+	}
+	return nil
+}
+
+func (l *Lookup[V]) answersEmpty(key string) bool { return l.empty(l.get(key)) }
+
 // Deps is every answer a view gave to one derivation, and the view's globals then.
 type Deps struct {
 	globals globals
 	lists   []any // per lookup, *[]answer[V]: the answers being recorded
-	answers []any // per lookup, the kept []answer[V] or nil (see Compacted)
+	// per lookup, the kept answers (*kept[V]), sameQuestions, or nil (see Compacted)
+	answers []any
+	keys    []string // scratch of Compacted
 }
+
+// sameQuestions stands for the answers of a lookup that was asked the questions of the
+// lookup of that index, no other, and answered each with nil or an empty list: the
+// attachments of the volumes a derivation looked up, mostly. It keeps no copy of the
+// questions.
+type sameQuestions int
 
 // Compacted returns what was recorded, sized to fit and without repeated questions (a
 // derivation looks up a pod's node twice), for keeping.
@@ -253,6 +293,27 @@ func (d *Deps) Compacted(v *View) Deps {
 	if empty {
 		out.answers = nil
 	}
+	for i, answers := range out.answers {
+		questions := []string(nil)
+		if answers != nil {
+			questions = v.lookups[i].emptyQuestions(answers)
+		}
+		if questions == nil {
+			continue
+		}
+		for j, earlier := range out.answers[:i] {
+			if _, same := earlier.(sameQuestions); earlier == nil || same {
+				continue
+			}
+			d.keys = d.keys[:0]
+			v.lookups[j].eachKey(earlier, func(key string) bool { d.keys = append(d.keys, key); return true })
+			slices.Sort(d.keys) // answered and empty questions, each sorted
+			if slices.Equal(d.keys, questions) {
+				out.answers[i] = sameQuestions(j)
+				break
+			}
+		}
+	}
 	return out
 }
 
@@ -263,8 +324,16 @@ func (d *Deps) Unchanged(v *View) bool {
 		return false
 	}
 	for i, answers := range d.answers {
-		if answers != nil && !v.lookups[i].unchanged(answers) {
-			return false
+		switch a := answers.(type) {
+		case nil:
+		case sameQuestions:
+			if !v.lookups[a].eachKey(d.answers[a], v.lookups[i].answersEmpty) {
+				return false
+			}
+		default:
+			if !v.lookups[i].unchanged(a) {
+				return false
+			}
 		}
 	}
 	return true
@@ -281,6 +350,9 @@ func (d *Deps) Asked(v *View, name string, match func(key string) bool) bool {
 	i := slices.Index(v.names, name)
 	if i < 0 || i >= len(d.answers) || d.answers[i] == nil {
 		return false
+	}
+	if j, ok := d.answers[i].(sameQuestions); ok {
+		i = int(j)
 	}
 	return v.lookups[i].asked(d.answers[i], match)
 }
