@@ -294,10 +294,10 @@ func (d *Deps) Compacted(v *View) Deps {
 		out.answers = nil
 	}
 	for i, answers := range out.answers {
-		questions := []string(nil)
-		if answers != nil {
-			questions = v.lookups[i].emptyQuestions(answers)
+		if answers == nil {
+			continue
 		}
+		questions := v.lookups[i].emptyQuestions(answers)
 		if questions == nil {
 			continue
 		}
