@@ -159,17 +159,13 @@ func (d *dirtyTracker) take() dirtyMarks {
 // askedBy returns a test of whether the derivation that recorded deps asked a marked
 // question, made once for the memos of a collection.
 func (m *dirtyMarks) askedBy(view *derive.View) func(deps *derive.Deps) bool {
-	type marked struct {
-		lookup string
-		match  func(key string) bool
-	}
-	lookups := make([]marked, 0, len(m.questions))
+	tests := make([]func(*derive.Deps) bool, 0, len(m.questions))
 	for lookup, keys := range m.questions {
-		lookups = append(lookups, marked{lookup, func(key string) bool { return keys == nil || keys[key] }})
+		tests = append(tests, view.Asked(lookup, func(key string) bool { return keys == nil || keys[key] }))
 	}
 	return func(deps *derive.Deps) bool {
-		for _, l := range lookups {
-			if deps.Asked(view, l.lookup, l.match) {
+		for _, asked := range tests {
+			if asked(deps) {
 				return true
 			}
 		}

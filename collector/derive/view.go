@@ -339,22 +339,26 @@ func (d *Deps) Unchanged(v *View) bool {
 	return true
 }
 
-// Asked tells whether the derivation recorded in d asked the lookup of v named name a
-// question whose key satisfies match: only then can a change of what that lookup reads
-// change the derivation. It is true when v's lookups are not the ones d was recorded
-// with, whose questions cannot be told apart.
-func (d *Deps) Asked(v *View, name string, match func(key string) bool) bool {
-	if d.globals.lookups != v.globals().lookups {
-		return true
+// Asked returns a test of whether the derivation recorded in a Deps asked the lookup of
+// v named name a question whose key satisfies match: only then can a change of what
+// that lookup reads change the derivation. The test is true for Deps recorded with other
+// lookups than v's, whose questions cannot be told apart. The lookup is found once, for
+// all the memos a collection tests.
+func (v *View) Asked(name string, match func(key string) bool) func(d *Deps) bool {
+	lookups, index := v.globals().lookups, slices.Index(v.names, name)
+	return func(d *Deps) bool {
+		if d.globals.lookups != lookups {
+			return true
+		}
+		i := index
+		if i < 0 || i >= len(d.answers) || d.answers[i] == nil {
+			return false
+		}
+		if j, ok := d.answers[i].(sameQuestions); ok {
+			i = int(j)
+		}
+		return v.lookups[i].asked(d.answers[i], match)
 	}
-	i := slices.Index(v.names, name)
-	if i < 0 || i >= len(d.answers) || d.answers[i] == nil {
-		return false
-	}
-	if j, ok := d.answers[i].(sameQuestions); ok {
-		i = int(j)
-	}
-	return v.lookups[i].asked(d.answers[i], match)
 }
 
 // samePointers tells whether a and b hold the same pointers, in any order.

@@ -29,8 +29,8 @@ func TestDepsSameQuestions(t *testing.T) {
 	if !kept.Unchanged(v) {
 		t.Error("unchanged answers reported changed")
 	}
-	if !kept.Asked(v, "attachments", func(key string) bool { return key == "pv-2" }) ||
-		kept.Asked(v, "attachments", func(key string) bool { return key == "pv-3" }) {
+	if !v.Asked("attachments", func(key string) bool { return key == "pv-2" })(&kept) ||
+		v.Asked("attachments", func(key string) bool { return key == "pv-3" })(&kept) {
 		t.Error("the attachments' questions are not the volumes'")
 	}
 	attachments["pv-2"] = []*int{new(int)}
