@@ -115,9 +115,17 @@ func TestNamespaceScopeOfBindDurations(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// c is updated last and is in scope in both cases: once it is observed, a and b are.
+			// Wait for every in-scope namespace's bind. With several --namespaces each namespace
+			// has its own informer, so a's update may be seen after c's. b is updated before c,
+			// and with one informer (the excluded case) it has been seen once c has.
 			eventually(t, "binds observed", func() bool {
-				return strings.Contains(exposition(t, env.collector, "statefulset_pvc_bind_duration_seconds"), `namespace="c"`)
+				got := exposition(t, env.collector, "statefulset_pvc_bind_duration_seconds")
+				for _, ns := range tc.want {
+					if !strings.Contains(got, fmt.Sprintf("namespace=%q", ns)) {
+						return false
+					}
+				}
+				return true
 			})
 			var want []string
 			for _, ns := range tc.want {
@@ -233,9 +241,11 @@ func TestSeveralNamespacesWatchedOneByOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "a's late pod cached", func() bool {
-		_, ok, _ := c.watch.resources[resPods].informer.GetStore().GetByKey("a/late-0")
-		return ok
+	eventually(t, "a's late StatefulSet and pod cached", func() bool {
+		// Two informers: one does not wait for the other.
+		_, setCached, _ := c.watch.resources[resStatefulSets].informer.GetStore().GetByKey("a/late")
+		_, podCached, _ := c.watch.resources[resPods].informer.GetStore().GetByKey("a/late-0")
+		return setCached && podCached
 	})
 	env.expect(lines(
 		`statefulset_replicas_desired{namespace="a",statefulset="db"} 1`,
