@@ -23,6 +23,8 @@ const (
 	CacheEnv = "STATEFULSET_EXPORTER_CACHE"
 
 	kubernetesModule = "k8s.io/kubernetes"
+	// kubeToolModule pins the binaries localkube builds.
+	kubeToolModule = "tests/tools/kube"
 
 	// buildProgressInterval is how often a running build reports progress.
 	buildProgressInterval = 30 * time.Second
@@ -45,13 +47,15 @@ var (
 	APIServer         = kubeBinary("kube-apiserver")
 	ControllerManager = kubeBinary("kube-controller-manager")
 	Scheduler         = kubeBinary("kube-scheduler")
-	// Kwok simulates kubelets (sigs.k8s.io/kwok), pinned by tests/tools/kwok.
-	Kwok = Binary{Name: "kwok", Package: "sigs.k8s.io/kwok/cmd/kwok", module: "tests/tools/kwok", versionModule: "sigs.k8s.io/kwok"}
+	// Kwok simulates kubelets (sigs.k8s.io/kwok). The Kubernetes tool module pins it
+	// too, so that it is built against the release's libraries, compiled once for all
+	// four binaries.
+	Kwok = Binary{Name: "kwok", Package: "sigs.k8s.io/kwok/cmd/kwok", module: kubeToolModule, versionModule: "sigs.k8s.io/kwok"}
 )
 
 // kubeBinary is a component of the Kubernetes release pinned by tests/tools/kube.
 func kubeBinary(name string) Binary {
-	return Binary{Name: name, Package: kubernetesModule + "/cmd/" + name, module: "tests/tools/kube", versionModule: kubernetesModule}
+	return Binary{Name: name, Package: kubernetesModule + "/cmd/" + name, module: kubeToolModule, versionModule: kubernetesModule}
 }
 
 // ErrUnavailable marks errors caused by the environment lacking what a local

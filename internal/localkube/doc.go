@@ -3,8 +3,8 @@
 // kube-apiserver built from source with the Go toolchain, because envtest's
 // binary downloads are not available to us.
 //
-// The Kubernetes release is pinned by the tool module in tests/tools/kube (kwok's
-// by tests/tools/kwok); EnsureBinary builds kube-apiserver, kube-controller-manager,
+// The Kubernetes and kwok releases are pinned by the tool module in tests/tools/kube;
+// EnsureBinary builds kube-apiserver, kube-controller-manager,
 // kube-scheduler and kwok on first use into <repo>/.cache/kube (or
 // $STATEFULSET_EXPORTER_CACHE/kube); the first builds take several minutes, which
 // `go run ./hack/prepare` does ahead of the tests.

@@ -1,4 +1,4 @@
-// Package kwok configures kwok (sigs.k8s.io/kwok, built from tests/tools/kwok)
+// Package kwok configures kwok (sigs.k8s.io/kwok, built from tests/tools/kube)
 // to play the kubelets of the simulated cluster's nodes: it keeps the nodes
 // annotated NodeAnnotation=NodeAnnotationValue Ready and their Leases fresh,
 // and moves the pods bound to them through the lifecycle that each pod's
@@ -98,14 +98,24 @@ var stageFiles embed.FS
 //
 // It starts no server (no serverAddress or nodePort), so kwok listens on no
 // port: there are no metrics, health, logs or exec endpoints.
+//
+// kwok v0.8.0 applies no defaults to a configuration file (v0.7.0 did), so every
+// option its controllers read is set here, to kwok's documented defaults.
 func Config() ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 options:
+  manageAllNodes: false
   manageNodesWithAnnotationSelector: %s=%s
   cidr: %s
   nodeLeaseDurationSeconds: %d
+  nodeLeaseParallelism: 4
+  nodePlayStageParallelism: 4
+  podPlayStageParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
 `, NodeAnnotation, NodeAnnotationValue, PodCIDR, NodeLeaseDurationSeconds)
 
 	names, err := fs.Glob(stageFiles, "stages/*.yaml")

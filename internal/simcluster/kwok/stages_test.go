@@ -62,9 +62,17 @@ type kwokConfiguration struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Options    struct {
+		ManageAllNodes                    bool   `json:"manageAllNodes"`
 		ManageNodesWithAnnotationSelector string `json:"manageNodesWithAnnotationSelector"`
 		CIDR                              string `json:"cidr"`
 		NodeLeaseDurationSeconds          int    `json:"nodeLeaseDurationSeconds"`
+		// kwok fails to start on a parallelism of 0, which it no longer defaults.
+		NodeLeaseParallelism            int  `json:"nodeLeaseParallelism"`
+		NodePlayStageParallelism        int  `json:"nodePlayStageParallelism"`
+		PodPlayStageParallelism         int  `json:"podPlayStageParallelism"`
+		PodsOnNodeSyncParallelism       int  `json:"podsOnNodeSyncParallelism"`
+		EnablePodsOnNodeSyncListPager   bool `json:"enablePodsOnNodeSyncListPager"`
+		EnablePodsOnNodeSyncStreamWatch bool `json:"enablePodsOnNodeSyncStreamWatch"`
 	} `json:"options"`
 }
 
@@ -96,7 +104,9 @@ func TestConfig(t *testing.T) {
 	}
 	if kc.APIVersion != "config.kwok.x-k8s.io/v1alpha1" || kc.Kind != "KwokConfiguration" ||
 		kc.Options.ManageNodesWithAnnotationSelector != NodeAnnotation+"="+NodeAnnotationValue ||
-		kc.Options.CIDR != PodCIDR || kc.Options.NodeLeaseDurationSeconds != NodeLeaseDurationSeconds {
+		kc.Options.CIDR != PodCIDR || kc.Options.NodeLeaseDurationSeconds != NodeLeaseDurationSeconds ||
+		kc.Options.ManageAllNodes || min(kc.Options.NodeLeaseParallelism, kc.Options.NodePlayStageParallelism,
+		kc.Options.PodPlayStageParallelism, kc.Options.PodsOnNodeSyncParallelism) < 1 {
 		t.Errorf("KwokConfiguration %+v", kc)
 	}
 
